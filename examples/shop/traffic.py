@@ -1,0 +1,70 @@
+"""Drives a bounded mix of good and failing requests at the shop, then exits.
+
+python examples/shop/traffic.py --requests 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+
+import requests
+
+GOOD_CARD = "4000000000000001"
+DECLINED_CARD = "4000000000000002"
+STALLING_CARD = "4000000000000003"
+DROPPING_CARD = "4000000000000004"
+
+# (weight, method, path, json body)
+MIX: list[tuple[int, str, str, dict[str, object] | None]] = [
+    (30, "GET", "/products/1", None),
+    (10, "GET", "/products/3", None),
+    (8, "GET", "/products/42", None),
+    (20, "POST", "/orders", {"product_id": 1, "quantity": 1, "card": GOOD_CARD}),
+    (6, "POST", "/orders", {"product_id": 2, "quantity": 1, "card": GOOD_CARD}),
+    (6, "POST", "/orders", {"product_id": 3, "quantity": 2, "card": DECLINED_CARD}),
+    (3, "POST", "/orders", {"product_id": 3, "quantity": 1, "card": STALLING_CARD}),
+    (3, "POST", "/orders", {"product_id": 3, "quantity": 1, "card": DROPPING_CARD}),
+    (4, "POST", "/orders", {"product_id": 1, "quantity": 99, "card": GOOD_CARD}),
+    (10, "GET", "/recommendations/7", None),
+    (5, "GET", "/orders/1/average", None),
+    (3, "GET", "/orders/2/average", None),
+    (2, "GET", "/orders/3/average", None),
+]
+
+
+def wait_until_up(base: str, seconds: float) -> None:
+    """Polls /health until it answers; exits with a message after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/health", timeout=1).ok:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    sys.exit(f"shop did not come up at {base} within {seconds:.0f}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", default="http://127.0.0.1:8700")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    wait_until_up(args.base, 30)
+    rng = random.Random(args.seed)
+    weights = [m[0] for m in MIX]
+    statuses: dict[int, int] = {}
+    for _ in range(args.requests):
+        _, method, path, body = rng.choices(MIX, weights)[0]
+        response = requests.request(method, args.base + path, json=body, timeout=5)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    summary = ", ".join(f"{count}x {status}" for status, count in sorted(statuses.items()))
+    print(f"sent {args.requests} requests: {summary}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""otel_errors: an OpenTelemetry distribution that makes errors first-class.
+
+Every exception recorded once, with a stable error code, severity, category,
+fingerprint and correlation ids. Start it with ``opentelemetry-instrument``,
+``import otel_errors.auto`` or :func:`configure`; the three give the same pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from otel_errors._internal.app_error import AppError
+from otel_errors._internal.catalog import Catalog, CatalogError, Category, ErrorCode, Kind, Severity
+from otel_errors._internal.handling import ErrorHandler, handle, record_error
+from otel_errors._internal.registry import registry as _registry
+from otel_errors._internal.settings import ConfigurationError
+from otel_errors._internal.version import __version__
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    from otel_errors._internal.classification import CodeRule, Match
+
+
+def configure(
+    *,
+    enabled: bool | None = None,
+    catalog: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    local_dir: str | os.PathLike[str] | None = None,
+    local_max_bytes: int | None = None,
+    max_message_length: int | None = None,
+    max_stacktrace_length: int | None = None,
+    stack_cache_size: int | None = None,
+    service_name: str | None = None,
+    environment: str | None = None,
+    instrument: bool = True,
+) -> None:
+    """Sets up tracing, metrics and logs with otel_errors, once per process.
+
+    Each keyword mirrors an ``OTEL_ERRORS_*`` variable (see the README's settings
+    table) and wins over it; None means "use the variable or the default". Every
+    standard ``OTEL_*`` variable keeps its meaning. Calling it again, or after the
+    launcher or ``otel_errors.auto`` configured the process, changes nothing.
+
+    Args:
+        enabled: ``OTEL_ERRORS_ENABLED``.
+        catalog: ``OTEL_ERRORS_CATALOG``: one or more catalogue TOML files.
+        local_dir: ``OTEL_ERRORS_LOCAL_DIR``.
+        local_max_bytes: ``OTEL_ERRORS_LOCAL_MAX_BYTES``.
+        max_message_length: ``OTEL_ERRORS_MAX_MESSAGE_LENGTH``.
+        max_stacktrace_length: ``OTEL_ERRORS_MAX_STACKTRACE_LENGTH``.
+        stack_cache_size: ``OTEL_ERRORS_STACK_CACHE_SIZE``.
+        service_name: Resource ``service.name`` (else ``OTEL_SERVICE_NAME``).
+        environment: Resource ``deployment.environment.name``.
+        instrument: Also instrument every installed library, as the launcher does.
+
+    Raises:
+        ConfigurationError: a setting or the catalogue is invalid; the message names
+            each bad variable or keyword and its value.
+    """
+    from otel_errors._internal.pipeline import setup
+
+    resource: dict[str, Any] = {}
+    if service_name is not None:
+        resource["service.name"] = service_name
+    if environment is not None:
+        resource["deployment.environment.name"] = environment
+    setup(
+        {
+            "enabled": enabled,
+            "catalog": catalog,
+            "local_dir": local_dir,
+            "local_max_bytes": local_max_bytes,
+            "max_message_length": max_message_length,
+            "max_stacktrace_length": max_stacktrace_length,
+            "stack_cache_size": stack_cache_size,
+        },
+        strict=True,
+        resource_attributes=resource,
+        instrument=instrument,
+    )
+
+
+def register_exception(match: Match, code: CodeRule) -> None:
+    """Maps exceptions to a catalogue code.
+
+    Args:
+        match: An exception class, a qualified class name (``"psycopg.errors.UniqueViolation"``,
+            so the library need not be imported) or a predicate on the exception.
+        code: A code, an ``ErrorCode`` (added to the catalogue), or a function of the
+            exception returning one or None (None passes to the next rule).
+
+    Rules registered later win over earlier ones for the same class, so an
+    application overrides the shipped defaults by registering its own.
+    """
+    _registry.classifier.add(match, code)
+
+
+def classify(exc: BaseException) -> ErrorCode:
+    """The catalogue entry for ``exc`` (``UNKNOWN`` when nothing matches). Never raises."""
+    return _registry.classifier.classify(exc).error
+
+
+def get_catalog() -> Catalog:
+    """The live catalogue: shipped defaults, application files and Python declarations."""
+    return _registry.catalog
+
+
+__all__ = [
+    "AppError",
+    "Catalog",
+    "CatalogError",
+    "Category",
+    "ConfigurationError",
+    "ErrorCode",
+    "ErrorHandler",
+    "Kind",
+    "Severity",
+    "__version__",
+    "classify",
+    "configure",
+    "get_catalog",
+    "handle",
+    "record_error",
+    "register_exception",
+]

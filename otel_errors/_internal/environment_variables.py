@@ -1,0 +1,140 @@
+"""Every ``OTEL_ERRORS_*`` environment variable, declared once with its type and default.
+
+This module is also the ``opentelemetry_environment_variables`` entry point, so
+``opentelemetry-instrument --errors_catalog=app.toml`` works like any OTel option.
+The README's settings table is generated from :data:`SETTINGS` and a test checks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+OTEL_ERRORS_ENABLED: Final = "OTEL_ERRORS_ENABLED"
+"""``false`` turns every otel_errors addition off; the plain SDK pipeline remains."""
+
+OTEL_ERRORS_CATALOG: Final = "OTEL_ERRORS_CATALOG"
+"""Error catalogue TOML files, separated by commas."""
+
+OTEL_ERRORS_LOCAL_DIR: Final = "OTEL_ERRORS_LOCAL_DIR"
+"""Directory of the local JSON-lines exporter (``otel_errors_local``)."""
+
+OTEL_ERRORS_LOCAL_MAX_BYTES: Final = "OTEL_ERRORS_LOCAL_MAX_BYTES"
+"""Size at which a local JSON-lines file is rotated to ``<name>.1``."""
+
+OTEL_ERRORS_MAX_MESSAGE_LENGTH: Final = "OTEL_ERRORS_MAX_MESSAGE_LENGTH"
+"""Maximum ``exception.message`` length in characters."""
+
+OTEL_ERRORS_MAX_STACKTRACE_LENGTH: Final = "OTEL_ERRORS_MAX_STACKTRACE_LENGTH"
+"""Maximum ``exception.stacktrace`` length in characters (head and tail are kept)."""
+
+OTEL_ERRORS_STACK_CACHE_SIZE: Final = "OTEL_ERRORS_STACK_CACHE_SIZE"
+"""Failure locations whose formatted stack and fingerprint are remembered."""
+
+OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN: Final = "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"
+"""Semantic-conventions switch (not ours, honoured): ``logs`` or ``logs/dup``."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its variable, the ``configure()`` keyword, parser and default."""
+
+    env: str
+    keyword: str
+    kind: str
+    """Human description of accepted values, used in errors and the README."""
+    default: object
+    parse: Callable[[str], object]
+    doc: str
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text.strip())
+        if value < minimum:
+            raise ValueError
+        return value
+
+    return parse
+
+
+def _paths(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise ValueError
+    return text.strip()
+
+
+SETTINGS: Final[tuple[Setting, ...]] = (
+    Setting(
+        env=OTEL_ERRORS_ENABLED,
+        keyword="enabled",
+        kind="true or false",
+        default=True,
+        parse=_bool,
+        doc="Turns every otel_errors addition on or off; off leaves the plain SDK pipeline.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_CATALOG,
+        keyword="catalog",
+        kind="comma-separated TOML paths",
+        default=(),
+        parse=_paths,
+        doc="Application error catalogues, merged over the shipped defaults.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_LOCAL_DIR,
+        keyword="local_dir",
+        kind="directory path",
+        default="otel-errors-data",
+        parse=_non_empty,
+        doc="Where the `otel_errors_local` exporter writes spans, logs and metrics.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_LOCAL_MAX_BYTES,
+        keyword="local_max_bytes",
+        kind="integer >= 4096",
+        default=50 * 1024 * 1024,
+        parse=_int_at_least(4096),
+        doc="Size at which a local file rotates to `<name>.1`.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_MAX_MESSAGE_LENGTH,
+        keyword="max_message_length",
+        kind="integer >= 16",
+        default=1024,
+        parse=_int_at_least(16),
+        doc="Maximum `exception.message` length in characters.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_MAX_STACKTRACE_LENGTH,
+        keyword="max_stacktrace_length",
+        kind="integer >= 256",
+        default=16384,
+        parse=_int_at_least(256),
+        doc="Maximum `exception.stacktrace` length; the head and the tail are kept.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_STACK_CACHE_SIZE,
+        keyword="stack_cache_size",
+        kind="integer >= 1",
+        default=512,
+        parse=_int_at_least(1),
+        doc="Failure locations whose formatted stack and fingerprint are cached.",
+    ),
+)

@@ -1,0 +1,57 @@
+"""Attribute, event and metric names that otel_errors promises (see DESIGN.md).
+
+Names that exist in ``opentelemetry.semconv`` are re-exported from there so that
+a rename upstream shows up here first; our own ``error.*`` names are declared once.
+"""
+
+from typing import Final
+
+from opentelemetry.semconv._incubating.attributes.exception_attributes import (
+    EXCEPTION_ESCAPED,
+)
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+)
+
+EXCEPTION_EVENT: Final = "exception"
+
+ERROR_CODE: Final = "error.code"
+ERROR_SEVERITY: Final = "error.severity"
+ERROR_CATEGORY: Final = "error.category"
+ERROR_KIND: Final = "error.kind"
+ERROR_RETRYABLE: Final = "error.retryable"
+ERROR_FINGERPRINT: Final = "error.fingerprint"
+ERROR_HANDLED: Final = "error.handled"
+ERROR_GROUP_CODES: Final = "error.group.codes"
+ERROR_CONTEXT_PREFIX: Final = "error.context."
+
+METER_NAME: Final = "otel_errors"
+INTERNAL_FAILURES_METRIC: Final = "otel_errors.internal_failures"
+
+UNKNOWN_CODE: Final = "UNKNOWN"
+OVERFLOW_CODE: Final = "OVERFLOW"
+
+__all__ = [
+    "ERROR_CATEGORY",
+    "ERROR_CODE",
+    "ERROR_CONTEXT_PREFIX",
+    "ERROR_FINGERPRINT",
+    "ERROR_GROUP_CODES",
+    "ERROR_HANDLED",
+    "ERROR_KIND",
+    "ERROR_RETRYABLE",
+    "ERROR_SEVERITY",
+    "ERROR_TYPE",
+    "EXCEPTION_ESCAPED",
+    "EXCEPTION_EVENT",
+    "EXCEPTION_MESSAGE",
+    "EXCEPTION_STACKTRACE",
+    "EXCEPTION_TYPE",
+    "INTERNAL_FAILURES_METRIC",
+    "METER_NAME",
+    "OVERFLOW_CODE",
+    "UNKNOWN_CODE",
+]

@@ -1,0 +1,98 @@
+"""The process-wide catalogue and classifier, and the stdlib rules that need code.
+
+Importing this module is cheap: the shipped catalogue is a small TOML file inside
+the package, and no instrumented library is imported.
+"""
+
+from __future__ import annotations
+
+import errno
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from otel_errors._internal.catalog import Catalog, CatalogError
+from otel_errors._internal.classification import Classifier
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+SHIPPED_SOURCE = "otel_errors (shipped defaults)"
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_TOO_MANY_FILES = frozenset({errno.EMFILE, errno.ENFILE})
+
+
+def _os_error_code(exc: BaseException) -> str | None:
+    """Resource exhaustion hides behind plain ``OSError``; its errno tells."""
+    number = getattr(exc, "errno", None)
+    if number in _DISK_FULL:
+        return "SYS-002"
+    if number in _TOO_MANY_FILES:
+        return "SYS-003"
+    return None
+
+
+def shipped_catalog() -> Catalog:
+    """The default catalogue that otel_errors ships."""
+    text = (
+        resources.files("otel_errors._internal")
+        .joinpath("default_catalog.toml")
+        .read_text(encoding="utf-8")
+    )
+    return Catalog.from_toml_text(text, source=SHIPPED_SOURCE)
+
+
+class Registry:
+    """The catalogue and classifier that recording uses, with the shipped defaults loaded."""
+
+    def __init__(self) -> None:
+        """Loads the shipped catalogue and its rules."""
+        self.catalog = shipped_catalog()
+        self.classifier = Classifier(self.catalog)
+        self.classifier.add_catalog_matches()
+        self.classifier.add(OSError, _os_error_code)
+        self._loaded_files: set[str] = set()
+
+    def load_files(self, paths: Sequence[str | Path]) -> None:
+        """Merges application catalogue files.
+
+        An application file may redefine a shipped code; two application sources
+        defining the same code differently is an error. Loading the same file twice
+        is a no-op, so repeated ``configure()`` calls are harmless.
+
+        Raises:
+            CatalogError: a file is unreadable or invalid, or codes conflict.
+        """
+        for path in paths:
+            key = str(path)
+            if key in self._loaded_files:
+                continue
+            incoming = Catalog.from_toml(path)
+            for entry in incoming:
+                existing = self.catalog.get(entry.code)
+                if existing is None or existing == entry:
+                    self.catalog.add(entry, source=key)
+                elif self.catalog.source_of(entry.code) == SHIPPED_SOURCE:
+                    self.catalog.override(entry, source=key)
+                else:
+                    raise CatalogError(
+                        f"duplicate error code {entry.code!r}: defined in "
+                        f"{self.catalog.source_of(entry.code)} and again, differently, in {key}"
+                    )
+                for name in entry.match:
+                    self.classifier.add(name, entry.code)
+            self._loaded_files.add(key)
+
+    def missing_codes(self) -> dict[str, list[str]]:
+        """Codes used by AppError classes or rules that the catalogue lacks, with their users."""
+        from otel_errors._internal.app_error import declared_app_error_codes
+
+        used = declared_app_error_codes()
+        for code in self.classifier.referenced_codes():
+            used.setdefault(code, []).append("a classification rule")
+        return {code: users for code, users in used.items() if code not in self.catalog}
+
+
+registry = Registry()
+"""The process-wide registry."""

@@ -1,0 +1,133 @@
+"""Shared fixtures: one global in-memory pipeline per session, cleared before each test.
+
+The OpenTelemetry API lets a process set its global providers once, so the session
+owns them; each test gets an empty span exporter and a fresh recorder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_errors._internal import active, sdk_patch
+from otel_errors._internal.recorder import ErrorRecorder
+from otel_errors._internal.registry import registry
+from otel_errors._internal.settings import Settings
+
+_EXPORTER = InMemorySpanExporter()
+_PROVIDER = TracerProvider()
+_PROVIDER.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+trace.set_tracer_provider(_PROVIDER)
+_METRIC_READER = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[_METRIC_READER]))
+_LOG_EXPORTER = InMemoryLogRecordExporter()
+_LOGGER_PROVIDER = LoggerProvider()
+_LOGGER_PROVIDER.add_log_record_processor(SimpleLogRecordProcessor(_LOG_EXPORTER))
+_logs.set_logger_provider(_LOGGER_PROVIDER)
+
+
+@pytest.fixture
+def metric_points():
+    """``(attributes, value)`` of every point of a metric (cumulative since the session began)."""
+
+    def points(name: str) -> list[tuple[dict[str, object], float]]:
+        data = _METRIC_READER.get_metrics_data()
+        found = []
+        for resource_metrics in data.resource_metrics if data else ():
+            for scope_metrics in resource_metrics.scope_metrics:
+                for metric in scope_metrics.metrics:
+                    if metric.name == name:
+                        found += [(dict(p.attributes), p.value) for p in metric.data.data_points]
+        return found
+
+    return points
+
+
+class Spans:
+    """The spans finished during one test, with helpers to find exception events."""
+
+    def __init__(self, exporter: InMemorySpanExporter) -> None:
+        self._exporter = exporter
+
+    def all(self) -> list[ReadableSpan]:
+        return list(self._exporter.get_finished_spans())
+
+    def named(self, name: str) -> ReadableSpan:
+        matches = [s for s in self.all() if s.name == name]
+        assert len(matches) == 1, [s.name for s in self.all()]
+        return matches[0]
+
+    def exception_events(self) -> list[dict[str, object]]:
+        return [
+            dict(e.attributes or {}) for s in self.all() for e in s.events if e.name == "exception"
+        ]
+
+    def only_exception(self) -> dict[str, object]:
+        events = self.exception_events()
+        assert len(events) == 1, events
+        return events[0]
+
+
+@pytest.fixture(autouse=True)
+def _patched_sdk() -> None:
+    sdk_patch.install()
+
+
+@pytest.fixture
+def spans() -> Iterator[Spans]:
+    _EXPORTER.clear()
+    yield Spans(_EXPORTER)
+    _EXPORTER.clear()
+
+
+@pytest.fixture
+def log_records() -> Iterator[InMemoryLogRecordExporter]:
+    _LOG_EXPORTER.clear()
+    yield _LOG_EXPORTER
+    _LOG_EXPORTER.clear()
+
+
+@pytest.fixture
+def tracer() -> trace.Tracer:
+    return _PROVIDER.get_tracer("tests")
+
+
+@pytest.fixture
+def use_settings() -> Iterator[object]:
+    """Installs a recorder built from the given settings overrides for one test."""
+    previous = active.get_recorder()
+
+    def install(**overrides: object) -> ErrorRecorder:
+        recorder = ErrorRecorder(
+            Settings.load(overrides, environ={}), registry.classifier, os.environ
+        )
+        active.set_recorder(recorder)
+        return recorder
+
+    yield install
+    active.set_recorder(previous)
+
+
+@pytest.fixture
+def fresh_registry() -> Iterator[object]:
+    """A registry with only the shipped defaults; rules added by the test vanish after it."""
+    from otel_errors._internal.registry import Registry
+
+    saved = dict(vars(registry))
+    previous = active.get_recorder()
+    vars(registry).update(vars(Registry()))
+    active.set_recorder(ErrorRecorder(previous.settings, registry.classifier, os.environ))
+    yield registry
+    vars(registry).clear()
+    vars(registry).update(saved)
+    active.set_recorder(previous)
