@@ -7,6 +7,7 @@ owns them; each test gets an empty span exporter and a fresh recorder.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -18,6 +19,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 
 from otel_errors._internal import active, sdk_patch
 from otel_errors._internal.recorder import ErrorRecorder
@@ -66,6 +68,13 @@ class Spans:
         matches = [s for s in self.all() if s.name == name]
         assert len(matches) == 1, [s.name for s in self.all()]
         return matches[0]
+
+    def wait_for_kind(self, kind: SpanKind, count: int = 1, timeout: float = 5.0) -> None:
+        """Waits until ``count`` spans of ``kind`` ended: servers answer before ending spans."""
+        deadline = time.monotonic() + timeout
+        while sum(s.kind is kind for s in self.all()) < count:
+            assert time.monotonic() < deadline, [s.name for s in self.all()]
+            time.sleep(0.01)
 
     def exception_events(self) -> list[dict[str, object]]:
         return [

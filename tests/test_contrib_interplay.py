@@ -28,6 +28,7 @@ class LedgerLocked(otel_errors.AppError, code="GEN-001"):
 
 
 def _server_span(spans):
+    spans.wait_for_kind(SpanKind.SERVER)
     servers = [s for s in spans.all() if s.kind is SpanKind.SERVER]
     assert len(servers) == 1, [s.name for s in spans.all()]
     return servers[0]
@@ -90,6 +91,7 @@ def test_flask_view_exception_gets_codes_once(spans, flask_url):
     """An exception escaping a Flask view: one event with our attributes on the server span."""
     assert requests.get(f"{flask_url}/boom/0", timeout=5).status_code == 500
     assert requests.get(f"{flask_url}/boom/2", timeout=5).text == "5"
+    spans.wait_for_kind(SpanKind.SERVER, count=2)
     failing = [s for s in spans.all() if s.kind is SpanKind.SERVER and s.events]
     assert len(failing) == 1
     server = failing[0]
@@ -104,9 +106,11 @@ def test_flask_view_exception_gets_codes_once(spans, flask_url):
 def test_flask_app_error_and_handled_error(spans, flask_url):
     """AppError codes come through Flask; a handled error is recorded as handled."""
     requests.get(f"{flask_url}/locked", timeout=5)
+    spans.wait_for_kind(SpanKind.SERVER)
     assert spans.only_exception()["error.code"] == "GEN-001"
     spans._exporter.clear()
     assert requests.get(f"{flask_url}/handled", timeout=5).text == "default"
+    spans.wait_for_kind(SpanKind.SERVER)
     event = spans.only_exception()
     assert event["error.handled"] is True
     assert _server_span(spans).status.status_code is StatusCode.UNSET
@@ -116,6 +120,7 @@ def test_flask_app_error_and_handled_error(spans, flask_url):
 def test_fastapi_exception_gets_codes_once(spans, fastapi_url, path, code):
     """An exception escaping a FastAPI endpoint (async or sync): one event, our code."""
     assert requests.get(fastapi_url + path, timeout=5).status_code == 500
+    spans.wait_for_kind(SpanKind.SERVER)
     events = spans.exception_events()
     assert len(events) == 1, events
     assert events[0]["error.code"] == code
