@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The README's test command. From a fresh clone it creates the virtual environment,
-# installs the package with its dev group, checks lint, format and types, and runs
-# the whole suite (tests and benchmark smoke runs). Extra arguments go to pytest.
+# The README's test command. From a fresh clone it:
+#   1. creates .venv (Python 3), installs the package with its `dev` group, checks
+#      ruff, ruff format and mypy, and runs the whole suite (tests and one smoke
+#      round of each benchmark);
+#   2. runs the suite again on the oldest supported line, Python 3.10 with
+#      opentelemetry-sdk 1.40 (tests/constraints-oldest.txt), in .venv-oldest.
+# Extra arguments go to both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +20,25 @@ fi
 "$VENV/bin/ruff" format --check .
 "$VENV/bin/mypy"
 "$VENV/bin/python" -m pytest "$@"
+
+oldest_python() {
+  if command -v python3.10 >/dev/null 2>&1 && python3.10 -c '' 2>/dev/null; then
+    command -v python3.10
+    return
+  fi
+  local root
+  root=$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")
+  ls "$root"/versions/3.10.*/bin/python3.10 2>/dev/null | sort -V | tail -n 1
+}
+PY_OLDEST=${OTEL_ERRORS_OLDEST_PYTHON:-$(oldest_python)}
+if [ -z "$PY_OLDEST" ]; then
+  echo "tests/run.sh: no Python 3.10 found; the oldest-supported run did NOT happen" >&2
+  exit 1
+fi
+OLDEST=${OTEL_ERRORS_OLDEST_VENV:-.venv-oldest}
+if [ ! -x "$OLDEST/bin/python" ]; then
+  "$PY_OLDEST" -m venv "$OLDEST"
+fi
+"$OLDEST/bin/python" -m pip install -q --upgrade pip
+"$OLDEST/bin/python" -m pip install -q -e . --group test -c tests/constraints-oldest.txt
+"$OLDEST/bin/python" -m pytest -p no:cacheprovider "$@"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import errno
 import json
 import socket
@@ -15,9 +14,10 @@ import otel_errors
 from otel_errors import AppError, ErrorCode
 from otel_errors._internal.registry import registry
 
-needs_exception_groups = pytest.mark.skipif(
-    sys.version_info < (3, 11), reason="ExceptionGroup is built in from Python 3.11"
-)
+if sys.version_info >= (3, 11):
+    from builtins import ExceptionGroup
+else:
+    from exceptiongroup import ExceptionGroup
 
 
 class LibraryError(Exception):
@@ -165,14 +165,13 @@ def test_cyclic_cause_chain_terminates():
     assert otel_errors.classify(first).code == "UNKNOWN"
 
 
-@needs_exception_groups
 def test_exception_group_takes_the_most_severe_leaf():
     """A group reports its most severe leaf and lists every distinct leaf code."""
-    group = builtins.ExceptionGroup(
+    group = ExceptionGroup(
         "batch",
         [
             KeyError("a"),
-            builtins.ExceptionGroup("inner", [MemoryError(), KeyError("b")]),
+            ExceptionGroup("inner", [MemoryError(), KeyError("b")]),
             ValueError(),
         ],
     )
@@ -181,10 +180,9 @@ def test_exception_group_takes_the_most_severe_leaf():
     assert result.group_codes == ("BUG-003", "SYS-001", "VAL-001")
 
 
-@needs_exception_groups
 def test_exception_group_ties_keep_the_first_leaf():
     """Equal severities resolve to the first leaf."""
-    group = builtins.ExceptionGroup("g", [TypeError(), AttributeError()])
+    group = ExceptionGroup("g", [TypeError(), AttributeError()])
     assert otel_errors.classify(group).code == "BUG-001"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import os
 import subprocess
 import sys
@@ -13,9 +12,10 @@ from opentelemetry.trace import StatusCode
 
 from otel_errors import AppError
 
-needs_exception_groups = pytest.mark.skipif(
-    sys.version_info < (3, 11), reason="ExceptionGroup is built in from Python 3.11"
-)
+if sys.version_info >= (3, 11):
+    from builtins import ExceptionGroup
+else:
+    from exceptiongroup import ExceptionGroup
 
 
 def fail_with_key_error() -> None:
@@ -197,11 +197,10 @@ def test_cyclic_cause_and_context_chains(spans, tracer):
     assert stack.count("ValueError: first") == 1
 
 
-@needs_exception_groups
 def test_exception_group_event(spans, tracer):
     """A group records the most severe leaf's code and the list of leaf codes."""
-    group = builtins.ExceptionGroup("batch", [KeyError("a"), MemoryError()])
-    with pytest.raises(builtins.ExceptionGroup), tracer.start_as_current_span("work"):
+    group = ExceptionGroup("batch", [KeyError("a"), MemoryError()])
+    with pytest.raises(ExceptionGroup), tracer.start_as_current_span("work"):
         raise group
     event = spans.only_exception()
     assert event["error.code"] == "SYS-001"

@@ -102,7 +102,7 @@ def test_each_way_in_builds_the_same_pipeline(tmp_path, modes):
     pipeline, spans, stderr = run(tmp_path, modes)
     assert pipeline == {
         "tracer_provider": "TracerProvider",
-        "span_processors": ["BatchSpanProcessor(LocalSpanExporter)"],
+        "span_processors": ["ExportSpanProcessor(LocalSpanExporter)"],
         "meter_provider": "MeterProvider",
         "logger_provider": "LoggerProvider",
         "distro": "otel_errors",
@@ -120,7 +120,7 @@ def test_each_way_in_builds_the_same_pipeline(tmp_path, modes):
 def test_combining_ways_in_is_idempotent(tmp_path, modes):
     """Using several ways in installs one provider and records each exception once."""
     pipeline, spans, stderr = run(tmp_path, modes)
-    assert pipeline["span_processors"] == ["BatchSpanProcessor(LocalSpanExporter)"]
+    assert pipeline["span_processors"] == ["ExportSpanProcessor(LocalSpanExporter)"]
     assert len(exception_events(spans)) == 1
     assert "Overriding of current" not in stderr
     if "configure-again" in modes:
@@ -136,13 +136,13 @@ def test_otlp_endpoint_selects_otlp_exporters(tmp_path):
         OTEL_BSP_EXPORT_TIMEOUT="200",
         OTEL_EXPORTER_OTLP_TIMEOUT="0.2",
     )
-    assert pipeline["span_processors"] == ["BatchSpanProcessor(OTLPSpanExporter)"]
+    assert pipeline["span_processors"] == ["ExportSpanProcessor(OTLPSpanExporter)"]
 
 
 def test_users_environment_wins_over_distro_defaults(tmp_path):
     """An explicit OTEL_TRACES_EXPORTER is kept as the user set it."""
     pipeline, _, _ = run(tmp_path, "launcher", OTEL_TRACES_EXPORTER="console")
-    assert pipeline["span_processors"] == ["BatchSpanProcessor(ConsoleSpanExporter)"]
+    assert pipeline["span_processors"] == ["ExportSpanProcessor(ConsoleSpanExporter)"]
 
 
 def test_bad_setting_under_the_launcher_logs_one_error_and_runs(tmp_path):

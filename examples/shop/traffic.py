@@ -57,13 +57,14 @@ def main() -> None:
     wait_until_up(args.base, 30)
     rng = random.Random(args.seed)
     weights = [m[0] for m in MIX]
+    # Every kind of request once, then a weighted random mix.
+    plan = MIX + rng.choices(MIX, weights, k=max(args.requests - len(MIX), 0))
     statuses: dict[int, int] = {}
-    for _ in range(args.requests):
-        _, method, path, body = rng.choices(MIX, weights)[0]
+    for _, method, path, body in plan:
         response = requests.request(method, args.base + path, json=body, timeout=5)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     summary = ", ".join(f"{count}x {status}" for status, count in sorted(statuses.items()))
-    print(f"sent {args.requests} requests: {summary}")
+    print(f"sent {len(plan)} requests: {summary}")
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ from opentelemetry.sdk._configuration import (
     _initialize_components,
 )
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from otel_errors._internal import sdk_patch
+from otel_errors._internal import sdk_patch, sigterm
 from otel_errors._internal.active import set_recorder
 from otel_errors._internal.catalog import CatalogError
 from otel_errors._internal.defaults import apply_environment_defaults
@@ -31,6 +31,7 @@ from otel_errors._internal.environment_variables import OTEL_ERRORS_CATALOG
 from otel_errors._internal.recorder import ErrorRecorder
 from otel_errors._internal.registry import registry
 from otel_errors._internal.settings import ConfigurationError, Settings
+from otel_errors._internal.span_export import ExportSpanProcessor
 from otel_errors._internal.version import __version__
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ def setup(
         owns = _install_providers(resource_attributes, auto_instrumentation_version)
         if settings.enabled:
             sdk_patch.install()
+        if owns:
+            sigterm.install()
         _configured = _Configured(settings, resource_attributes, owns)
     if instrument:
         _instrument_installed_libraries()
@@ -169,7 +172,11 @@ def tracer_components() -> tuple[list[SpanProcessor], _ConfigurationExporterSpan
     Public to the benchmarks, which build the same tracer provider with a dropping
     exporter to compare it with the vanilla SDK.
     """
-    return [], BatchSpanProcessor
+    return [], _exporting_processor
+
+
+def _exporting_processor(span_exporter: SpanExporter, *args: Any, **kwargs: Any) -> SpanProcessor:
+    return ExportSpanProcessor(BatchSpanProcessor(span_exporter, *args, **kwargs))
 
 
 def _instrument_installed_libraries() -> None:

@@ -23,6 +23,7 @@ from opentelemetry._logs import SeverityNumber, get_logger
 from otel_errors._internal import names
 from otel_errors._internal.classification import Classification, Classifier, qualified_name
 from otel_errors._internal.environment_variables import OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN
+from otel_errors._internal.span_export import remember_error_type
 from otel_errors._internal.stack import StackFormatter
 from otel_errors._internal.text import safe_str, sanitize, truncate
 
@@ -145,11 +146,11 @@ class ErrorRecorder:
         if not span.is_recording() or getattr(exc, _MARK, None) == _trace_id(span):
             entry = self._entry(exc, code)
             if not handled and span.is_recording():
-                span.set_attribute(names.ERROR_TYPE, error_type(entry, exc))
+                _set_error_type(span, error_type(entry, exc))
             return entry
         event_attributes, entry = self.attributes(exc, handled=handled, code=code)
         if not handled:
-            span.set_attribute(names.ERROR_TYPE, error_type(entry, exc))
+            _set_error_type(span, error_type(entry, exc))
         if attributes:
             event_attributes.update(attributes)
         if self.as_log_record:
@@ -196,6 +197,12 @@ def _is_app_error(exc: BaseException) -> bool:
     from otel_errors._internal.app_error import AppError
 
     return isinstance(exc, AppError)
+
+
+def _set_error_type(span: trace.Span, value: str) -> None:
+    span.set_attribute(names.ERROR_TYPE, value)
+    context = span.get_span_context()
+    remember_error_type(context.trace_id, context.span_id, value)
 
 
 def _trace_id(span: trace.Span) -> int:

@@ -1,0 +1,97 @@
+"""The last step before a span is handed to its exporting processor.
+
+Why a wrapping processor: ``on_end`` receives a read-only span, and the SDK's way to
+change what is exported is to rebuild the span and hand the copy downstream. Our
+processor wraps each exporting processor (``BatchSpanProcessor(exporter)``) and
+rebuilds only the spans that need it; every other span passes through untouched.
+
+Today it restores ``error.type``: instrumentations set it from the HTTP status
+(``"500"``) or the exception class after we set it to the error code, and DESIGN.md
+promises the code. The recorder remembers which spans it marked
+(:func:`remember_error_type`, bounded) and the rebuild puts the code back.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.names import ERROR_TYPE
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import Span
+
+_MAX_REMEMBERED = 8192
+_error_types: dict[tuple[int, int], str] = {}
+_lock = threading.Lock()
+
+
+def remember_error_type(trace_id: int, span_id: int, value: str) -> None:
+    """Records the ``error.type`` we gave a span, to restore it at export."""
+    with _lock:
+        if len(_error_types) >= _MAX_REMEMBERED:
+            _error_types.pop(next(iter(_error_types)))
+        _error_types[trace_id, span_id] = value
+
+
+class ExportSpanProcessor(SpanProcessor):
+    """Wraps an exporting span processor; rebuilds spans whose error.type was overwritten.
+
+    Args:
+        downstream: The processor that exports (usually a ``BatchSpanProcessor``).
+    """
+
+    def __init__(self, downstream: SpanProcessor) -> None:
+        """Wraps ``downstream``."""
+        self.downstream = downstream
+
+    @property
+    def span_exporter(self) -> object:
+        """The exporter of the wrapped processor (for introspection and tests)."""
+        return getattr(self.downstream, "span_exporter", None)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Passes through."""
+        self.downstream.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Restores our error.type if something overwrote it, then passes the span on."""
+        context = span.context
+        wanted = _error_types.get((context.trace_id, context.span_id)) if context else None
+        if wanted is not None and (span.attributes or {}).get(ERROR_TYPE) != wanted:
+            try:
+                span = _with_attribute(span, ERROR_TYPE, wanted)
+            except Exception as failure:
+                report_internal_failure("span_export.error_type", failure)
+        self.downstream.on_end(span)
+
+    def shutdown(self) -> None:
+        """Shuts the wrapped processor down."""
+        self.downstream.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flushes the wrapped processor."""
+        return self.downstream.force_flush(timeout_millis)
+
+
+def _with_attribute(span: ReadableSpan, key: str, value: str) -> ReadableSpan:
+    attributes = dict(span.attributes or {})
+    attributes[key] = value
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

@@ -1,0 +1,123 @@
+"""The shop example run for real: under the launcher, and with ``import otel_errors.auto``.
+
+The shop, its fake payment provider and the traffic driver run as separate processes
+on 127.0.0.1; the embedded default writes JSON lines that the test and
+``otel-errors report`` read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOP = ROOT / "examples" / "shop"
+BIN = Path(sys.executable).parent
+
+AUTO = "import otel_errors.auto, runpy; runpy.run_path({path!r}, run_name='__main__')"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(params=["launcher", "auto"])
+def shop_run(request, tmp_path):
+    """Runs the shop with traffic; returns (spans, data directory)."""
+    data = tmp_path / "data"
+    shop_port, payments_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(
+        OTEL_SERVICE_NAME="shop",
+        OTEL_ERRORS_LOCAL_DIR=str(data),
+        OTEL_ERRORS_CATALOG=str(SHOP / "errors.toml"),
+        SHOP_PORT=str(shop_port),
+        PAYMENTS_PORT=str(payments_port),
+        SHOP_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}",
+        SHOP_RECOMMENDER_URL=f"http://127.0.0.1:{free_port()}",
+    )
+    if request.param == "launcher":
+        command = [str(BIN / "opentelemetry-instrument"), sys.executable, str(SHOP / "app.py")]
+    else:
+        command = [sys.executable, "-c", AUTO.format(path=str(SHOP / "app.py"))]
+    payments = subprocess.Popen([sys.executable, str(SHOP / "payments.py")], env=env)
+    shop = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        subprocess.run(
+            [sys.executable, str(SHOP / "traffic.py"), "--base", f"http://127.0.0.1:{shop_port}",
+             "--requests", "60"],
+            env=env, check=True, timeout=120,
+        )  # fmt: skip
+    finally:
+        shop.send_signal(signal.SIGTERM)
+        _, stderr = shop.communicate(timeout=30)
+        payments.terminate()
+        payments.wait(timeout=10)
+    spans = [json.loads(line) for line in (data / "spans.jsonl").read_text().splitlines()]
+    return spans, data, stderr
+
+
+def events(spans):
+    return [
+        (span, event["attributes"])
+        for span in spans
+        for event in span["events"]
+        if event["name"] == "exception"
+    ]
+
+
+def test_failures_carry_the_right_codes(shop_run):
+    """Each failure of the shop is recorded with its catalogue code and handled flag."""
+    spans, _, stderr = shop_run
+    codes = {attrs["error.code"]: attrs for _, attrs in events(spans)}
+    for code in ("SHOP-001", "SHOP-002", "PAY-001", "PAY-002", "PAY-003", "BUG-003", "BUG-005"):
+        assert code in codes, (code, sorted(codes), stderr[-2000:])
+    assert codes["SHOP-001"]["error.handled"] is True
+    assert codes["PAY-001"]["error.severity"] == "P1"
+    assert codes["BUG-005"]["error.handled"] is False
+    assert codes["BUG-005"]["exception.type"] == "ZeroDivisionError"
+    assert "otel_errors: internal failure" not in stderr
+
+
+def test_server_spans_of_bugs_fail_with_the_code(shop_run):
+    """Requests that hit a bug end in an ERROR server span whose error.type is the code."""
+    spans, _, _ = shop_run
+    route = "/orders/{order_id}/average"
+    failed = [
+        s for s in spans
+        if s["kind"] == "SERVER" and s["attributes"].get("http.route") == route
+        and s["status"]["code"] == "ERROR"
+    ]  # fmt: skip
+    assert {s["attributes"]["error.type"] for s in failed} == {"BUG-003", "BUG-005"}
+
+
+def test_each_exception_is_recorded_once_per_trace(shop_run):
+    """No trace holds the same failure twice."""
+    spans, _, _ = shop_run
+    seen = Counter(
+        (span["trace_id"], attrs["error.fingerprint"], attrs["exception.message"])
+        for span, attrs in events(spans)
+    )
+    assert max(seen.values()) == 1
+
+
+def test_report_shows_the_codes(shop_run):
+    """otel-errors report lists the shop's codes with titles from its catalogue."""
+    _, data, _ = shop_run
+    result = subprocess.run(
+        [str(BIN / "otel-errors"), "report", "--dir", str(data), "--catalog",
+         str(SHOP / "errors.toml")],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    assert "Payment provider unavailable" in result.stdout
+    assert "POST /orders" in result.stdout

@@ -1,0 +1,78 @@
+"""The exporting wrapper and SIGTERM flushing: what leaves the process, and when."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_errors._internal.span_export import ExportSpanProcessor
+
+
+def test_error_type_overwritten_by_an_instrumentation_is_restored():
+    """An instrumentation writing error.type="500" after us does not win at export."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(ExportSpanProcessor(SimpleSpanProcessor(exporter)))
+    tracer = provider.get_tracer("t")
+    try:
+        with tracer.start_as_current_span("server") as span:
+            try:
+                raise TimeoutError
+            finally:
+                span.set_attribute("error.type", "500")  # what HTTP server instrumentations do
+    except TimeoutError:
+        pass
+    with tracer.start_as_current_span("fine") as span:
+        span.set_attribute("error.type", "500")
+    server, fine = exporter.get_finished_spans()
+    assert server.attributes["error.type"] == "GEN-001"
+    assert fine.attributes["error.type"] == "500"
+
+
+SIGTERM_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys
+    import otel_errors
+    {before}
+    otel_errors.configure(local_dir=sys.argv[1], instrument=False)
+    from opentelemetry import trace
+    with trace.get_tracer("t").start_as_current_span("last words"):
+        pass
+    os.kill(os.getpid(), signal.SIGTERM)
+    """
+)
+
+
+def _run(tmp_path, before: str = "") -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "term.py"
+    script.write_text(SIGTERM_SCRIPT.format(before=before))
+    return subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_sigterm_flushes_then_dies_by_the_signal(tmp_path):
+    """Spans ended just before SIGTERM are exported; the exit status is still the signal's."""
+    result = _run(tmp_path)
+    assert result.returncode == -signal.SIGTERM
+    assert "last words" in (tmp_path / "data" / "spans.jsonl").read_text()
+
+
+def test_an_application_sigterm_handler_is_left_alone(tmp_path):
+    """A handler the application installed first stays in charge."""
+    result = _run(
+        tmp_path,
+        before="signal.signal(signal.SIGTERM, lambda *a: (print('app handler'), sys.exit(3)))",
+    )
+    assert result.returncode == 3
+    assert "app handler" in result.stdout
