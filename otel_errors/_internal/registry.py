@@ -1,17 +1,17 @@
-"""The process-wide catalogue and classifier, and the stdlib rules that need code.
+"""The process-wide catalogue and classifier, with the shipped sections and rules loaded.
 
-Importing this module is cheap: the shipped catalogue is a small TOML file inside
-the package, and no instrumented library is imported.
+Importing this module is cheap: the shipped catalogue is a few small TOML files
+inside the package, and no instrumented library is imported.
 """
 
 from __future__ import annotations
 
-import errno
 from importlib import resources
 from typing import TYPE_CHECKING
 
 from otel_errors._internal.catalog import Catalog, CatalogError
 from otel_errors._internal.classification import Classifier
+from otel_errors._internal.rules import SHIPPED as SHIPPED_RULES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,28 +19,17 @@ if TYPE_CHECKING:
 
 SHIPPED_SOURCE = "otel_errors (shipped defaults)"
 
-_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
-_TOO_MANY_FILES = frozenset({errno.EMFILE, errno.ENFILE})
-
-
-def _os_error_code(exc: BaseException) -> str | None:
-    """Resource exhaustion hides behind plain ``OSError``; its errno tells."""
-    number = getattr(exc, "errno", None)
-    if number in _DISK_FULL:
-        return "SYS-002"
-    if number in _TOO_MANY_FILES:
-        return "SYS-003"
-    return None
-
 
 def shipped_catalog() -> Catalog:
-    """The default catalogue that otel_errors ships."""
-    text = (
-        resources.files("otel_errors._internal")
-        .joinpath("default_catalog.toml")
-        .read_text(encoding="utf-8")
-    )
-    return Catalog.from_toml_text(text, source=SHIPPED_SOURCE)
+    """The default catalogue that otel_errors ships: every section in ``catalogs/``."""
+    catalog = Catalog()
+    sections = resources.files("otel_errors._internal.catalogs")
+    for section in sorted(sections.iterdir(), key=lambda p: p.name):
+        if section.name.endswith(".toml"):
+            text = section.read_text(encoding="utf-8")
+            source = f"{SHIPPED_SOURCE}: {section.name}"
+            catalog.update(Catalog.from_toml_text(text, source=source))
+    return catalog
 
 
 class Registry:
@@ -51,7 +40,8 @@ class Registry:
         self.catalog = shipped_catalog()
         self.classifier = Classifier(self.catalog)
         self.classifier.add_catalog_matches()
-        self.classifier.add(OSError, _os_error_code)
+        for register in SHIPPED_RULES:
+            register(self.classifier)
         self._loaded_files: set[str] = set()
 
     def load_files(self, paths: Sequence[str | Path]) -> None:
@@ -73,7 +63,7 @@ class Registry:
                 existing = self.catalog.get(entry.code)
                 if existing is None or existing == entry:
                     self.catalog.add(entry, source=key)
-                elif self.catalog.source_of(entry.code) == SHIPPED_SOURCE:
+                elif self.catalog.source_of(entry.code).startswith(SHIPPED_SOURCE):
                     self.catalog.override(entry, source=key)
                 else:
                     raise CatalogError(

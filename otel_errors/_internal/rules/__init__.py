@@ -1,0 +1,20 @@
+"""Shipped classification rules that need code, one module per area.
+
+Rules that only name exception classes live in the catalogue's ``match`` lists.
+Rules here look inside exception objects (errno, SQLSTATE, HTTP status, ...) and
+never import the library they classify: they read attributes with ``getattr``.
+Each module exposes ``register(classifier)``; :data:`SHIPPED` lists them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from otel_errors._internal.rules import generic
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from otel_errors._internal.classification import Classifier
+
+SHIPPED: tuple[Callable[[Classifier], None], ...] = (generic.register,)
