@@ -32,6 +32,7 @@ def configure(
     max_message_length: int | None = None,
     max_stacktrace_length: int | None = None,
     stack_cache_size: int | None = None,
+    http_client_error_statuses: str | None = None,
     service_name: str | None = None,
     environment: str | None = None,
     instrument: bool = True,
@@ -51,6 +52,7 @@ def configure(
         max_message_length: ``OTEL_ERRORS_MAX_MESSAGE_LENGTH``.
         max_stacktrace_length: ``OTEL_ERRORS_MAX_STACKTRACE_LENGTH``.
         stack_cache_size: ``OTEL_ERRORS_STACK_CACHE_SIZE``.
+        http_client_error_statuses: ``OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES`` (``"429,500-599"``).
         service_name: Resource ``service.name`` (else ``OTEL_SERVICE_NAME``).
         environment: Resource ``deployment.environment.name``.
         instrument: Also instrument every installed library, as the launcher does.
@@ -75,6 +77,7 @@ def configure(
             "max_message_length": max_message_length,
             "max_stacktrace_length": max_stacktrace_length,
             "stack_cache_size": stack_cache_size,
+            "http_client_error_statuses": http_client_error_statuses,
         },
         strict=True,
         resource_attributes=resource,

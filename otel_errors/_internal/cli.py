@@ -138,13 +138,8 @@ def settings_table() -> str:
         "|---|---|---|---|---|",
     ]
     for s in SETTINGS:
-        default = ",".join(s.default) if isinstance(s.default, tuple) else s.default
-        default_text = (
-            "(none)"
-            if default == ""
-            else f"`{str(default).lower() if isinstance(default, bool) else default}`"
-        )
-        lines.append(f"| `{s.env}` | `{s.keyword}` | {s.kind} | {default_text} | {s.doc} |")
+        default = f"`{s.default}`" if s.default else "(none)"
+        lines.append(f"| `{s.env}` | `{s.keyword}` | {s.kind} | {default} | {s.doc} |")
     return "\n".join(lines)
 
 

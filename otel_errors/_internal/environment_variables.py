@@ -34,6 +34,9 @@ OTEL_ERRORS_MAX_STACKTRACE_LENGTH: Final = "OTEL_ERRORS_MAX_STACKTRACE_LENGTH"
 OTEL_ERRORS_STACK_CACHE_SIZE: Final = "OTEL_ERRORS_STACK_CACHE_SIZE"
 """Failure locations whose formatted stack and fingerprint are remembered."""
 
+OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES: Final = "OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES"
+"""HTTP response statuses that HTTP clients record as errors without an exception."""
+
 OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN: Final = "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"
 """Semantic-conventions switch (not ours, honoured): ``logs`` or ``logs/dup``."""
 
@@ -46,9 +49,15 @@ class Setting:
     keyword: str
     kind: str
     """Human description of accepted values, used in errors and the README."""
-    default: object
+    default: str
+    """The default, written as it would be in the environment."""
     parse: Callable[[str], object]
     doc: str
+
+    @property
+    def default_value(self) -> object:
+        """The parsed default."""
+        return self.parse(self.default)
 
 
 def _bool(text: str) -> bool:
@@ -74,6 +83,20 @@ def _paths(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
+def _statuses(text: str) -> frozenset[int]:
+    """``429,500-599`` style: codes and inclusive ranges, each within 100..599."""
+    statuses: set[int] = set()
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high or low)
+        if not 100 <= first <= last <= 599:  # noqa: PLR2004 - the HTTP status range
+            raise ValueError
+        statuses.update(range(first, last + 1))
+    return frozenset(statuses)
+
+
 def _non_empty(text: str) -> str:
     if not text.strip():
         raise ValueError
@@ -85,7 +108,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         env=OTEL_ERRORS_ENABLED,
         keyword="enabled",
         kind="true or false",
-        default=True,
+        default="true",
         parse=_bool,
         doc="Turns every otel_errors addition on or off; off leaves the plain SDK pipeline.",
     ),
@@ -93,7 +116,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         env=OTEL_ERRORS_CATALOG,
         keyword="catalog",
         kind="comma-separated TOML paths",
-        default=(),
+        default="",
         parse=_paths,
         doc="Application error catalogues, merged over the shipped defaults.",
     ),
@@ -109,7 +132,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         env=OTEL_ERRORS_LOCAL_MAX_BYTES,
         keyword="local_max_bytes",
         kind="integer >= 4096",
-        default=50 * 1024 * 1024,
+        default=str(50 * 1024 * 1024),
         parse=_int_at_least(4096),
         doc="Size at which a local file rotates to `<name>.1`.",
     ),
@@ -117,7 +140,7 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         env=OTEL_ERRORS_MAX_MESSAGE_LENGTH,
         keyword="max_message_length",
         kind="integer >= 16",
-        default=1024,
+        default="1024",
         parse=_int_at_least(16),
         doc="Maximum `exception.message` length in characters.",
     ),
@@ -125,15 +148,23 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         env=OTEL_ERRORS_MAX_STACKTRACE_LENGTH,
         keyword="max_stacktrace_length",
         kind="integer >= 256",
-        default=16384,
+        default="16384",
         parse=_int_at_least(256),
         doc="Maximum `exception.stacktrace` length; the head and the tail are kept.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES,
+        keyword="http_client_error_statuses",
+        kind="codes and ranges, e.g. 429,500-599 (empty: none)",
+        default="429,500-599",
+        parse=_statuses,
+        doc="Responses an HTTP client records as errors although no exception was raised.",
     ),
     Setting(
         env=OTEL_ERRORS_STACK_CACHE_SIZE,
         keyword="stack_cache_size",
         kind="integer >= 1",
-        default=512,
+        default="512",
         parse=_int_at_least(1),
         doc="Failure locations whose formatted stack and fingerprint are cached.",
     ),

@@ -31,6 +31,7 @@ class Settings:
     max_message_length: int
     max_stacktrace_length: int
     stack_cache_size: int
+    http_client_error_statuses: frozenset[int]
 
     @classmethod
     def load(
@@ -65,7 +66,7 @@ class Settings:
             elif setting.env in environ:
                 value, problem = _from_env(setting, environ[setting.env])
             else:
-                value, problem = setting.default, None
+                value, problem = setting.default_value, None
             if problem:
                 problems.append(problem)
             values[setting.keyword] = value
@@ -76,12 +77,12 @@ def _from_env(setting: Setting, raw: str) -> tuple[object, str | None]:
     try:
         return setting.parse(raw), None
     except (ValueError, TypeError):
-        return setting.default, f"{setting.env}={raw!r}: expected {setting.kind}"
+        return setting.default_value, f"{setting.env}={raw!r}: expected {setting.kind}"
 
 
 def _from_keyword(setting: Setting, value: object) -> tuple[object, str | None]:
     problem = f"configure({setting.keyword}={value!r}): expected {setting.kind}"
-    default = setting.default
+    default = setting.default_value
     if isinstance(default, bool):
         return (value, None) if isinstance(value, bool) else (default, problem)
     if isinstance(default, tuple):
