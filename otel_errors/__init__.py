@@ -33,6 +33,10 @@ def configure(
     max_stacktrace_length: int | None = None,
     stack_cache_size: int | None = None,
     http_client_error_statuses: str | None = None,
+    problem_details: bool | None = None,
+    problem_type_base: str | None = None,
+    debug: bool | None = None,
+    request_id_header: str | None = None,
     service_name: str | None = None,
     environment: str | None = None,
     instrument: bool = True,
@@ -53,6 +57,10 @@ def configure(
         max_stacktrace_length: ``OTEL_ERRORS_MAX_STACKTRACE_LENGTH``.
         stack_cache_size: ``OTEL_ERRORS_STACK_CACHE_SIZE``.
         http_client_error_statuses: ``OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES`` (``"429,500-599"``).
+        problem_details: ``OTEL_ERRORS_PROBLEM_DETAILS``.
+        problem_type_base: ``OTEL_ERRORS_PROBLEM_TYPE_BASE``.
+        debug: ``OTEL_ERRORS_DEBUG``.
+        request_id_header: ``OTEL_ERRORS_REQUEST_ID_HEADER``.
         service_name: Resource ``service.name`` (else ``OTEL_SERVICE_NAME``).
         environment: Resource ``deployment.environment.name``.
         instrument: Also instrument every installed library, as the launcher does.
@@ -78,6 +86,10 @@ def configure(
             "max_stacktrace_length": max_stacktrace_length,
             "stack_cache_size": stack_cache_size,
             "http_client_error_statuses": http_client_error_statuses,
+            "problem_details": problem_details,
+            "problem_type_base": problem_type_base,
+            "debug": debug,
+            "request_id_header": request_id_header,
         },
         strict=True,
         resource_attributes=resource,

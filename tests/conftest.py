@@ -40,7 +40,7 @@ _logs.set_logger_provider(_LOGGER_PROVIDER)
 
 @pytest.fixture
 def metric_points():
-    """``(attributes, value)`` of every point of a metric (cumulative since the session began)."""
+    """``(attributes, value)`` of each point of a metric (cumulative since the session began)."""
 
     def points(name: str) -> list[tuple[dict[str, object], float]]:
         data = _METRIC_READER.get_metrics_data()
@@ -83,7 +83,10 @@ class Spans:
 
     def only_exception(self) -> dict[str, object]:
         events = self.exception_events()
-        assert len(events) == 1, events
+        assert len(events) == 1, [
+            (s.name, s.context.trace_id, [e.attributes.get("error.code") for e in s.events])
+            for s in self.all()
+        ]
         return events[0]
 
 

@@ -13,10 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop"
@@ -121,3 +123,39 @@ def test_report_shows_the_codes(shop_run):
     )  # fmt: skip
     assert "Payment provider unavailable" in result.stdout
     assert "POST /orders" in result.stdout
+
+
+def test_failures_are_answered_with_problem_details(tmp_path):
+    """The shop's failures come back as problem+json with code, trace id and request id."""
+    shop_port, payments_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(
+        OTEL_ERRORS_LOCAL_DIR=str(tmp_path),
+        OTEL_ERRORS_CATALOG=str(SHOP / "errors.toml"),
+        SHOP_PORT=str(shop_port),
+        SHOP_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}",
+    )
+    command = [str(BIN / "opentelemetry-instrument"), sys.executable, str(SHOP / "app.py")]
+    shop = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{shop_port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{base}/health", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "shop did not start"
+                time.sleep(0.2)
+        missing = requests.get(f"{base}/products/42", headers={"X-Request-ID": "t-1"}, timeout=5)
+        unavailable = requests.post(
+            f"{base}/orders", json={"product_id": 1, "quantity": 1, "card": "1"}, timeout=5
+        )
+    finally:
+        shop.send_signal(signal.SIGTERM)
+        shop.wait(timeout=30)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    body = missing.json()
+    assert (body["code"], body["request_id"], len(body["trace_id"])) == ("SHOP-001", "t-1", 32)
+    assert (unavailable.status_code, unavailable.json()["code"]) == (503, "PAY-001")

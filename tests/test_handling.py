@@ -182,3 +182,14 @@ def test_handle_keeps_user_intent_when_recording_fails(monkeypatch):
         raise ValueError("x")
 
     assert parse() == -1
+
+
+def test_already_recorded_error_gets_no_span_of_its_own(spans, tracer):
+    """An outer last-resort handler seeing a recorded error after its span ended adds nothing."""
+    try:
+        with tracer.start_as_current_span("request"):
+            raise TimeoutError
+    except TimeoutError as exc:
+        assert record_error(exc, handled=False).code == "GEN-001"
+    assert [s.name for s in spans.all()] == ["request"]
+    assert len(spans.exception_events()) == 1

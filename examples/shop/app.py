@@ -8,6 +8,8 @@ Run it under the launcher (no collector needed: errors go to ./otel-errors-data)
 Failures it produces: unknown products and stock-outs (application codes), card
 declines, a slow and an unreachable payment provider (translated to PAY-* codes),
 a recommender that is down (handled, with a fallback), and two genuine bugs.
+Every failure is answered by otel_errors' FastAPI integration as an RFC 9457
+``application/problem+json`` response carrying the code and the trace id.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ import os
 
 import requests
 import uvicorn
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 import otel_errors
@@ -58,17 +59,6 @@ ORDERS: dict[int, dict[str, object]] = {
 }
 
 app = FastAPI(title="shop")
-
-
-@app.exception_handler(AppError)
-async def app_error_response(request: Request, exc: AppError) -> JSONResponse:
-    """Answers with the catalogue's status and public message; 5xx count as unhandled."""
-    entry = otel_errors.get_catalog()[exc.code]
-    otel_errors.record_error(exc, handled=entry.http_status < 500)
-    return JSONResponse(
-        {"code": entry.code, "title": entry.title, "detail": entry.message},
-        status_code=entry.http_status,
-    )
 
 
 class OrderIn(BaseModel):

@@ -37,6 +37,18 @@ OTEL_ERRORS_STACK_CACHE_SIZE: Final = "OTEL_ERRORS_STACK_CACHE_SIZE"
 OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES: Final = "OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES"
 """HTTP response statuses that HTTP clients record as errors without an exception."""
 
+OTEL_ERRORS_PROBLEM_DETAILS: Final = "OTEL_ERRORS_PROBLEM_DETAILS"
+"""Web frameworks answer failures with RFC 9457 problem details."""
+
+OTEL_ERRORS_PROBLEM_TYPE_BASE: Final = "OTEL_ERRORS_PROBLEM_TYPE_BASE"
+"""URI prefix of problem ``type`` (the code is appended); ``about:blank`` when empty."""
+
+OTEL_ERRORS_DEBUG: Final = "OTEL_ERRORS_DEBUG"
+"""Problem details include the exception type, message and stack trace."""
+
+OTEL_ERRORS_REQUEST_ID_HEADER: Final = "OTEL_ERRORS_REQUEST_ID_HEADER"
+"""Header carrying the request id in and out of web frameworks."""
+
 OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN: Final = "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"
 """Semantic-conventions switch (not ours, honoured): ``logs`` or ``logs/dup``."""
 
@@ -95,6 +107,17 @@ def _statuses(text: str) -> frozenset[int]:
             raise ValueError
         statuses.update(range(first, last + 1))
     return frozenset(statuses)
+
+
+def _text(text: str) -> str:
+    return text.strip()
+
+
+def _header_name(text: str) -> str:
+    name = text.strip().lower()
+    if not name or not all(c.isalnum() or c == "-" for c in name):
+        raise ValueError
+    return name
 
 
 def _non_empty(text: str) -> str:
@@ -159,6 +182,38 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         default="429,500-599",
         parse=_statuses,
         doc="Responses an HTTP client records as errors although no exception was raised.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_PROBLEM_DETAILS,
+        keyword="problem_details",
+        kind="true or false",
+        default="true",
+        parse=_bool,
+        doc="Web frameworks answer failures with RFC 9457 `application/problem+json`.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_PROBLEM_TYPE_BASE,
+        keyword="problem_type_base",
+        kind="URI prefix",
+        default="",
+        parse=_text,
+        doc="Prefix of the problem `type` URI (the code is appended); `about:blank` if empty.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_DEBUG,
+        keyword="debug",
+        kind="true or false",
+        default="false",
+        parse=_bool,
+        doc="Problem details include exception type, message and stack trace (never in prod).",
+    ),
+    Setting(
+        env=OTEL_ERRORS_REQUEST_ID_HEADER,
+        keyword="request_id_header",
+        kind="header name",
+        default="x-request-id",
+        parse=_header_name,
+        doc="Header read for the request id (generated when absent) and echoed in responses.",
     ),
     Setting(
         env=OTEL_ERRORS_STACK_CACHE_SIZE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
@@ -14,7 +15,7 @@ from otel_errors._internal.catalog import UNKNOWN, ErrorCode
 from otel_errors._internal.fail_open import report_internal_failure
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Iterator, Mapping
     from types import TracebackType
     from typing import ParamSpec
 
@@ -38,8 +39,9 @@ def record_error(
     """Records an exception the application caught itself.
 
     Recorded on ``span`` or the current span; with no recording span, on a short
-    span of its own so that the error is never lost. Recording twice in one trace
-    is a no-op. Never raises.
+    span of its own so that the error is never lost, unless it was recorded already
+    (an outer layer such as a server's last-resort handler seeing it again after the
+    request's span ended). Recording twice in one trace is a no-op. Never raises.
 
     Args:
         exc: The exception.
@@ -56,14 +58,32 @@ def record_error(
         target = span if span is not None else trace.get_current_span()
         if target.is_recording():
             return _record_on(target, exc, handled=handled, code=code, attributes=attributes)
-        tracer = trace.get_tracer(_TRACER_NAME)
-        with tracer.start_as_current_span(
-            _OWN_SPAN_NAME, record_exception=False, set_status_on_exception=False
-        ) as own:
+        recorder = get_recorder()
+        if recorder.was_recorded(exc):
+            return recorder.classifier.resolve(code) if code else recorder.classify(exc)
+        with own_span_if_none() as own:
             return _record_on(own, exc, handled=handled, code=code, attributes=attributes)
     except Exception as failure:
         report_internal_failure("record_error", failure)
         return UNKNOWN
+
+
+@contextlib.contextmanager
+def own_span_if_none() -> Iterator[trace.Span]:
+    """The current span if it records, else a short span of our own, made current.
+
+    Used where an error must be tied to a trace even outside any instrumented
+    operation: ``record_error``, and web frameworks without their contrib
+    instrumentation (the problem response then carries that span's trace id).
+    """
+    current = trace.get_current_span()
+    if current.is_recording():
+        yield current
+        return
+    with trace.get_tracer(_TRACER_NAME).start_as_current_span(
+        _OWN_SPAN_NAME, record_exception=False, set_status_on_exception=False
+    ) as own:
+        yield own
 
 
 def _record_on(

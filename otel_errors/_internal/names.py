@@ -28,6 +28,9 @@ ERROR_HANDLED: Final = "error.handled"
 ERROR_GROUP_CODES: Final = "error.group.codes"
 ERROR_CONTEXT_PREFIX: Final = "error.context."
 
+REQUEST_ID: Final = "request.id"
+"""Span attribute: the request id echoed by web frameworks (no semconv name exists)."""
+
 METER_NAME: Final = "otel_errors"
 INTERNAL_FAILURES_METRIC: Final = "otel_errors.internal_failures"
 
@@ -53,5 +56,6 @@ __all__ = [
     "INTERNAL_FAILURES_METRIC",
     "METER_NAME",
     "OVERFLOW_CODE",
+    "REQUEST_ID",
     "UNKNOWN_CODE",
 ]

@@ -162,6 +162,15 @@ class ErrorRecorder:
         _mark(exc, _trace_id(span))
         return entry
 
+    def classify(self, exc: BaseException) -> ErrorCode:
+        """The catalogue entry of ``exc``."""
+        return self.classifier.classify(exc).error
+
+    @staticmethod
+    def was_recorded(exc: BaseException) -> bool:
+        """Whether ``exc`` was recorded in any trace already."""
+        return getattr(exc, _MARK, None) is not None
+
     def _entry(self, exc: BaseException, code: str | ErrorCode | None) -> ErrorCode:
         if code is not None:
             return self.classifier.resolve(code)

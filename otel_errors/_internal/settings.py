@@ -32,6 +32,10 @@ class Settings:
     max_stacktrace_length: int
     stack_cache_size: int
     http_client_error_statuses: frozenset[int]
+    problem_details: bool
+    problem_type_base: str
+    debug: bool
+    request_id_header: str
 
     @classmethod
     def load(

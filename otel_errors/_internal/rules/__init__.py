@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from otel_errors._internal.rules import generic
+from otel_errors._internal.rules import generic, web
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from otel_errors._internal.classification import Classifier
 
-SHIPPED: tuple[Callable[[Classifier], None], ...] = (generic.register,)
+SHIPPED: tuple[Callable[[Classifier], None], ...] = (generic.register, web.register)

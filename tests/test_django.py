@@ -1,0 +1,160 @@
+"""Django: problem details, request ids and once-only recording, with and without contrib.
+
+A real Django WSGI handler served by werkzeug on 127.0.0.1, real HTTP requests.
+Settings are configured here, once for the test session (nothing else uses Django).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import django
+import pytest
+import requests
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import path
+
+import otel_errors
+
+if not settings.configured:
+    settings.configure(
+        DEBUG=False,
+        ALLOWED_HOSTS=["127.0.0.1"],
+        ROOT_URLCONF=__name__,
+        MIDDLEWARE=[],
+        SECRET_KEY="test-only",  # noqa: S106 - a throwaway key for the test project
+        LOGGING_CONFIG=None,
+    )
+    django.setup()
+
+from django.core.handlers.wsgi import WSGIHandler
+from opentelemetry.instrumentation.django import DjangoInstrumentor
+from opentelemetry.trace import SpanKind
+from werkzeug.serving import make_server
+
+from otel_errors.instrumentation.django import MIDDLEWARE, DjangoErrorsInstrumentor
+
+
+class Frozen(otel_errors.AppError, code="GEN-002"):
+    """An AppError with a 500 status (permission denied on our side)."""
+
+
+def bug(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(str(1 // 0))
+
+
+def frozen(request: HttpRequest) -> HttpResponse:
+    raise Frozen("account 9 frozen by compliance")
+
+
+def gone(request: HttpRequest) -> HttpResponse:
+    raise Http404("no such order")
+
+
+async def async_bug(request: HttpRequest) -> HttpResponse:
+    return HttpResponse({}["missing"])
+
+
+urlpatterns = [
+    path("bug", bug),
+    path("frozen", frozen),
+    path("gone", gone),
+    path("abug", async_bug),
+]
+
+
+def serve() -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, WSGIHandler(), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.shutdown()
+
+
+@pytest.fixture(params=["with-contrib", "without-contrib"])
+def url(request) -> Iterator[str]:
+    if request.param == "with-contrib":
+        DjangoInstrumentor().instrument()
+    DjangoErrorsInstrumentor().instrument()
+    yield from serve()
+    DjangoErrorsInstrumentor().uninstrument()
+    if request.param == "with-contrib":
+        DjangoInstrumentor().uninstrument()
+    settings.MIDDLEWARE = []
+
+
+def _event(spans) -> dict[str, object]:
+    deadline = time.monotonic() + 5
+    while not spans.exception_events():
+        assert time.monotonic() < deadline, [s.name for s in spans.all()]
+        time.sleep(0.01)
+    return spans.only_exception()
+
+
+@pytest.mark.parametrize(("route", "code"), [("bug", "BUG-005"), ("abug", "BUG-003")])
+def test_unhandled_exception_becomes_a_problem(url, spans, route, code):
+    """Sync and async views: 500 problem+json with request and trace ids; one event."""
+    response = requests.get(f"{url}/{route}", headers={"X-Request-ID": "dj-1"}, timeout=5)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "dj-1"
+    body = response.json()
+    assert (body["code"], body["request_id"], len(body["trace_id"])) == (code, "dj-1", 32)
+    assert "Traceback" not in response.text
+    event = _event(spans)
+    assert (event["error.code"], event["error.handled"]) == (code, False)
+
+
+def test_app_error_problem(url, spans):
+    """An AppError answers with its catalogue status and public message only."""
+    response = requests.get(f"{url}/frozen", timeout=5)
+    assert response.status_code == 500
+    body = response.json()
+    assert (body["code"], body["detail"]) == (
+        "GEN-002",
+        "The service is not allowed to perform this operation.",
+    )
+    assert "account 9" not in response.text
+    assert _event(spans)["error.code"] == "GEN-002"
+
+
+def test_http404_for_json_and_html_clients(url, spans):
+    """Http404: WEB-404 problem for JSON clients, Django's page for browsers; not recorded."""
+    as_json = requests.get(f"{url}/gone", headers={"Accept": "application/json"}, timeout=5)
+    assert (as_json.status_code, as_json.json()["code"]) == (404, "WEB-404")
+    as_html = requests.get(f"{url}/gone", headers={"Accept": "text/html"}, timeout=5)
+    assert as_html.status_code == 404
+    assert as_html.headers["content-type"].startswith("text/html")
+    assert spans.exception_events() == []
+
+
+def test_middleware_sits_inside_contribs(spans):
+    """Our middleware goes right after contrib's, so the server span is current in it."""
+    DjangoInstrumentor().instrument()
+    DjangoErrorsInstrumentor().instrument()
+    try:
+        for base in serve():
+            requests.get(f"{base}/gone", headers={"X-Request-ID": "dj-2"}, timeout=5)
+            spans.wait_for_kind(SpanKind.SERVER)
+        assert settings.MIDDLEWARE.index(MIDDLEWARE) == 1
+    finally:
+        DjangoErrorsInstrumentor().uninstrument()
+        DjangoInstrumentor().uninstrument()
+        settings.MIDDLEWARE = []
+    (server,) = [s for s in spans.all() if s.kind is SpanKind.SERVER]
+    assert server.attributes["request.id"] == "dj-2"
+
+
+def test_uninstrument_removes_the_middleware(spans):
+    """After uninstrument Django answers with its own 500 page."""
+    DjangoErrorsInstrumentor().instrument()
+    for base in serve():
+        requests.get(f"{base}/gone", timeout=5)
+    DjangoErrorsInstrumentor().uninstrument()
+    assert MIDDLEWARE not in settings.MIDDLEWARE
+    for base in serve():
+        response = requests.get(f"{base}/bug", timeout=5)
+    assert response.headers["content-type"].startswith("text/html")

@@ -1,0 +1,179 @@
+"""Flask: problem details, request ids and once-only recording, with and without contrib.
+
+Each test runs a real werkzeug server on 127.0.0.1 and sends real HTTP requests.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import flask
+import pytest
+import requests
+from flask import Flask, abort
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.trace import SpanKind, StatusCode
+from werkzeug.serving import make_server
+
+import otel_errors
+from otel_errors.instrumentation.flask import FlaskErrorsInstrumentor
+
+Locked = type(
+    "Locked",
+    (otel_errors.AppError,),
+    {},
+    code=otel_errors.ErrorCode("TST-423", title="Locked", http_status=423, severity="P4"),
+)
+
+
+def make_app(*, own_500_handler: bool = False) -> Flask:
+    app = Flask("problem-test")
+    after_request_calls: list[int] = []
+    app.config["after_request_calls"] = after_request_calls
+
+    @app.get("/bug")
+    def bug() -> str:
+        return str(1 // 0)
+
+    @app.get("/locked")
+    def locked() -> str:
+        raise Locked("row 7 locked by batch", row=7)
+
+    @app.get("/unavailable")
+    def unavailable() -> str:
+        abort(503, description="Maintenance until 10:00")
+
+    @app.after_request
+    def count(response: flask.Response) -> flask.Response:
+        after_request_calls.append(response.status_code)
+        return response
+
+    if own_500_handler:
+
+        @app.errorhandler(500)
+        def mine(error: Exception) -> tuple[str, int]:
+            return "my own page", 500
+
+    return app
+
+
+def serve(app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.port}"
+    server.shutdown()
+
+
+@pytest.fixture
+def instrumented() -> Iterator[None]:
+    FlaskErrorsInstrumentor().instrument()
+    yield
+    FlaskErrorsInstrumentor().uninstrument()
+
+
+@pytest.fixture(params=["with-contrib", "without-contrib"])
+def app_url(request, instrumented) -> Iterator[tuple[Flask, str]]:
+    app = make_app()
+    if request.param == "with-contrib":
+        FlaskInstrumentor().instrument_app(app)
+    for url in serve(app):
+        yield app, url
+    if request.param == "with-contrib":
+        FlaskInstrumentor().uninstrument_app(app)
+
+
+def _wait_for_exception(spans) -> dict[str, object]:
+    deadline = time.monotonic() + 5
+    while not spans.exception_events():
+        assert time.monotonic() < deadline, [s.name for s in spans.all()]
+        time.sleep(0.01)
+    return spans.only_exception()
+
+
+def test_unhandled_exception_becomes_a_problem(app_url, spans):
+    """A bug answers 500 problem+json; Flask still runs after_request; one event."""
+    app, url = app_url
+    response = requests.get(f"{url}/bug", headers={"X-Request-ID": "flask-1"}, timeout=5)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "flask-1"
+    body = response.json()
+    assert (body["code"], body["title"], body["instance"]) == (
+        "BUG-005",
+        "Internal Server Error",
+        "/bug",
+    )
+    assert body["request_id"] == "flask-1"
+    assert len(body["trace_id"]) == 32
+    assert "division" not in response.text
+    assert app.config["after_request_calls"] == [500]
+    event = _wait_for_exception(spans)
+    assert (event["error.code"], event["error.handled"]) == ("BUG-005", False)
+
+
+def test_client_app_error_is_answered_and_handled(app_url, spans):
+    """A 4xx AppError answers with its catalogue status and is recorded as handled."""
+    _, url = app_url
+    response = requests.get(f"{url}/locked", timeout=5)
+    assert response.status_code == 423
+    assert response.json()["code"] == "TST-423"
+    assert "row 7" not in response.text
+    event = _wait_for_exception(spans)
+    assert event["error.handled"] is True
+    assert event["error.context.row"] == 7
+
+
+def test_abort_keeps_its_description_and_records_server_errors(app_url, spans):
+    """abort(503) gives a WEB-503 problem with the description and an unhandled event."""
+    _, url = app_url
+    response = requests.get(f"{url}/unavailable", timeout=5)
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["code"], body["detail"]) == ("WEB-503", "Maintenance until 10:00")
+    assert _wait_for_exception(spans)["error.code"] == "WEB-503"
+
+
+def test_not_found_for_json_and_html_clients(app_url, spans):
+    """JSON clients get a WEB-404 problem; browsers keep Flask's HTML page; nothing recorded."""
+    _, url = app_url
+    as_json = requests.get(f"{url}/nowhere", headers={"Accept": "application/json"}, timeout=5)
+    assert as_json.json()["code"] == "WEB-404"
+    as_html = requests.get(f"{url}/nowhere", headers={"Accept": "text/html"}, timeout=5)
+    assert as_html.headers["content-type"].startswith("text/html")
+    assert as_html.headers["x-request-id"]
+    assert spans.exception_events() == []
+
+
+def test_request_id_on_the_server_span(spans, instrumented):
+    """With contrib, the request id is on the server span, which ends OK for a 404."""
+    app = make_app()
+    FlaskInstrumentor().instrument_app(app)
+    for url in serve(app):
+        requests.get(f"{url}/nowhere", headers={"X-Request-ID": "r-9"}, timeout=5)
+        spans.wait_for_kind(SpanKind.SERVER)
+    FlaskInstrumentor().uninstrument_app(app)
+    (server,) = [s for s in spans.all() if s.kind is SpanKind.SERVER]
+    assert server.attributes["request.id"] == "r-9"
+    assert server.status.status_code is StatusCode.UNSET
+
+
+def test_applications_own_500_handler_stays(spans, instrumented):
+    """An application's 500 handler is used; the error is still recorded by the span."""
+    for url in serve(make_app(own_500_handler=True)):
+        response = requests.get(f"{url}/bug", timeout=5)
+    assert (response.status_code, response.text) == (500, "my own page")
+
+
+def test_uninstrument_restores_flask(spans):
+    """After uninstrument Flask answers with its own pages again."""
+    original = Flask._find_error_handler
+    FlaskErrorsInstrumentor().instrument()
+    FlaskErrorsInstrumentor().uninstrument()
+    assert Flask._find_error_handler is original
+    for url in serve(make_app()):
+        response = requests.get(f"{url}/bug", timeout=5)
+    assert response.headers["content-type"].startswith("text/html")
+    assert "x-request-id" not in response.headers
