@@ -33,6 +33,9 @@ def configure(
     max_stacktrace_length: int | None = None,
     stack_cache_size: int | None = None,
     http_client_error_statuses: str | None = None,
+    metrics_cardinality_limit: int | None = None,
+    log_console_json: bool | None = None,
+    log_export: bool | None = None,
     problem_details: bool | None = None,
     problem_type_base: str | None = None,
     debug: bool | None = None,
@@ -57,6 +60,9 @@ def configure(
         max_stacktrace_length: ``OTEL_ERRORS_MAX_STACKTRACE_LENGTH``.
         stack_cache_size: ``OTEL_ERRORS_STACK_CACHE_SIZE``.
         http_client_error_statuses: ``OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES`` (``"429,500-599"``).
+        metrics_cardinality_limit: ``OTEL_ERRORS_METRICS_CARDINALITY_LIMIT``.
+        log_console_json: ``OTEL_ERRORS_LOG_CONSOLE_JSON``.
+        log_export: ``OTEL_ERRORS_LOG_EXPORT``.
         problem_details: ``OTEL_ERRORS_PROBLEM_DETAILS``.
         problem_type_base: ``OTEL_ERRORS_PROBLEM_TYPE_BASE``.
         debug: ``OTEL_ERRORS_DEBUG``.
@@ -86,6 +92,9 @@ def configure(
             "max_stacktrace_length": max_stacktrace_length,
             "stack_cache_size": stack_cache_size,
             "http_client_error_statuses": http_client_error_statuses,
+            "metrics_cardinality_limit": metrics_cardinality_limit,
+            "log_console_json": log_console_json,
+            "log_export": log_export,
             "problem_details": problem_details,
             "problem_type_base": problem_type_base,
             "debug": debug,

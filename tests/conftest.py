@@ -25,10 +25,11 @@ from otel_errors._internal import active, sdk_patch
 from otel_errors._internal.recorder import ErrorRecorder
 from otel_errors._internal.registry import registry
 from otel_errors._internal.settings import Settings
+from otel_errors._internal.span_export import ExportSpanProcessor
 
 _EXPORTER = InMemorySpanExporter()
 _PROVIDER = TracerProvider()
-_PROVIDER.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+_PROVIDER.add_span_processor(ExportSpanProcessor(SimpleSpanProcessor(_EXPORTER)))
 trace.set_tracer_provider(_PROVIDER)
 _METRIC_READER = InMemoryMetricReader()
 metrics.set_meter_provider(MeterProvider(metric_readers=[_METRIC_READER]))
@@ -42,15 +43,17 @@ _logs.set_logger_provider(_LOGGER_PROVIDER)
 def metric_points():
     """``(attributes, value)`` of each point of a metric (cumulative since the session began)."""
 
-    def points(name: str) -> list[tuple[dict[str, object], float]]:
+    def points(name: str, *, raw: bool = False, scope: str | None = None) -> list:
         data = _METRIC_READER.get_metrics_data()
         found = []
         for resource_metrics in data.resource_metrics if data else ():
             for scope_metrics in resource_metrics.scope_metrics:
+                if scope is not None and scope_metrics.scope.name != scope:
+                    continue
                 for metric in scope_metrics.metrics:
                     if metric.name == name:
-                        found += [(dict(p.attributes), p.value) for p in metric.data.data_points]
-        return found
+                        found += list(metric.data.data_points)
+        return found if raw else [(dict(p.attributes), p.value) for p in found]
 
     return points
 

@@ -158,3 +158,17 @@ def test_uninstrument_removes_the_middleware(spans):
     for base in serve():
         response = requests.get(f"{base}/bug", timeout=5)
     assert response.headers["content-type"].startswith("text/html")
+
+
+def test_request_counts_only_without_contrib(url, spans, metric_points, request):
+    """otel_errors counts Django requests itself only when contrib's middleware is absent."""
+
+    def ours() -> int:
+        points = metric_points("http.server.request.duration", raw=True, scope="otel_errors")
+        return sum(p.count for p in points if p.attributes.get("http.route") == "bug")
+
+    before = ours()
+    requests.get(f"{url}/bug", timeout=5)
+    _event(spans)
+    with_contrib = "with-contrib" in request.node.callspec.id
+    assert ours() - before == (0 if with_contrib else 1)

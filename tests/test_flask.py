@@ -177,3 +177,19 @@ def test_uninstrument_restores_flask(spans):
         response = requests.get(f"{url}/bug", timeout=5)
     assert response.headers["content-type"].startswith("text/html")
     assert "x-request-id" not in response.headers
+
+
+def test_request_counts_without_contrib(spans, instrumented, metric_points):
+    """Without contrib, otel_errors records http.server.request.duration per route."""
+    app = make_app()
+    app.get("/flask-count/<int:n>")(lambda n: str(n))
+    for url in serve(app):
+        for n in range(2):
+            requests.get(f"{url}/flask-count/{n}", timeout=5)
+        requests.get(f"{url}/bug", timeout=5)
+    counts = {
+        (p.attributes.get("http.route"), p.attributes["http.response.status_code"]): p.count
+        for p in metric_points("http.server.request.duration", raw=True, scope="otel_errors")
+    }
+    assert counts.get(("/flask-count/<int:n>", 200)) == 2, counts
+    assert counts.get(("/bug", 500), 0) >= 1, counts

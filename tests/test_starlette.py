@@ -249,3 +249,49 @@ def _wait_for_spans(spans, trace_id: str) -> None:
     while not any(format(s.context.trace_id, "032x") == trace_id and s.events for s in spans.all()):
         assert time.monotonic() < deadline, [s.name for s in spans.all()]
         time.sleep(0.01)
+
+
+def test_request_counts_without_contrib(spans, instrumented, metric_points):
+    """A plain Starlette app (no server span): otel_errors records the request itself."""
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def count_me(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(request.path_params["n"])
+
+    async def fail(request: Request) -> PlainTextResponse:
+        raise RuntimeError("boom")
+
+    app = Starlette(routes=[Route("/count-me/{n}", count_me), Route("/fail", fail)])
+    for base in serve(app):
+        for n in range(3):
+            requests.get(f"{base}/count-me/{n}", timeout=5)
+        assert requests.get(f"{base}/fail", timeout=5).json()["code"] == "BUG-008"
+    counts = {
+        (p.attributes.get("http.route"), p.attributes["http.response.status_code"]): p.count
+        for p in metric_points("http.server.request.duration", raw=True, scope="otel_errors")
+    }
+    assert counts.get(("/count-me/{n}", 200)) == 3, counts
+    assert counts.get(("/fail", 500)) == 1, counts
+
+
+@pytest.mark.parametrize("telemetry", ["contrib", "fastapi-native"])
+def test_no_double_request_counts(spans, instrumented, metric_points, telemetry):
+    """When contrib or FastAPI's own telemetry counts requests, otel_errors does not."""
+    app = make_app()
+    route = f"/counted-by-{telemetry}"
+
+    async def counted() -> dict[str, str]:
+        return {}
+
+    app.get(route)(counted)
+    if telemetry == "contrib":
+        FastAPIInstrumentor.instrument_app(app)
+    for base in serve(app):
+        requests.get(base + route, timeout=5)
+        spans.wait_for_kind(SpanKind.SERVER)
+    if telemetry == "contrib":
+        FastAPIInstrumentor.uninstrument_app(app)
+    ours = metric_points("http.server.request.duration", raw=True, scope="otel_errors")
+    assert not [p for p in ours if p.attributes.get("http.route") == route]

@@ -49,6 +49,15 @@ OTEL_ERRORS_DEBUG: Final = "OTEL_ERRORS_DEBUG"
 OTEL_ERRORS_REQUEST_ID_HEADER: Final = "OTEL_ERRORS_REQUEST_ID_HEADER"
 """Header carrying the request id in and out of web frameworks."""
 
+OTEL_ERRORS_METRICS_CARDINALITY_LIMIT: Final = "OTEL_ERRORS_METRICS_CARDINALITY_LIMIT"
+"""Distinct attribute sets of the errors counter before new ones fold into OVERFLOW."""
+
+OTEL_ERRORS_LOG_CONSOLE_JSON: Final = "OTEL_ERRORS_LOG_CONSOLE_JSON"
+"""JSON-lines console logging when the application configures none."""
+
+OTEL_ERRORS_LOG_EXPORT: Final = "OTEL_ERRORS_LOG_EXPORT"
+"""Standard logging records flow through the OpenTelemetry logs pipeline."""
+
 OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN: Final = "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"
 """Semantic-conventions switch (not ours, honoured): ``logs`` or ``logs/dup``."""
 
@@ -182,6 +191,30 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         default="429,500-599",
         parse=_statuses,
         doc="Responses an HTTP client records as errors although no exception was raised.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_METRICS_CARDINALITY_LIMIT,
+        keyword="metrics_cardinality_limit",
+        kind="integer >= 1",
+        default="2000",
+        parse=_int_at_least(1),
+        doc="Attribute sets of the `errors` counter before new ones count as `OVERFLOW`.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_LOG_CONSOLE_JSON,
+        keyword="log_console_json",
+        kind="true or false",
+        default="true",
+        parse=_bool,
+        doc="JSON-lines logs on stderr while the application configures no logging itself.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_LOG_EXPORT,
+        keyword="log_export",
+        kind="true or false",
+        default="true",
+        parse=_bool,
+        doc="`logging` records go through the OpenTelemetry logs pipeline (OTLP, Loki).",
     ),
     Setting(
         env=OTEL_ERRORS_PROBLEM_DETAILS,

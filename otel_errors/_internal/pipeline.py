@@ -28,6 +28,7 @@ from otel_errors._internal.active import set_recorder
 from otel_errors._internal.catalog import CatalogError
 from otel_errors._internal.defaults import apply_environment_defaults
 from otel_errors._internal.environment_variables import OTEL_ERRORS_CATALOG
+from otel_errors._internal.log_export import ErrorsLogRecordProcessor
 from otel_errors._internal.recorder import ErrorRecorder
 from otel_errors._internal.registry import registry
 from otel_errors._internal.settings import ConfigurationError, Settings
@@ -99,6 +100,7 @@ def setup(
         owns = _install_providers(resource_attributes, auto_instrumentation_version)
         if settings.enabled:
             sdk_patch.install()
+            _install_logging(settings)
         if owns:
             sigterm.install()
         _configured = _Configured(settings, resource_attributes, owns)
@@ -162,6 +164,7 @@ def _install_providers(
         resource_attributes=attributes,
         span_processors=processors,
         export_span_processor=export_processor,
+        log_record_processors=[ErrorsLogRecordProcessor()],
     )
     return True
 
@@ -177,6 +180,17 @@ def tracer_components() -> tuple[list[SpanProcessor], _ConfigurationExporterSpan
 
 def _exporting_processor(span_exporter: SpanExporter, *args: Any, **kwargs: Any) -> SpanProcessor:
     return ExportSpanProcessor(BatchSpanProcessor(span_exporter, *args, **kwargs))
+
+
+def _install_logging(settings: Settings) -> None:
+    if not (settings.log_console_json or settings.log_export):
+        return
+    from otel_errors.logging import install
+
+    try:
+        install(console=settings.log_console_json, otel=settings.log_export)
+    except Exception:
+        logger.exception("otel_errors: setting up structured logging failed; continuing without")
 
 
 def _instrument_installed_libraries() -> None:

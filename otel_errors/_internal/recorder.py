@@ -23,6 +23,7 @@ from opentelemetry._logs import SeverityNumber, get_logger
 from otel_errors._internal import names
 from otel_errors._internal.classification import Classification, Classifier, qualified_name
 from otel_errors._internal.environment_variables import OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN
+from otel_errors._internal.error_metrics import ErrorMetrics
 from otel_errors._internal.span_export import remember_error_type
 from otel_errors._internal.stack import StackFormatter
 from otel_errors._internal.text import safe_str, sanitize, truncate
@@ -82,6 +83,7 @@ class ErrorRecorder:
             settings.max_stacktrace_length, settings.max_message_length, settings.stack_cache_size
         )
         self.as_span_event, self.as_log_record = exception_signals(environ)
+        self.metrics = ErrorMetrics(settings.metrics_cardinality_limit)
         self._logger = get_logger("otel_errors")
 
     def attributes(
@@ -160,6 +162,9 @@ class ErrorRecorder:
         if self.as_span_event:
             span.add_event(names.EXCEPTION_EVENT, event_attributes, timestamp)
         _mark(exc, _trace_id(span))
+        self.metrics.count(
+            span, entry, str(event_attributes[names.EXCEPTION_TYPE]), handled=handled
+        )
         return entry
 
     def classify(self, exc: BaseException) -> ErrorCode:
@@ -210,8 +215,7 @@ def _is_app_error(exc: BaseException) -> bool:
 
 def _set_error_type(span: trace.Span, value: str) -> None:
     span.set_attribute(names.ERROR_TYPE, value)
-    context = span.get_span_context()
-    remember_error_type(context.trace_id, context.span_id, value)
+    remember_error_type(span.get_span_context().span_id, value)
 
 
 def _trace_id(span: trace.Span) -> int:

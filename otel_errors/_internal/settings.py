@@ -32,6 +32,9 @@ class Settings:
     max_stacktrace_length: int
     stack_cache_size: int
     http_client_error_statuses: frozenset[int]
+    metrics_cardinality_limit: int
+    log_console_json: bool
+    log_export: bool
     problem_details: bool
     problem_type_base: str
     debug: bool

@@ -20,6 +20,7 @@ recording the exception (a second time, or at all for those client errors).
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
@@ -28,7 +29,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from otel_errors._internal import problem, request_id
+from otel_errors._internal import problem, request_id, server_metrics
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.fail_open import report_internal_failure
 
@@ -107,17 +108,32 @@ class ProblemDetailsMiddleware:
         if self.is_async:
             return self._acall(request)
         header, token = self._begin(request)
+        started = None if server_metrics.contrib_is_active() else time.perf_counter()
         try:
-            return self._echo(self.get_response(request), header)
+            return self._finish(request, self.get_response(request), header, started)
         finally:
             _end(token)
 
     async def _acall(self, request: HttpRequest) -> Any:
         header, token = self._begin(request)
+        started = None if server_metrics.contrib_is_active() else time.perf_counter()
         try:
-            return self._echo(await self.get_response(request), header)
+            return self._finish(request, await self.get_response(request), header, started)
         finally:
             _end(token)
+
+    def _finish(
+        self, request: HttpRequest, response: HttpResponse, header: str, started: float | None
+    ) -> HttpResponse:
+        if started is not None:
+            try:
+                route = getattr(getattr(request, "resolver_match", None), "route", None)
+                server_metrics.record_request(
+                    route, request.method or "", response.status_code, time.perf_counter() - started
+                )
+            except Exception as failure:
+                report_internal_failure("django.request_metrics", failure)
+        return self._echo(response, header)
 
     @staticmethod
     def _begin(request: HttpRequest) -> tuple[str, Any]:

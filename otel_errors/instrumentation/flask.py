@@ -17,11 +17,13 @@ log, ``after_request`` functions, and re-raising in debug or testing mode.
   client prefers JSON (HTML clients keep Flask's pages); recorded only from 500 up.
 
 The request id is resolved in ``preprocess_request`` and echoed in
-``process_response``, methods that contrib does not touch.
+``process_response``, methods that contrib does not touch; without contrib, the
+request is also recorded on ``http.server.request.duration`` there.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -31,7 +33,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from otel_errors._internal import problem, request_id
+from otel_errors._internal import problem, request_id, server_metrics
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.app_error import AppError
 from otel_errors._internal.fail_open import report_internal_failure
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from flask import Response
 
 _G_KEY = "_otel_errors_request_id"
+_G_STARTED = "_otel_errors_started"
 
 
 class FlaskErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
@@ -156,6 +159,8 @@ def _preprocess_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> 
         rid = getattr(g, _G_KEY, None)
         if rid and span.is_recording():
             span.set_attribute(REQUEST_ID, rid)
+        if not server_metrics.contrib_is_active():
+            setattr(g, _G_STARTED, time.perf_counter())
     except Exception as failure:
         report_internal_failure("flask.request_id", failure)
     return result
@@ -170,6 +175,16 @@ def _process_response(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
         header = get_recorder().settings.request_id_header
         if rid and header not in response.headers:
             response.headers[header] = rid
+        started = getattr(g, _G_STARTED, None)
+        if started is not None:
+            _count_request(response.status_code, time.perf_counter() - started)
     except Exception as failure:
         report_internal_failure("flask.request_id", failure)
     return response
+
+
+def _count_request(status: int, duration: float) -> None:
+    from flask import request
+
+    rule = request.url_rule
+    server_metrics.record_request(rule.rule if rule else None, request.method, status, duration)

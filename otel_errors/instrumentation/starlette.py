@@ -15,11 +15,13 @@ middlewares are stable extension points that exist with and without contrib:
   span, so the contrib middleware that sees it next does not record it again;
 - ``ServerErrorMiddleware.__call__``: the outermost layer of every Starlette app
   resolves the request id, puts it on the span and in a context variable, and
-  echoes it in the response headers.
+  echoes it in the response headers; without contrib it also records the request
+  on ``http.server.request.duration`` (see ``server_metrics``).
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
@@ -28,7 +30,7 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from otel_errors._internal import problem, request_id
+from otel_errors._internal import problem, request_id, server_metrics
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.app_error import AppError
 from otel_errors._internal.fail_open import report_internal_failure
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
 _SCOPE_KEY = "otel_errors.request_id"
+_CONTRIB_KEY = "otel_errors.contrib_server_span"
 _PATCHES = (
     ("starlette.middleware.exceptions", "ExceptionMiddleware", "__init__"),
     ("starlette.middleware.errors", "ServerErrorMiddleware", "__call__"),
@@ -172,14 +175,20 @@ async def _with_request_id(
     header = get_recorder().settings.request_id_header.encode("latin-1")
     # An inner ServerErrorMiddleware of the same request (contrib FastAPI adds one
     # inside its span) reuses the id and now finds the server span to annotate.
+    outermost = _SCOPE_KEY not in scope
+    if server_metrics.contrib_is_active():
+        scope[_CONTRIB_KEY] = True
     incoming = scope.get(_SCOPE_KEY) or next(
         (v for k, v in scope.get("headers") or () if k.lower() == header), None
     )
     scope[_SCOPE_KEY], token = request_id.begin(incoming)
     value = scope[_SCOPE_KEY].encode("latin-1")
+    started = time.perf_counter()
+    status = [problem.SERVER_ERROR]
 
     async def send_with_id(message: MutableMapping[str, Any]) -> None:
         if message.get("type") == "http.response.start":
+            status[0] = int(message.get("status", problem.SERVER_ERROR))
             headers = list(message.get("headers") or ())
             if not any(k.lower() == header for k, _ in headers):
                 message = {**message, "headers": [*headers, (header, value)]}
@@ -189,3 +198,13 @@ async def _with_request_id(
         await wrapped(scope, receive, send_with_id)
     finally:
         request_id.end(token)
+        if outermost and not scope.get(_CONTRIB_KEY):
+            _count_request(scope, status[0], time.perf_counter() - started)
+
+
+def _count_request(scope: MutableMapping[str, Any], status: int, duration: float) -> None:
+    try:
+        route = getattr(scope.get("route"), "path", None)
+        server_metrics.record_request(route, str(scope.get("method", "")), status, duration)
+    except Exception as failure:
+        report_internal_failure("starlette.request_metrics", failure)

@@ -1,0 +1,215 @@
+"""Structured, correlated logs for the standard ``logging`` module.
+
+``install()`` (called by the distro; usable alone) gives the root logger:
+
+- a JSON-lines console handler (stderr) with :class:`JsonFormatter`, when the
+  application has not configured logging itself: an application that does
+  (``basicConfig``, ``dictConfig``, ``fileConfig``, or handlers of its own) keeps its
+  format, and ``basicConfig`` is never turned into a no-op by our handler;
+- an :class:`OtelLogHandler` that emits every record through the OpenTelemetry
+  logs pipeline (``LoggerProvider``, OTLP) with the same fields as attributes, so
+  Loki receives them with trace ids. It survives ``basicConfig``/``dictConfig``.
+
+Both use the fields of ``otel_errors._internal.log_fields``. Records from the
+``opentelemetry`` and ``otel_errors`` loggers never enter the OpenTelemetry
+pipeline (an exporter logging its own failure must not feed itself), and a handler
+failure is counted, never raised into the application.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import sys
+import threading
+from typing import TYPE_CHECKING, Any, TextIO
+
+from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber, get_logger
+
+from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.log_fields import structure
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["JsonFormatter", "OtelLogHandler", "install", "uninstall"]
+
+_OWN_LOGGERS = ("opentelemetry", "otel_errors")
+_OTEL_SEVERITY_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}
+_SEVERITIES = (
+    (logging.CRITICAL, SeverityNumber.FATAL),
+    (logging.ERROR, SeverityNumber.ERROR),
+    (logging.WARNING, SeverityNumber.WARN),
+    (logging.INFO, SeverityNumber.INFO),
+    (logging.DEBUG, SeverityNumber.DEBUG),
+)
+_lock = threading.RLock()
+_console: logging.Handler | None = None
+_otel: OtelLogHandler | None = None
+_originals: dict[str, Callable[..., Any]] = {}
+
+
+def _resource() -> dict[str, Any]:
+    resource = getattr(trace.get_tracer_provider(), "resource", None)
+    return dict(resource.attributes) if resource is not None else {}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one JSON object (the DESIGN.md log fields) per line."""
+
+    def __init__(self) -> None:
+        """Creates the formatter; the resource is read on first use."""
+        super().__init__()
+        self._resource: dict[str, Any] | None = None
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The JSON line for ``record`` (never raises)."""
+        if self._resource is None:
+            self._resource = _resource()
+        try:
+            fields = structure(record, self._resource).fields
+        except Exception as failure:
+            report_internal_failure("logging.json", failure)
+            fields = {"log_level": record.levelname, "message": str(record.msg)}
+        return json.dumps(fields, ensure_ascii=False, default=str)
+
+
+class OtelLogHandler(logging.Handler):
+    """Emits records through the OpenTelemetry logs pipeline with the DESIGN.md fields."""
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        """Creates the handler (it emits to the global logger provider)."""
+        super().__init__(level)
+        self._resource: dict[str, Any] | None = None
+        self._local = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Translates and emits ``record``; recursion and own loggers are skipped."""
+        if record.name.startswith(_OWN_LOGGERS) or getattr(self._local, "busy", False):
+            return
+        self._local.busy = True
+        try:
+            self._emit(record)
+        except Exception as failure:
+            report_internal_failure("logging.otel", failure)
+        finally:
+            self._local.busy = False
+
+    def _emit(self, record: logging.LogRecord) -> None:
+        if self._resource is None:
+            self._resource = _resource()
+        structured = structure(record, self._resource)
+        fields = structured.fields
+        attributes: dict[str, Any] = {
+            key: fields[key]
+            for key in ("error_code", "stack_trace", "request_id", "user_hash", "component")
+            if fields.get(key) is not None
+        }
+        for key, value in fields["context"].items():
+            if value is not None:
+                attributes[f"context.{key}"] = value
+        level_name = logging.getLevelName(structured.level)
+        get_logger(record.name).emit(
+            timestamp=int(record.created * 1e9),
+            severity_number=severity_number(structured.level),
+            severity_text=_OTEL_SEVERITY_TEXT.get(level_name, level_name),
+            body=fields["message"],
+            attributes=attributes,
+        )
+
+
+def severity_number(level: int) -> SeverityNumber:
+    """The OpenTelemetry severity of a ``logging`` level (custom levels round down)."""
+    for threshold, severity in _SEVERITIES:
+        if level >= threshold:
+            return severity
+    return SeverityNumber.TRACE
+
+
+def install(*, console: bool = True, otel: bool = True, stream: TextIO | None = None) -> None:
+    """Adds the JSON console handler and the OpenTelemetry handler to the root logger.
+
+    Idempotent. The console handler is added only while the root logger has no
+    handler of the application's; ``basicConfig``/``dictConfig``/``fileConfig`` are
+    wrapped so that configuring logging later replaces it cleanly and keeps the
+    OpenTelemetry handler.
+
+    Args:
+        console: Add the JSON-lines console handler.
+        otel: Add the OpenTelemetry logs handler.
+        stream: Where the console handler writes (stderr by default).
+    """
+    global _console, _otel  # noqa: PLW0603 - one set of handlers per process
+    with _lock:
+        if console and _console is None:
+            _console = logging.StreamHandler(stream or sys.stderr)
+            _console.setFormatter(JsonFormatter())
+        if otel and _otel is None:
+            _otel = OtelLogHandler()
+        _wrap_config_functions()
+        _attach()
+
+
+def uninstall() -> None:
+    """Removes our handlers and restores the logging configuration functions."""
+    global _console, _otel  # noqa: PLW0603 - see install()
+    with _lock:
+        root = logging.getLogger()
+        for handler in (_console, _otel):
+            if handler is not None:
+                root.removeHandler(handler)
+        _console = _otel = None
+        for name, original in _originals.items():
+            owner = logging.config if name in ("dictConfig", "fileConfig") else logging
+            setattr(owner, name, original)
+        _originals.clear()
+
+
+def _attach() -> None:
+    root = logging.getLogger()
+    if _otel is not None and _otel not in root.handlers:
+        root.addHandler(_otel)
+    others = [h for h in root.handlers if h not in (_console, _otel)]
+    if _console is not None and not others and _console not in root.handlers:
+        root.addHandler(_console)
+
+
+def _detach() -> None:
+    root = logging.getLogger()
+    for handler in (_console, _otel):
+        if handler is not None and handler in root.handlers:
+            root.removeHandler(handler)
+
+
+def _wrap_config_functions() -> None:
+    for owner, name in ((logging, "basicConfig"), (logging.config, "dictConfig"),
+                        (logging.config, "fileConfig")):  # fmt: skip
+        if name in _originals:
+            continue
+        original = getattr(owner, name)
+        _originals[name] = original
+        setattr(owner, name, _stepping_aside(original))
+
+
+def _stepping_aside(original: Callable[..., Any]) -> Callable[..., Any]:
+    def configure(*args: Any, **kwargs: Any) -> Any:
+        with _lock:
+            _detach()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                if logging.getLogger().handlers:
+                    _forget_console()
+                _attach()
+
+    configure.__wrapped__ = original  # type: ignore[attr-defined]
+    configure.__doc__ = original.__doc__
+    return configure
+
+
+def _forget_console() -> None:
+    """The application configured its own handlers: its format wins from now on."""
+    global _console  # noqa: PLW0603 - see install()
+    _console = None
