@@ -15,6 +15,8 @@ from otel_errors._internal.registry import registry
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from otel_errors._internal.alert_rules import AlertPolicy
+
 EXIT_OK = 0
 EXIT_BREAKING = 1
 EXIT_USAGE = 2
@@ -63,6 +65,21 @@ def _parser() -> argparse.ArgumentParser:
 
     settings = commands.add_parser("settings", help="print the OTEL_ERRORS_* settings table")
     settings.set_defaults(run=_settings)
+
+    alerts = commands.add_parser("alerts", help="Prometheus rules generated from the catalogue")
+    alert_commands = alerts.add_subparsers(required=True, metavar="what")
+    rules = alert_commands.add_parser("rules", help="recording and alerting rules (YAML)")
+    tests = alert_commands.add_parser("tests", help="promtool unit tests of those rules (YAML)")
+    tests.add_argument("--rule-file", default="otel-errors.rules.yml", help="path of the rules")
+    for sub, run in ((rules, _alert_rules), (tests, _alert_tests)):
+        _catalog_option(sub)
+        sub.add_argument("--slo", type=float, default=0.999, help="availability objective")
+        sub.add_argument("--grafana-url", default="http://localhost:3000")
+        sub.add_argument("--jaeger-url", default="http://localhost:16686")
+        sub.set_defaults(run=run)
+
+    dashboards = commands.add_parser("dashboard", help="the Grafana dashboard (JSON)")
+    dashboards.set_defaults(run=_dashboard)
     return parser
 
 
@@ -128,6 +145,54 @@ def _docs(args: argparse.Namespace) -> int:
         registry.load_files(files)
         catalog = registry.catalog
     print(render_markdown(catalog))
+    return EXIT_OK
+
+
+def _policy(args: argparse.Namespace) -> AlertPolicy:
+    from otel_errors._internal.alert_rules import AlertPolicy
+
+    if not 0 < args.slo < 1:
+        raise CatalogError(f"--slo {args.slo} must be between 0 and 1")
+    return AlertPolicy(slo=args.slo, grafana_url=args.grafana_url, jaeger_url=args.jaeger_url)
+
+
+def _yaml(document: object) -> str:
+    try:
+        import yaml
+    except ImportError:
+        raise CatalogError(
+            "generating deployment files needs PyYAML: pip install 'otel-errors[deploy]'"
+        ) from None
+    return str(yaml.safe_dump(document, sort_keys=False, width=1000, allow_unicode=True))
+
+
+def _alert_rules(args: argparse.Namespace) -> int:
+    from otel_errors._internal.alert_rules import rules_document
+
+    registry.load_files(_catalog_files(args))
+    print(_yaml(rules_document(registry.catalog, _policy(args))), end="")
+    return EXIT_OK
+
+
+def _alert_tests(args: argparse.Namespace) -> int:
+    from otel_errors._internal.alert_rules import unit_tests_document
+
+    registry.load_files(_catalog_files(args))
+    document = unit_tests_document(registry.catalog, _policy(args), args.rule_file)
+    print(_yaml(document), end="")
+    return EXIT_OK
+
+
+def _dashboard(args: argparse.Namespace) -> int:  # noqa: ARG001 - argparse passes it
+    try:
+        from otel_errors._internal.dashboards import dashboard_json
+
+        print(dashboard_json(), end="")
+    except ImportError:
+        raise CatalogError(
+            "generating the dashboard needs grafana-foundation-sdk (Python 3.11+): "
+            "pip install 'otel-errors[deploy]'"
+        ) from None
     return EXIT_OK
 
 
