@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from otel_errors._internal.app_error import AppError
 from otel_errors._internal.catalog import Catalog, CatalogError, Category, ErrorCode, Kind, Severity
 from otel_errors._internal.handling import ErrorHandler, handle, record_error
+from otel_errors._internal.http_client import HTTPErrorResponse
 from otel_errors._internal.registry import registry as _registry
 from otel_errors._internal.settings import ConfigurationError
 from otel_errors._internal.version import __version__
@@ -139,6 +140,7 @@ __all__ = [
     "ConfigurationError",
     "ErrorCode",
     "ErrorHandler",
+    "HTTPErrorResponse",
     "Kind",
     "Severity",
     "__version__",

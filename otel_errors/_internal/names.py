@@ -27,6 +27,8 @@ ERROR_FINGERPRINT: Final = "error.fingerprint"
 ERROR_HANDLED: Final = "error.handled"
 ERROR_GROUP_CODES: Final = "error.group.codes"
 ERROR_CONTEXT_PREFIX: Final = "error.context."
+ERROR_RETRY_AFTER: Final = "error.retry_after"
+"""Event attribute: seconds a dependency asked us to wait (its ``Retry-After``), a float."""
 
 REQUEST_ID: Final = "request.id"
 """Span attribute: the request id echoed by web frameworks (no semconv name exists)."""
@@ -46,6 +48,7 @@ __all__ = [
     "ERROR_HANDLED",
     "ERROR_KIND",
     "ERROR_RETRYABLE",
+    "ERROR_RETRY_AFTER",
     "ERROR_SEVERITY",
     "ERROR_TYPE",
     "EXCEPTION_ESCAPED",

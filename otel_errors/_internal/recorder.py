@@ -222,6 +222,16 @@ def _trace_id(span: trace.Span) -> int:
     return span.get_span_context().trace_id
 
 
+def mark_recorded(exc: BaseException, trace_id: int) -> None:
+    """Marks ``exc`` as recorded in trace ``trace_id``, as :meth:`ErrorRecorder.record` does.
+
+    For instrumentors that recorded the failure in another form first (an HTTP error
+    response, later raised again by ``raise_for_status``): the recorder then gives
+    ``exc`` no second event in that trace.
+    """
+    _mark(exc, trace_id)
+
+
 def _mark(exc: BaseException, trace_id: int) -> None:
     # An object refusing attributes is recorded again by outer spans, never lost.
     with contextlib.suppress(Exception):

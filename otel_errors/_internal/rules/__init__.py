@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from otel_errors._internal.rules import generic, web
+from otel_errors._internal.rules import generic, http, web
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from otel_errors._internal.classification import Classifier
 
-SHIPPED: tuple[Callable[[Classifier], None], ...] = (generic.register, web.register)
+SHIPPED: tuple[Callable[[Classifier], None], ...] = (
+    generic.register,
+    web.register,
+    http.register,
+)
