@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from otel_errors._internal.rules import generic, http, web
+from otel_errors._internal.rules import generic, http, resilience, web
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,4 +21,5 @@ SHIPPED: tuple[Callable[[Classifier], None], ...] = (
     generic.register,
     web.register,
     http.register,
+    resilience.register,
 )

@@ -1,0 +1,102 @@
+"""Exceptions the application logged: ``logger.exception(...)`` and ``exc_info=True``.
+
+An application that catches an exception and logs it with its traceback has looked
+at it and decided to go on: the exception is recorded as handled
+(``error.handled=true``), with its code, on the current span, or on a short span of
+its own when none is active (the rules of ``record_error``). Part of
+``ProcessHooksErrorsInstrumentor``; this module only holds the logging concern.
+
+Where we hook, and why there: ``logging.Logger.callHandlers``, wrapped on the class.
+The alternative, a handler on the root logger, is fragile exactly where applications
+differ: ``dictConfig``/``fileConfig`` and ``basicConfig(force=True)`` remove root
+handlers, loggers with ``propagate=False`` never reach the root, and a handler's level
+can hide records. ``callHandlers`` runs once for every record that logging decided to
+emit (after the logger's level, its ``disabled`` flag and its filters), whatever
+handlers exist and however often logging is reconfigured; it is also the method
+Sentry's logging integration patches. A record without ``exc_info`` costs one
+attribute test.
+
+Never recorded: records of the ``otel_errors`` and ``opentelemetry`` loggers (an
+exporter that logs its own failure must not feed new spans into the pipeline that is
+failing), and anything logged while a record is being recorded (a thread-local
+guard). A failure in here is counted and the record is then handled normally: the
+application's logging never breaks because of us.
+
+Logged, then raised again (``except: log.exception(...); raise``): the first
+recording is kept, so the event says ``error.handled=true`` on the span that was
+current when the application logged it. The same exception object escaping later
+does not add a second event (once per trace), but every span it escapes still gets
+status ERROR and ``error.type``, so the failure stays visible as a failure. We keep
+the first because the log call is where the application saw the error (its message
+and the span it was in), and because whether it will be raised again is unknowable
+at that point; error trackers make the same choice (the logged event wins over the
+later uncaught one).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from wrapt import wrap_function_wrapper
+
+from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.handling import record_error
+
+_OWN_LOGGERS = ("otel_errors", "opentelemetry")
+_METHOD = "callHandlers"
+
+
+class _Guard(threading.local):
+    busy = False
+
+
+_guard = _Guard()
+_active = False
+
+
+def install() -> None:
+    """Wraps ``Logger.callHandlers`` (once) and starts recording logged exceptions."""
+    global _active  # noqa: PLW0603 - one patch per process
+    _active = True
+    if not _is_ours(vars(logging.Logger).get(_METHOD)):
+        wrap_function_wrapper(logging.Logger, _METHOD, _call_handlers)
+
+
+def uninstall() -> None:
+    """Stops recording; restores ``Logger.callHandlers`` unless someone wrapped it since."""
+    global _active  # noqa: PLW0603 - see install()
+    _active = False
+    current = vars(logging.Logger).get(_METHOD)
+    if current is not None and _is_ours(current):
+        setattr(logging.Logger, _METHOD, current.__wrapped__)
+
+
+def _is_ours(attribute: object) -> bool:
+    return getattr(attribute, "_self_wrapper", None) is _call_handlers
+
+
+def _call_handlers(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    record = args[0] if args else kwargs.get("record")
+    exc_info = getattr(record, "exc_info", None)
+    if exc_info and _active and not _guard.busy:
+        _record(record, exc_info)
+    return wrapped(*args, **kwargs)
+
+
+def _record(record: logging.LogRecord, exc_info: Any) -> None:
+    _guard.busy = True
+    try:
+        exc = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) == 3 else None  # noqa: PLR2004
+        name = record.name if isinstance(record.name, str) else ""
+        if isinstance(exc, BaseException) and not _is_own_logger(name):
+            record_error(exc, handled=True)
+    except Exception as failure:
+        report_internal_failure("process_hooks.logging", failure)
+    finally:
+        _guard.busy = False
+
+
+def _is_own_logger(name: str) -> bool:
+    return any(name == own or name.startswith(own + ".") for own in _OWN_LOGGERS)
