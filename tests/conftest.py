@@ -146,3 +146,34 @@ def fresh_registry() -> Iterator[object]:
     vars(registry).clear()
     vars(registry).update(saved)
     active.set_recorder(previous)
+
+
+def _test_server(variable: str) -> str:
+    """A test server's address from the environment; a clear failure when it is missing."""
+    value = os.environ.get(variable, "")
+    if not value:
+        pytest.fail(
+            f"{variable} is not set. Start the test servers with `bash tests/servers.sh start` "
+            "and load their settings (`set -a; . ./.test-servers.env; set +a`), or run the "
+            "whole suite with `bash tests/run.sh`.",
+            pytrace=False,
+        )
+    return value
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """DSN of the PostgreSQL server from tests/servers.sh (a superuser, trust auth)."""
+    return _test_server("OTEL_ERRORS_TEST_POSTGRES_DSN")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the Redis server from tests/servers.sh."""
+    return _test_server("OTEL_ERRORS_TEST_REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def redis_replica_url() -> str:
+    """URL of the read-only Redis replica of ``redis_url`` from tests/servers.sh."""
+    return _test_server("OTEL_ERRORS_TEST_REDIS_REPLICA_URL")

@@ -5,6 +5,10 @@
 #      round of each benchmark);
 #   2. runs the suite again on the oldest supported line, Python 3.10 with
 #      opentelemetry-sdk 1.40 (tests/constraints-oldest.txt), in .venv-oldest.
+# Both runs use the PostgreSQL and Redis servers of tests/servers.sh, started before
+# the first run and stopped on exit; when OTEL_ERRORS_TEST_POSTGRES_DSN,
+# OTEL_ERRORS_TEST_REDIS_URL and OTEL_ERRORS_TEST_REDIS_REPLICA_URL are all set
+# already, those servers are used instead and nothing is started.
 # Extra arguments go to both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +23,17 @@ fi
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
 "$VENV/bin/mypy"
+
+if [ -z "${OTEL_ERRORS_TEST_POSTGRES_DSN:-}" ] || [ -z "${OTEL_ERRORS_TEST_REDIS_URL:-}" ] ||
+  [ -z "${OTEL_ERRORS_TEST_REDIS_REPLICA_URL:-}" ]; then
+  trap 'bash tests/servers.sh stop' EXIT
+  bash tests/servers.sh start
+  set -a
+  # shellcheck disable=SC1091
+  . ./.test-servers.env
+  set +a
+fi
+
 "$VENV/bin/python" -m pytest "$@"
 
 oldest_python() {

@@ -57,8 +57,11 @@ def test_exception_log_record_gets_codes(emit):
 
 def test_records_below_error_are_handled_and_plain_records_untouched(emit):
     """A warning about an exception is handled; a record without one is left alone."""
-    warned, plain = emit(
-        severity_number=SeverityNumber.WARN, body="retrying", exception=_raised(TimeoutError())
-    ) + emit(severity_number=SeverityNumber.INFO, body="ok")[1:]
+    warned, plain = (
+        emit(
+            severity_number=SeverityNumber.WARN, body="retrying", exception=_raised(TimeoutError())
+        )
+        + emit(severity_number=SeverityNumber.INFO, body="ok")[1:]
+    )
     assert warned.attributes["error.handled"] is True
     assert "error.code" not in (plain.attributes or {})

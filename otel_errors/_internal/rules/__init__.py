@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from otel_errors._internal.rules import generic, http, resilience, web
+from otel_errors._internal.rules import db, generic, http, redis, resilience, web
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 SHIPPED: tuple[Callable[[Classifier], None], ...] = (
     generic.register,
     web.register,
+    db.register,
+    redis.register,
     http.register,
     resilience.register,
 )
