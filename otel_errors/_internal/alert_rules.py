@@ -26,7 +26,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 if TYPE_CHECKING:
     from otel_errors._internal.catalog import Catalog, ErrorCode
@@ -232,7 +232,11 @@ def _burn_rate_alerts(policy: AlertPolicy) -> list[dict[str, Any]]:
 
 
 def unit_tests_document(catalog: Catalog, policy: AlertPolicy, rule_file: str) -> dict[str, Any]:
-    """``promtool test rules`` cases: each code alert fires on unhandled errors only."""
+    """``promtool test rules`` cases: each code alert fires on unhandled errors only.
+
+    The expected annotations are rendered here as Prometheus renders them, so the
+    tests also prove that the templates produce the intended text and links.
+    """
     tests = []
     for entry in catalog:
         threshold = policy.thresholds[entry.severity.value]
@@ -275,18 +279,51 @@ def unit_tests_document(catalog: Catalog, policy: AlertPolicy, rule_file: str) -
                                     "category": entry.category.value,
                                     "service_name": "shop",
                                     "deployment_environment_name": "test",
-                                }
+                                },
+                                "exp_annotations": _rendered(
+                                    _code_alert(entry, policy)["annotations"],
+                                    per_minute * _minutes(threshold.window),
+                                    service="shop",
+                                ),
                             }
                         ],
                     }
                 ],
             }
         )
-    tests.extend(_burn_rate_tests())
+    tests.extend(_burn_rate_tests(policy))
     return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
 
 
-def _burn_rate_tests() -> list[dict[str, Any]]:
+def _rendered(annotations: dict[str, str], value: float, service: str) -> dict[str, str]:
+    """Annotations as Prometheus renders them for ``service`` and ``$value``."""
+    replacements = {
+        "{{ $labels.service_name | urlquery }}": quote_plus(service),
+        "{{ $labels.service_name }}": service,
+        "{{ $labels.deployment_environment_name }}": "test",
+        "{{ $value | humanize }}": _humanize(value),
+        "{{ $value | humanizePercentage }}": f"{value * 100:.4g}%",
+    }
+    rendered = {}
+    for key, template_text in annotations.items():
+        text = template_text
+        for template, replacement in replacements.items():
+            text = text.replace(template, replacement)
+        rendered[key] = text
+    return rendered
+
+
+def _humanize(value: float) -> str:
+    """Prometheus' ``humanize`` for values of 1 and more (SI prefixes, 4 digits)."""
+    prefix = ""
+    for candidate in ("k", "M", "G", "T", "P", "E"):
+        if abs(value) < 1000:  # noqa: PLR2004 - the SI step
+            break
+        prefix, value = candidate, value / 1000
+    return f"{value:.4g}{prefix}"
+
+
+def _burn_rate_tests(policy: AlertPolicy) -> list[dict[str, Any]]:
     """Fast burn fires at 20% failures, not at 0.05%; slow burn fires at 0.45% (fast does not)."""
 
     def requests(service: str, failing: float, total: int, minutes: int) -> list[dict[str, str]]:
@@ -302,16 +339,15 @@ def _burn_rate_tests() -> list[dict[str, Any]]:
             },
         ]
 
-    def expected(service: str, severity: str) -> dict[str, Any]:
+    alerts = {rule["alert"]: rule for rule in _burn_rate_alerts(policy)}
+
+    def expected(service: str, alert: str, failing_share: float) -> dict[str, Any]:
+        rule = alerts[alert]
         return {
-            "exp_labels": {
-                "severity": severity,
-                "error_code": "SLO-BURN",
-                "category": "slo",
-                "service_name": service,
-                "deployment_environment_name": "test",
-            }
-        }
+            "exp_labels": {**rule["labels"], "service_name": service,
+                           "deployment_environment_name": "test"},
+            "exp_annotations": _rendered(rule["annotations"], failing_share, service),
+        }  # fmt: skip
 
     return [
         {
@@ -321,7 +357,7 @@ def _burn_rate_tests() -> list[dict[str, Any]]:
                 {
                     "eval_time": "75m",
                     "alertname": "OtelErrors_ErrorBudgetFastBurn",
-                    "exp_alerts": [expected("burning", "P2")],
+                    "exp_alerts": [expected("burning", "OtelErrors_ErrorBudgetFastBurn", 0.2)],
                 }
             ],
         },
@@ -333,7 +369,7 @@ def _burn_rate_tests() -> list[dict[str, Any]]:
                 {
                     "eval_time": "26h",
                     "alertname": "OtelErrors_ErrorBudgetSlowBurn",
-                    "exp_alerts": [expected("leaking", "P3")],
+                    "exp_alerts": [expected("leaking", "OtelErrors_ErrorBudgetSlowBurn", 0.0045)],
                 },
                 {
                     "eval_time": "26h",
