@@ -124,7 +124,10 @@ def use_settings() -> Iterator[object]:
 
     def install(**overrides: object) -> ErrorRecorder:
         recorder = ErrorRecorder(
-            Settings.load(overrides, environ={}), registry.classifier, os.environ
+            Settings.load(overrides, environ={}),
+            registry.classifier,
+            os.environ,
+            registry.enrichers,
         )
         active.set_recorder(recorder)
         return recorder
@@ -141,7 +144,9 @@ def fresh_registry() -> Iterator[object]:
     saved = dict(vars(registry))
     previous = active.get_recorder()
     vars(registry).update(vars(Registry()))
-    active.set_recorder(ErrorRecorder(previous.settings, registry.classifier, os.environ))
+    active.set_recorder(
+        ErrorRecorder(previous.settings, registry.classifier, os.environ, registry.enrichers)
+    )
     yield registry
     vars(registry).clear()
     vars(registry).update(saved)

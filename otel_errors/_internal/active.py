@@ -27,7 +27,7 @@ def get_recorder() -> ErrorRecorder:
             return _recorder
         # configure() reports bad variables; recording before it uses the defaults.
         settings, _ = Settings.resolve()
-        recorder = ErrorRecorder(settings, registry.classifier, os.environ)
+        recorder = ErrorRecorder(settings, registry.classifier, os.environ, registry.enrichers)
         set_recorder(recorder)
         return recorder
 

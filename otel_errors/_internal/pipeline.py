@@ -96,7 +96,9 @@ def setup(
         apply_environment_defaults(os.environ)
         if settings.enabled:
             _load_catalog(settings, strict=strict)
-            set_recorder(ErrorRecorder(settings, registry.classifier, os.environ))
+            set_recorder(
+                ErrorRecorder(settings, registry.classifier, os.environ, registry.enrichers)
+            )
         owns = _install_providers(resource_attributes, auto_instrumentation_version)
         if settings.enabled:
             sdk_patch.install()

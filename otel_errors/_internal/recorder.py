@@ -22,6 +22,7 @@ from opentelemetry._logs import SeverityNumber, get_logger
 
 from otel_errors._internal import names
 from otel_errors._internal.classification import Classification, Classifier, qualified_name
+from otel_errors._internal.enrichment import Enrichers
 from otel_errors._internal.environment_variables import OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN
 from otel_errors._internal.error_metrics import ErrorMetrics
 from otel_errors._internal.span_export import remember_error_type
@@ -74,9 +75,14 @@ class ErrorRecorder:
     """
 
     def __init__(
-        self, settings: Settings, classifier: Classifier, environ: Mapping[str, str]
+        self,
+        settings: Settings,
+        classifier: Classifier,
+        environ: Mapping[str, str],
+        enrichers: Enrichers | None = None,
     ) -> None:
         """Creates a recorder; reads the exception-signal switch once."""
+        self.enrichers = enrichers if enrichers is not None else Enrichers()
         self.settings = settings
         self.classifier = classifier
         self.stack = StackFormatter(
@@ -87,9 +93,18 @@ class ErrorRecorder:
         self._logger = get_logger("otel_errors")
 
     def attributes(
-        self, exc: BaseException, *, handled: bool, code: str | ErrorCode | None = None
+        self,
+        exc: BaseException,
+        *,
+        handled: bool,
+        code: str | ErrorCode | None = None,
+        span: trace.Span | None = None,
     ) -> tuple[dict[str, AttributeValue], ErrorCode]:
-        """The exception attributes of DESIGN.md for ``exc``, and its catalogue entry."""
+        """The exception attributes of DESIGN.md for ``exc``, and its catalogue entry.
+
+        Enrichers registered for the exception's library add theirs (``span`` is the
+        span it is being recorded on, if any).
+        """
         result = (
             Classification(self.classifier.resolve(code))
             if code is not None
@@ -118,6 +133,7 @@ class ErrorRecorder:
                 attributes[names.ERROR_CONTEXT_PREFIX + safe_str(key)] = _attribute_value(
                     value, self.settings.max_message_length
                 )
+        self.enrichers.apply(exc, span, attributes)
         return attributes, entry
 
     def record(
@@ -150,7 +166,7 @@ class ErrorRecorder:
             if not handled and span.is_recording():
                 _set_error_type(span, error_type(entry, exc))
             return entry
-        event_attributes, entry = self.attributes(exc, handled=handled, code=code)
+        event_attributes, entry = self.attributes(exc, handled=handled, code=code, span=span)
         if not handled:
             _set_error_type(span, error_type(entry, exc))
         if attributes:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from otel_errors._internal.catalog import Catalog, CatalogError
 from otel_errors._internal.classification import Classifier
+from otel_errors._internal.enrichment import Enrichers
 from otel_errors._internal.rules import SHIPPED as SHIPPED_RULES
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class Registry:
         self.classifier.add_catalog_matches()
         for register in SHIPPED_RULES:
             register(self.classifier)
+        self.enrichers = Enrichers()
         self._loaded_files: set[str] = set()
 
     def load_files(self, paths: Sequence[str | Path]) -> None:
