@@ -299,3 +299,44 @@ def test_non_recording_span_records_nothing(spans, tracer):
     entry = get_recorder().record(INVALID_SPAN, TimeoutError(), handled=True)
     assert entry.code == "GEN-001"
     assert spans.all() == []
+
+
+LIBRARY_SOURCE = """
+def call_dependency(tracer):
+    # What a contrib client instrumentation does: a span around the library's call,
+    # ended inside the library by the exception.
+    with tracer.start_as_current_span("client"):
+        raise ConnectionRefusedError("dependency down")
+"""
+
+
+def _fake_library():
+    """A module whose code lives under site-packages, like a real client library."""
+    import sysconfig
+
+    path = f"{sysconfig.get_paths()['purelib']}/fakeclient.py"
+    namespace: dict[str, object] = {"__name__": "fakeclient"}
+    exec(compile(LIBRARY_SOURCE, path, "exec"), namespace)  # noqa: S102 - test input
+    return namespace["call_dependency"]
+
+
+def _call_site_a(call, tracer) -> None:
+    call(tracer)
+
+
+def _call_site_b(call, tracer) -> None:
+    call(tracer)
+
+
+def test_exceptions_recorded_inside_a_library_name_their_call_site(spans, tracer):
+    """Without application frames in the traceback, the caller's frames are added."""
+    call = _fake_library()
+    for site in (_call_site_a, _call_site_b):
+        with pytest.raises(ConnectionRefusedError):
+            site(call, tracer)
+    events = spans.exception_events()
+    stacks = [str(e["exception.stacktrace"]) for e in events]
+    assert all("Recorded while called from" in s for s in stacks)
+    assert "_call_site_a" in stacks[0]
+    assert "_call_site_b" in stacks[1]
+    assert events[0]["error.fingerprint"] != events[1]["error.fingerprint"]

@@ -8,20 +8,28 @@ instruction)`` pairs; their formatted text and their fingerprint part are cached
 under that key, and only the message line is rebuilt per exception.
 
 The fingerprint hashes the error code, the exception types of the chain, and the
-module and function of each application frame (frames outside site-packages and
-the standard library; all frames when none is left). Line numbers, messages and
-recursion depth are left out, so it is stable across runs, edits that shift lines,
-different message values and dependency upgrades.
+module and function of each application frame (frames outside site-packages, the
+standard library and otel_errors; all frames when none is left). Line numbers,
+messages and recursion depth are left out, so it is stable across runs, edits that
+shift lines, different message values and dependency upgrades.
+
+An exception recorded before it reaches application code (a contrib client span
+ends inside the library with the exception) has no application frame in its
+traceback; then the application frames of the live stack, the code that made the
+call, are appended to the stack trace and to the fingerprint, so that two call
+sites of the same failing query are two fingerprints.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import sysconfig
 import threading
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from otel_errors._internal.classification import qualified_name
@@ -29,18 +37,23 @@ from otel_errors._internal.compat import BaseExceptionGroup_
 from otel_errors._internal.text import safe_str, sanitize, truncate, truncate_middle
 
 if TYPE_CHECKING:
-    from types import CodeType, TracebackType
+    from types import CodeType, FrameType, TracebackType
 
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
 _HEADER = "Traceback (most recent call last):\n"
+_CALLER_HEADER = "\nRecorded while called from (application frames, most recent call last):\n"
 _MAX_CHAIN = 16
+_MAX_CALLER_FRAMES = 8
+_MAX_CALLER_DEPTH = 128
 
 
 def _library_prefixes() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     prefixes = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     prefixes |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
+    # otel_errors itself is never the application, even when installed editable.
+    prefixes.add(str(Path(__file__).resolve().parents[1]) + os.sep)
     return tuple(sorted(p for p in prefixes if p))
 
 
@@ -81,6 +94,7 @@ class StackFormatter:
         self.cache_size = cache_size
         self._frames: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
         self._code_info: dict[CodeType, tuple[str, bool]] = {}
+        self._callers: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
         self._lock = threading.Lock()
 
     def describe(self, exc: BaseException, code: str, message: str) -> StackInfo:
@@ -90,6 +104,7 @@ class StackFormatter:
             return self._describe_group(exc, code, chain)
         parts: list[str] = []
         signature: list[str] = [code]
+        has_app_frames = False
         for index, (item, link) in enumerate(chain):
             frames = self._frames_of(item.__traceback__)
             item_message = message if item is exc else self._message(item)
@@ -99,8 +114,39 @@ class StackFormatter:
                 parts.append(link)
             signature.append(qualified_name(type(item)))
             signature.extend(frames.app_signature or frames.all_signature)
+            has_app_frames = has_app_frames or bool(frames.app_signature)
+        if not has_app_frames:
+            # Recorded before it reached the application (a client span ending inside
+            # the library): the live stack says which application code made the call.
+            caller = self._caller_frames()
+            if caller.app_signature:
+                parts.append(_CALLER_HEADER + caller.text)
+                signature.extend(caller.app_signature)
         text = truncate_middle(sanitize("".join(parts)), self.max_length)
         return StackInfo(text, _hash(signature))
+
+    def _caller_frames(self) -> _Frames:
+        app: list[FrameType] = []
+        frame: FrameType | None = sys._getframe(1)
+        depth = 0
+        while frame is not None and len(app) < _MAX_CALLER_FRAMES and depth < _MAX_CALLER_DEPTH:
+            if self._describe_code(frame.f_code, frame.f_globals)[1]:
+                app.append(frame)
+            frame, depth = frame.f_back, depth + 1
+        app.reverse()
+        key = tuple((f.f_code, f.f_lasti) for f in app)
+        cached = self._callers.get(key)
+        if cached is None:
+            summary = traceback.StackSummary.extract((f, f.f_lineno) for f in app)
+            names: list[str] = []
+            for f in app:
+                _append_collapsed(names, self._describe_code(f.f_code, f.f_globals)[0])
+            cached = _Frames("".join(summary.format()), tuple(names), tuple(names))
+            with self._lock:
+                if len(self._callers) >= self.cache_size:
+                    self._callers.pop(next(iter(self._callers)))
+                self._callers[key] = cached
+        return cached
 
     def _message(self, exc: BaseException) -> str:
         return sanitize(truncate(safe_str(exc), self.max_message_length))
