@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(params=["launcher", "auto"])
-def shop_run(request, tmp_path):
+def shop_run(request, tmp_path, postgres_dsn, redis_url):
     """Runs the shop with traffic; returns (spans, data directory)."""
     data = tmp_path / "data"
     shop_port, payments_port = free_port(), free_port()
@@ -47,6 +47,8 @@ def shop_run(request, tmp_path):
         PAYMENTS_PORT=str(payments_port),
         SHOP_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}",
         SHOP_RECOMMENDER_URL=f"http://127.0.0.1:{free_port()}",
+        SHOP_DATABASE_URL=postgres_dsn,
+        SHOP_REDIS_URL=redis_url,
     )
     if request.param == "launcher":
         command = [str(BIN / "opentelemetry-instrument"), sys.executable, str(SHOP / "app.py")]
@@ -82,12 +84,16 @@ def test_failures_carry_the_right_codes(shop_run):
     """Each failure of the shop is recorded with its catalogue code and handled flag."""
     spans, _, stderr = shop_run
     codes = {attrs["error.code"]: attrs for _, attrs in events(spans)}
-    for code in ("SHOP-001", "SHOP-002", "PAY-001", "PAY-002", "PAY-003", "BUG-003", "BUG-005"):
+    expected = ("SHOP-001", "SHOP-002", "PAY-001", "PAY-002", "PAY-003", "BUG-003", "BUG-005",
+                "DB-1002", "CACHE-002", "CACHE-011", "NET-001")  # fmt: skip
+    for code in expected:
         assert code in codes, (code, sorted(codes), stderr[-2000:])
     assert codes["SHOP-001"]["error.handled"] is True
     assert codes["PAY-001"]["error.severity"] == "P1"
     assert codes["BUG-005"]["error.handled"] is False
     assert codes["BUG-005"]["exception.type"] == "ZeroDivisionError"
+    assert codes["DB-1002"]["exception.type"] == "psycopg.errors.UniqueViolation"
+    assert codes["CACHE-002"]["exception.type"] == "redis.exceptions.TimeoutError"
     assert "otel_errors: internal failure" not in stderr
 
 
@@ -123,6 +129,24 @@ def test_report_shows_the_codes(shop_run):
     )  # fmt: skip
     assert "Payment provider unavailable" in result.stdout
     assert "POST /orders" in result.stdout
+
+
+def test_without_dependencies_the_shop_falls_back_and_says_so(tmp_path):
+    """Unreachable PostgreSQL and Redis: the shop starts on stand-ins and tells why."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SHOP_"))}
+    closed = free_port()
+    env.update(
+        OTEL_ERRORS_LOCAL_DIR=str(tmp_path),
+        SHOP_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{closed}/postgres",
+        SHOP_REDIS_URL=f"redis://127.0.0.1:{closed}/0",
+    )
+    script = "import runpy; runpy.run_path({path!r})".format(path=str(SHOP / "app.py"))
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+        check=True,
+    )  # fmt: skip
+    assert "the product store at SHOP_DATABASE_URL is not reachable" in result.stdout
+    assert "the cache at SHOP_REDIS_URL is not reachable" in result.stdout
 
 
 def test_failures_are_answered_with_problem_details(tmp_path):

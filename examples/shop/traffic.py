@@ -17,7 +17,8 @@ DECLINED_CARD = "4000000000000002"
 STALLING_CARD = "4000000000000003"
 DROPPING_CARD = "4000000000000004"
 
-# (weight, method, path, json body)
+# (weight, method, path, json body); an order's "idempotency_key" goes into the
+# Idempotency-Key header (a repeated key is a unique violation in PostgreSQL).
 MIX: list[tuple[int, str, str, dict[str, object] | None]] = [
     (30, "GET", "/products/1", None),
     (10, "GET", "/products/3", None),
@@ -32,7 +33,14 @@ MIX: list[tuple[int, str, str, dict[str, object] | None]] = [
     (5, "GET", "/orders/1/average", None),
     (3, "GET", "/orders/2/average", None),
     (2, "GET", "/orders/3/average", None),
-]
+    # The same order twice: the second is a unique violation (DB-1002) with PostgreSQL.
+    (2, "POST", "/orders", {"product_id": 3, "quantity": 1, "card": GOOD_CARD,
+                            "idempotency_key": "order-2026-0001"}),
+    (2, "POST", "/orders", {"product_id": 3, "quantity": 1, "card": GOOD_CARD,
+                            "idempotency_key": "order-2026-0001"}),
+    (2, "GET", "/users/7/recently-viewed", None),
+    (3, "POST", "/products/1/views", None),
+]  # fmt: skip
 
 
 def wait_until_up(base: str, seconds: float) -> None:
@@ -61,7 +69,12 @@ def main() -> None:
     plan = MIX + rng.choices(MIX, weights, k=max(args.requests - len(MIX), 0))
     statuses: dict[int, int] = {}
     for _, method, path, body in plan:
-        response = requests.request(method, args.base + path, json=body, timeout=5)
+        payload = dict(body) if body else None
+        key = payload.pop("idempotency_key", None) if payload else None
+        headers = {"Idempotency-Key": str(key)} if key else {}
+        response = requests.request(
+            method, args.base + path, json=payload, headers=headers, timeout=5
+        )
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     summary = ", ".join(f"{count}x {status}" for status, count in sorted(statuses.items()))
     print(f"sent {len(plan)} requests: {summary}")
