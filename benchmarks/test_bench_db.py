@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from otel_errors._internal import sdk_patch
 from otel_errors._internal.pipeline import tracer_components
+from otel_errors._internal.redaction_setup import get_redactor
 from otel_errors.instrumentation.psycopg import PsycopgErrorsInstrumentor
 
 DSN_VARIABLE = "OTEL_ERRORS_TEST_POSTGRES_DSN"
@@ -37,7 +38,7 @@ def provider_for(side: str) -> TracerProvider:
     if side == "vanilla":
         provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
         return provider
-    processors, export_processor = tracer_components()
+    processors, export_processor = tracer_components(get_redactor())
     for processor in processors:
         provider.add_span_processor(processor)
     provider.add_span_processor(export_processor(DroppingExporter()))

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from otel_errors._internal import active, sdk_patch
 from otel_errors._internal.pipeline import tracer_components
+from otel_errors._internal.redaction_setup import get_redactor
 
 
 class DroppingExporter(SpanExporter):
@@ -36,7 +37,7 @@ def vanilla_provider() -> TracerProvider:
 
 
 def otel_errors_provider() -> TracerProvider:
-    processors, export_processor = tracer_components()
+    processors, export_processor = tracer_components(get_redactor())
     provider = TracerProvider()
     for processor in processors:
         provider.add_span_processor(processor)

@@ -37,6 +37,11 @@ def configure(
     metrics_cardinality_limit: int | None = None,
     log_console_json: bool | None = None,
     log_export: bool | None = None,
+    redaction: bool | None = None,
+    redaction_key: str | None = None,
+    redaction_allow_keys: Sequence[str] | None = None,
+    redaction_rules: str | os.PathLike[str] | None = None,
+    redaction_extra_detectors: Sequence[str] | None = None,
     problem_details: bool | None = None,
     problem_type_base: str | None = None,
     debug: bool | None = None,
@@ -64,6 +69,11 @@ def configure(
         metrics_cardinality_limit: ``OTEL_ERRORS_METRICS_CARDINALITY_LIMIT``.
         log_console_json: ``OTEL_ERRORS_LOG_CONSOLE_JSON``.
         log_export: ``OTEL_ERRORS_LOG_EXPORT``.
+        redaction: ``OTEL_ERRORS_REDACTION``.
+        redaction_key: ``OTEL_ERRORS_REDACTION_KEY`` (prefer the variable: keep keys out of code).
+        redaction_allow_keys: ``OTEL_ERRORS_REDACTION_ALLOW_KEYS``.
+        redaction_rules: ``OTEL_ERRORS_REDACTION_RULES``.
+        redaction_extra_detectors: ``OTEL_ERRORS_REDACTION_EXTRA_DETECTORS``.
         problem_details: ``OTEL_ERRORS_PROBLEM_DETAILS``.
         problem_type_base: ``OTEL_ERRORS_PROBLEM_TYPE_BASE``.
         debug: ``OTEL_ERRORS_DEBUG``.
@@ -96,6 +106,11 @@ def configure(
             "metrics_cardinality_limit": metrics_cardinality_limit,
             "log_console_json": log_console_json,
             "log_export": log_export,
+            "redaction": redaction,
+            "redaction_key": redaction_key,
+            "redaction_allow_keys": redaction_allow_keys,
+            "redaction_rules": redaction_rules,
+            "redaction_extra_detectors": redaction_extra_detectors,
             "problem_details": problem_details,
             "problem_type_base": problem_type_base,
             "debug": debug,

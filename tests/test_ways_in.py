@@ -38,14 +38,19 @@ SCRIPT = textwrap.dedent(
     except TimeoutError:
         pass
 
+    def describe(processor):
+        exporter = getattr(processor, "span_exporter", None)
+        name = type(exporter).__name__
+        inner = vars(exporter).get("exporter") if hasattr(exporter, "__dict__") else None
+        if inner is not None:
+            name += f"({type(inner).__name__})"
+        return f"{type(processor).__name__}({name})"
+
     provider = trace.get_tracer_provider()
     processors = provider._active_span_processor._span_processors
     print("PIPELINE", json.dumps({
         "tracer_provider": type(provider).__name__,
-        "span_processors": [
-            f"{type(p).__name__}({type(getattr(p, 'span_exporter', None)).__name__})"
-            for p in processors
-        ],
+        "span_processors": [describe(p) for p in processors],
         "meter_provider": type(metrics.get_meter_provider()).__name__,
         "logger_provider": type(_logs.get_logger_provider()).__name__,
         "distro": provider.resource.attributes.get("telemetry.distro.name"),
@@ -102,7 +107,7 @@ def test_each_way_in_builds_the_same_pipeline(tmp_path, modes):
     pipeline, spans, stderr = run(tmp_path, modes)
     assert pipeline == {
         "tracer_provider": "TracerProvider",
-        "span_processors": ["ExportSpanProcessor(LocalSpanExporter)"],
+        "span_processors": ["ExportSpanProcessor(RedactingSpanExporter(LocalSpanExporter))"],
         "meter_provider": "MeterProvider",
         "logger_provider": "LoggerProvider",
         "distro": "otel_errors",
@@ -120,7 +125,9 @@ def test_each_way_in_builds_the_same_pipeline(tmp_path, modes):
 def test_combining_ways_in_is_idempotent(tmp_path, modes):
     """Using several ways in installs one provider and records each exception once."""
     pipeline, spans, stderr = run(tmp_path, modes)
-    assert pipeline["span_processors"] == ["ExportSpanProcessor(LocalSpanExporter)"]
+    assert pipeline["span_processors"] == [
+        "ExportSpanProcessor(RedactingSpanExporter(LocalSpanExporter))"
+    ]
     assert len(exception_events(spans)) == 1
     assert "Overriding of current" not in stderr
     if "configure-again" in modes:
@@ -136,13 +143,19 @@ def test_otlp_endpoint_selects_otlp_exporters(tmp_path):
         OTEL_BSP_EXPORT_TIMEOUT="200",
         OTEL_EXPORTER_OTLP_TIMEOUT="0.2",
     )
-    assert pipeline["span_processors"][-1] == "ExportSpanProcessor(OTLPSpanExporter)"
+    assert (
+        pipeline["span_processors"][-1]
+        == "ExportSpanProcessor(RedactingSpanExporter(OTLPSpanExporter))"
+    )
 
 
 def test_users_environment_wins_over_distro_defaults(tmp_path):
     """An explicit OTEL_TRACES_EXPORTER is kept as the user set it."""
     pipeline, _, _ = run(tmp_path, "launcher", OTEL_TRACES_EXPORTER="console")
-    assert pipeline["span_processors"][-1] == "ExportSpanProcessor(ConsoleSpanExporter)"
+    assert (
+        pipeline["span_processors"][-1]
+        == "ExportSpanProcessor(RedactingSpanExporter(ConsoleSpanExporter))"
+    )
 
 
 def test_bad_setting_under_the_launcher_logs_one_error_and_runs(tmp_path):

@@ -1,12 +1,17 @@
 """Drives a bounded mix of good and failing requests at the shop, then exits.
 
 python examples/shop/traffic.py --requests 200
+
+``--only REGEX`` keeps the requests whose ``METHOD /path`` matches (for example only
+the buggy ``average`` endpoint); ``--header`` and ``--query`` add what real clients
+send with every request, such as an ``Authorization`` header.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
 import time
 
@@ -61,19 +66,31 @@ def main() -> None:
     parser.add_argument("--base", default="http://127.0.0.1:8700")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--only", metavar="REGEX", help="requests whose 'METHOD /path' matches")
+    parser.add_argument(
+        "--header", action="append", default=[], metavar="'NAME: VALUE'",
+        help="a header sent with every request (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--query", default="", help="a query string added to every request")
     args = parser.parse_args()
+    mix = [m for m in MIX if not args.only or re.search(args.only, f"{m[1]} {m[2]}")]
+    if not mix:
+        sys.exit(f"no request matches --only {args.only!r}")
+    extra_headers = {name.strip(): value.strip() for name, value in
+                     (h.split(":", 1) for h in args.header)}  # fmt: skip
+    query = f"?{args.query}" if args.query else ""
     wait_until_up(args.base, 30)
     rng = random.Random(args.seed)
-    weights = [m[0] for m in MIX]
+    weights = [m[0] for m in mix]
     # Every kind of request once, then a weighted random mix.
-    plan = MIX + rng.choices(MIX, weights, k=max(args.requests - len(MIX), 0))
+    plan = mix + rng.choices(mix, weights, k=max(args.requests - len(mix), 0))
     statuses: dict[int, int] = {}
     for _, method, path, body in plan:
         payload = dict(body) if body else None
         key = payload.pop("idempotency_key", None) if payload else None
-        headers = {"Idempotency-Key": str(key)} if key else {}
+        headers = {**extra_headers, **({"Idempotency-Key": str(key)} if key else {})}
         response = requests.request(
-            method, args.base + path, json=payload, headers=headers, timeout=5
+            method, args.base + path + query, json=payload, headers=headers, timeout=5
         )
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
     summary = ", ".join(f"{count}x {status}" for status, count in sorted(statuses.items()))

@@ -58,6 +58,21 @@ OTEL_ERRORS_LOG_CONSOLE_JSON: Final = "OTEL_ERRORS_LOG_CONSOLE_JSON"
 OTEL_ERRORS_LOG_EXPORT: Final = "OTEL_ERRORS_LOG_EXPORT"
 """Standard logging records flow through the OpenTelemetry logs pipeline."""
 
+OTEL_ERRORS_REDACTION: Final = "OTEL_ERRORS_REDACTION"
+"""Redact secrets and personal data from everything exported."""
+
+OTEL_ERRORS_REDACTION_KEY: Final = "OTEL_ERRORS_REDACTION_KEY"
+"""HMAC key for hashed values (``user.hash``); random per process when empty."""
+
+OTEL_ERRORS_REDACTION_ALLOW_KEYS: Final = "OTEL_ERRORS_REDACTION_ALLOW_KEYS"
+"""Attribute keys that pass untouched."""
+
+OTEL_ERRORS_REDACTION_RULES: Final = "OTEL_ERRORS_REDACTION_RULES"
+"""TOML file with actions for built-in rules and rules of your own."""
+
+OTEL_ERRORS_REDACTION_EXTRA_DETECTORS: Final = "OTEL_ERRORS_REDACTION_EXTRA_DETECTORS"
+"""Optional detectors to switch on: phone, ip_address."""
+
 OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN: Final = "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"
 """Semantic-conventions switch (not ours, honoured): ``logs`` or ``logs/dup``."""
 
@@ -127,6 +142,10 @@ def _header_name(text: str) -> str:
     if not name or not all(c.isalnum() or c == "-" for c in name):
         raise ValueError
     return name
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 def _non_empty(text: str) -> str:
@@ -215,6 +234,46 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         default="true",
         parse=_bool,
         doc="`logging` records go through the OpenTelemetry logs pipeline (OTLP, Loki).",
+    ),
+    Setting(
+        env=OTEL_ERRORS_REDACTION,
+        keyword="redaction",
+        kind="true or false",
+        default="true",
+        parse=_bool,
+        doc="Redact secrets and personal data from spans, events, logs and our metrics.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_REDACTION_KEY,
+        keyword="redaction_key",
+        kind="secret string",
+        default="",
+        parse=_text,
+        doc="HMAC-SHA256 key of hashed values (`user.hash`); random per process if empty.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_REDACTION_ALLOW_KEYS,
+        keyword="redaction_allow_keys",
+        kind="comma-separated attribute keys",
+        default="",
+        parse=_names,
+        doc="Attribute keys that are never redacted.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_REDACTION_RULES,
+        keyword="redaction_rules",
+        kind="TOML path",
+        default="",
+        parse=_text,
+        doc="Actions (mask, hash, drop) for built-in rules and rules of your own.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_REDACTION_EXTRA_DETECTORS,
+        keyword="redaction_extra_detectors",
+        kind="comma-separated: phone, ip_address",
+        default="",
+        parse=_names,
+        doc="Optional detectors to switch on (off by default).",
     ),
     Setting(
         env=OTEL_ERRORS_PROBLEM_DETAILS,

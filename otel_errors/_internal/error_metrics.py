@@ -27,6 +27,7 @@ from opentelemetry import metrics, trace
 
 from otel_errors._internal import names
 from otel_errors._internal.local_roots import local_root
+from otel_errors._internal.redaction_setup import get_redactor
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -77,6 +78,8 @@ class ErrorMetrics:
         endpoint = endpoint_of(span)
         if endpoint is not None:
             attributes[endpoint[0]] = endpoint[1]
+        redacted, _ = get_redactor().redact_attributes(attributes)
+        attributes = dict(redacted or {})
         self._counter_().add(1, self._bounded(attributes), context=trace.set_span_in_context(span))
 
     def _counter_(self) -> Counter:

@@ -11,7 +11,9 @@ code is transient is reported at WARNING (a retryable blip should not page throu
 log-based alerts), a permanent one stays at ERROR. Records at other levels keep
 theirs, and ``extra={"otel_errors_keep_level": True}`` opts a record out.
 
-Exceptions are described by the same recorder as span events (code, stack trace
+Message, stack trace and context pass through the redaction engine, and a user id
+given in ``extra`` (``user_id``, ``enduser_id``) appears only as ``user_hash``, its
+keyed hash. Exceptions are described by the same recorder as span events (code, stack trace
 cached per failure location, truncation), never raising: a ``%`` formatting error
 in the application's message gives the unformatted message and the arguments'
 types, not an exception from inside logging.
@@ -29,6 +31,7 @@ from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.catalog import Category
+from otel_errors._internal.redaction_setup import get_redactor
 from otel_errors._internal.request_id import current_request_id
 from otel_errors._internal.text import safe_str, sanitize, truncate
 
@@ -87,7 +90,21 @@ def structure(record: logging.LogRecord, resource: dict[str, Any]) -> Structured
         "component": record.name,
         "context": _context(record, recorder.settings.max_message_length),
     }
+    _redact(fields, record)
     return StructuredRecord(fields, level, exception)
+
+
+def _redact(fields: dict[str, Any], record: logging.LogRecord) -> None:
+    """Secrets out of message, stack trace and context; a user id only as its keyed hash."""
+    redactor = get_redactor()
+    for key in ("message", "stack_trace"):
+        if isinstance(fields[key], str):
+            fields[key] = redactor.redact_text(fields[key])[0]
+    context, _ = redactor.redact_attributes(fields["context"])
+    fields["context"] = dict(context or {})
+    user_id = next((record.__dict__[k] for k in _USER_KEYS if record.__dict__.get(k)), None)
+    if user_id is not None:
+        fields["user_hash"] = redactor.hash(user_id)
 
 
 def message_of(record: logging.LogRecord, limit: int) -> str:

@@ -20,6 +20,7 @@ from opentelemetry.sdk._configuration import (
     _ConfigurationExporterSpanProcessorT,
     _initialize_components,
 )
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
@@ -30,13 +31,18 @@ from otel_errors._internal.defaults import apply_environment_defaults
 from otel_errors._internal.environment_variables import OTEL_ERRORS_CATALOG
 from otel_errors._internal.log_export import ErrorsLogRecordProcessor
 from otel_errors._internal.recorder import ErrorRecorder
+from otel_errors._internal.redaction_export import RedactingLogExporter, RedactingSpanExporter
+from otel_errors._internal.redaction_setup import build_redactor, set_redactor
 from otel_errors._internal.registry import registry
+from otel_errors._internal.scrubbing import RedactionConfig, RedactionConfigError, Redactor
 from otel_errors._internal.settings import ConfigurationError, Settings
 from otel_errors._internal.span_export import ExportSpanProcessor
 from otel_errors._internal.version import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from opentelemetry.sdk._logs import LogRecordProcessor
 
 logger = logging.getLogger("otel_errors")
 
@@ -94,12 +100,13 @@ def setup(
                 )
             return
         apply_environment_defaults(os.environ)
+        redactor = _redactor(settings, strict=strict) if settings.enabled else None
         if settings.enabled:
             _load_catalog(settings, strict=strict)
             set_recorder(
                 ErrorRecorder(settings, registry.classifier, os.environ, registry.enrichers)
             )
-        owns = _install_providers(resource_attributes, auto_instrumentation_version)
+        owns = _install_providers(resource_attributes, auto_instrumentation_version, redactor)
         if settings.enabled:
             sdk_patch.install()
             _install_logging(settings)
@@ -144,9 +151,30 @@ def _catalog_problem(settings: Settings) -> str | None:
     return f"codes missing from the error catalogue: {detail}"
 
 
+def _redactor(settings: Settings, *, strict: bool) -> Redactor | None:
+    """The configured redactor (None when redaction is off), made the active one."""
+    if not settings.redaction:
+        set_redactor(
+            Redactor(RedactionConfig.build(hash_key=settings.redaction_key), enabled=False)
+        )
+        return None
+    try:
+        redactor = build_redactor(settings)
+    except RedactionConfigError as exc:
+        if strict:
+            raise ConfigurationError(str(exc)) from None
+        logger.error(  # noqa: TRY400 - one line, the message says everything
+            "otel_errors: %s; redacting with the built-in rules only", exc
+        )
+        redactor = Redactor(RedactionConfig.build(hash_key=settings.redaction_key or None))
+    set_redactor(redactor)
+    return redactor
+
+
 def _install_providers(
     resource_attributes: Mapping[str, Any],
     auto_instrumentation_version: str | None,
+    redactor: Redactor | None,
 ) -> bool:
     """Builds SDK providers unless someone else already did; returns whether we built them."""
     if isinstance(trace.get_tracer_provider(), TracerProvider):
@@ -160,28 +188,44 @@ def _install_providers(
         "telemetry.distro.version": __version__,
         **resource_attributes,
     }
-    processors, export_processor = tracer_components()
+    processors, export_processor = tracer_components(redactor)
+
+    def export_log_processor(
+        exporter: LogRecordExporter, *args: Any, **kwargs: Any
+    ) -> LogRecordProcessor:
+        if redactor is not None:
+            exporter = RedactingLogExporter(exporter, redactor)
+        return BatchLogRecordProcessor(exporter, *args, **kwargs)
+
     _initialize_components(
         auto_instrumentation_version=auto_instrumentation_version,
         resource_attributes=attributes,
         span_processors=processors,
         export_span_processor=export_processor,
         log_record_processors=[ErrorsLogRecordProcessor()],
+        export_log_record_processor=export_log_processor,
     )
     return True
 
 
-def tracer_components() -> tuple[list[SpanProcessor], _ConfigurationExporterSpanProcessorT]:
+def tracer_components(
+    redactor: Redactor | None,
+) -> tuple[list[SpanProcessor], _ConfigurationExporterSpanProcessorT]:
     """Our span processors, and how each exporter is wrapped into an exporting processor.
 
-    Public to the benchmarks, which build the same tracer provider with a dropping
-    exporter to compare it with the vanilla SDK.
+    Every exporter is wrapped by the redaction (when on), then batched, then by our
+    span-level processor. Public to the benchmarks, which build the same tracer
+    provider with a dropping exporter to compare it with the vanilla SDK.
     """
-    return [], _exporting_processor
 
+    def exporting_processor(
+        span_exporter: SpanExporter, *args: Any, **kwargs: Any
+    ) -> SpanProcessor:
+        if redactor is not None:
+            span_exporter = RedactingSpanExporter(span_exporter, redactor)
+        return ExportSpanProcessor(BatchSpanProcessor(span_exporter, *args, **kwargs))
 
-def _exporting_processor(span_exporter: SpanExporter, *args: Any, **kwargs: Any) -> SpanProcessor:
-    return ExportSpanProcessor(BatchSpanProcessor(span_exporter, *args, **kwargs))
+    return [], exporting_processor
 
 
 def _install_logging(settings: Settings) -> None:

@@ -7,7 +7,7 @@ All values are validated at once, and every problem is reported in one
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from otel_errors._internal.environment_variables import SETTINGS, Setting
@@ -35,6 +35,11 @@ class Settings:
     metrics_cardinality_limit: int
     log_console_json: bool
     log_export: bool
+    redaction: bool
+    redaction_key: str = field(repr=False)
+    redaction_allow_keys: tuple[str, ...]
+    redaction_rules: str
+    redaction_extra_detectors: tuple[str, ...]
     problem_details: bool
     problem_type_base: str
     debug: bool

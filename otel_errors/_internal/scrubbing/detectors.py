@@ -1,0 +1,399 @@
+"""Value detectors: secrets and personal data inside free text, with their validators.
+
+Card numbers must pass Luhn and carry a card network prefix, IBANs the ISO 7064
+mod-97 check, IPv4 addresses octets up to 255, so look-alikes (timestamps, order
+numbers, versions) stay.
+
+Why triggers instead of one big regular expression: Python's ``re`` costs 10-40 ns
+per character and pattern, and it only skips ahead quickly for an alternation of
+plain literals; fifteen patterns per value would cost several times logfire's
+scrubbing. Every secret has an anchor that is cheap to find: a separator (``=``/``:``
+after a key word, ``@``, ``://``), a run of four digits (cards, IBANs) or a literal
+(``eyJ``, ``AKIA``, ``gh``, ``xox``, ``-----BEGIN``, ``Bearer ``). The engine finds
+the characters with ``str.find``, the first digit run and the literals with one
+search each, and calls each detector with the positions of its anchors; the detector
+runs one anchored ``match`` there. No pattern nests quantifiers: adversarial input
+is matched in linear time, and the engine scans at most ``MAX_SCAN`` characters of
+one value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Finder = Callable[[str, list[int]], list[tuple[int, int]]]
+    """``(text, trigger positions) -> [(start, end), ...]`` of secret spans."""
+
+MAX_SCAN = 64 * 1024
+"""Characters of one value that are scanned; the rest is dropped, never exported."""
+
+DIGIT_RUN = "0000"
+"""Stands for the first run of four digits (cards, IBANs) in :attr:`Detector.triggers`."""
+CHAR_TRIGGERS = frozenset("=:@+")
+"""Triggers the engine finds with ``str.find``, every occurrence."""
+
+
+@dataclass(frozen=True, eq=False)
+class Detector:
+    """A named finder, called with the positions of its triggers in the value.
+
+    ``triggers``: characters of :data:`CHAR_TRIGGERS`, :data:`DIGIT_RUN`, or literals
+    (in any case when ``any_case``, then written in lower case). Empty means the
+    finder scans every value itself. Optional detectors are off unless configured.
+    Compared and hashed by identity: the engine keys dictionaries by detector on the
+    hot path.
+    """
+
+    name: str
+    find: Finder
+    triggers: tuple[str, ...] = ()
+    any_case: bool = False
+    default_on: bool = True
+
+
+_CARD_PREFIXES = re.compile(
+    r"(?:4|5[1-5]|2(?:2[2-9]|[3-6][0-9]|7[01]|720)|3[47]|3(?:0[0-5]|[68])|6(?:011|5|4[4-9]|2)"
+    r"|35(?:2[89]|[3-8][0-9])|50|5[6-9])"
+)
+_NOT_DIGITS = str.maketrans("", "", " -")
+_DOUBLED = str.maketrans("0123456789", "0246813579")
+"""Luhn doubles every second digit and adds the digits of the product: 7 -> 14 -> 5."""
+
+
+def luhn_ok(text: str) -> bool:
+    """Whether ``text`` is a payment card number: a card network prefix, 13-19 digits, Luhn.
+
+    The prefix check keeps epoch timestamps and other long numbers (which pass Luhn
+    one time in ten) from being taken for cards.
+    """
+    compact = text.translate(_NOT_DIGITS)
+    if not 13 <= len(compact) <= 19 or not compact.isdigit():  # noqa: PLR2004
+        return False
+    if not _CARD_PREFIXES.match(compact) or compact.count(compact[0]) == len(compact):
+        return False
+    digits = compact[-1::-2] + compact[-2::-2].translate(_DOUBLED)
+    return (sum(digits.encode()) - 48 * len(digits)) % 10 == 0  # byte sum = digit sum
+
+
+def iban_ok(text: str) -> bool:
+    """Whether ``text`` is an IBAN with a valid mod-97 check (spaces ignored)."""
+    compact = text.replace(" ", "").upper()
+    if not 15 <= len(compact) <= 34:  # noqa: PLR2004 - IBAN lengths
+        return False
+    rearranged = compact[4:] + compact[:4]
+    try:
+        number = int("".join(str(int(c, 36)) for c in rearranged))
+    except ValueError:
+        return False
+    return number % 97 == 1
+
+
+def looks_random(text: str) -> bool:
+    """Whether a word after ``Bearer``/``Basic`` is a credential rather than prose.
+
+    Credentials mix digits, cases or punctuation (``dXNlcjpwYXNz``, ``abc.def-1``);
+    ``Basic authentication`` and ``bearer tokens`` stay readable.
+    """
+    if text.isalpha() and (text.islower() or text.isupper() or text.istitle()):
+        return False
+    return len(text) >= 8  # noqa: PLR2004 - shortest credential the detector takes
+
+
+def ipv4_ok(text: str) -> bool:
+    """Whether every octet is 0..255 (a version number like 1.2.3.400 is not an address)."""
+    return all(int(part) <= 255 for part in text.split("."))  # noqa: PLR2004 - octet range
+
+
+def _word_start(text: str, index: int) -> bool:
+    return index == 0 or not (text[index - 1].isalnum() or text[index - 1] == "_")
+
+
+def _anchored(
+    pattern: str,
+    *,
+    back: int = 0,
+    word_start: bool = True,
+    validate: Callable[[str], bool] | None = None,
+) -> Finder:
+    """A finder that matches ``pattern`` ``back`` characters before each trigger.
+
+    Triggers inside a secret already found are skipped (the digit groups of a card).
+    """
+    compiled = re.compile(pattern)
+
+    def find(text: str, starts: list[int]) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        covered = -1
+        for trigger in starts:
+            start = trigger - back
+            if start < covered or start < 0 or (word_start and not _word_start(text, start)):
+                continue
+            match = compiled.match(text, start)
+            if match is not None:
+                span = match.span("secret")
+                if validate is None or validate(text[span[0] : span[1]]):
+                    spans.append(span)
+                    covered = span[1]
+        return spans
+
+    return find
+
+
+def _scanning(
+    pattern: str, validate: Callable[[str], bool], *, lead: int = 0, needs_upper: bool = False
+) -> Finder:
+    """A finder that searches from ``lead`` characters before the first trigger.
+
+    A candidate must start a word (checked here: a look-behind in ``pattern`` makes
+    ``re`` try every position, worth it only where candidates are dense) and end one
+    (``pattern`` checks with a look-ahead). One that fails ``validate`` is retried one
+    character later, so a number glued before a card does not hide it.
+    ``needs_upper``: the pattern needs an upper-case letter, so lower-case values are
+    skipped.
+    """
+    compiled = re.compile(pattern)
+
+    def scan(text: str, position: int) -> list[tuple[int, int]]:
+        spans = []
+        for match in compiled.finditer(text, position):
+            start = match.start()
+            if not _word_start(text, start):
+                continue
+            if validate(match.group()):
+                spans.append(match.span())
+            else:  # rare: retry inside the rejected candidate, then stop this pass
+                spans.extend(scan(text, start + 1))
+                break
+        return spans
+
+    def find(text: str, starts: list[int]) -> list[tuple[int, int]]:
+        if needs_upper and text.islower():
+            return []
+        return scan(text, max(0, starts[0] - lead) if starts else 0)
+
+    return find
+
+
+_EMAIL_LOCAL_START = re.compile(r"[\s\S]*[^A-Za-z0-9._%+-]")
+_EMAIL = re.compile(
+    r"(?P<secret>[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*"
+    r"\.[A-Za-z]{2,24})(?![A-Za-z0-9-])"
+)
+
+
+def _emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for at in starts:
+        window = max(0, at - 64)
+        before = _EMAIL_LOCAL_START.match(text, window, at)  # ends after the last delimiter
+        local = before.end() if before is not None else window
+        if local < at:
+            match = _EMAIL.match(text, local)
+            if match is not None:
+                spans.append(match.span("secret"))
+    return spans
+
+
+_KEY_WORDS = tuple(
+    sorted(
+        {"pass", "password", "passwd", "passphrase", "pwd", "token", "auth", "authorization",
+         "sid", "cookie", "credential", "credentials", "signature", "sig", "cvv", "cvc", "ssn",
+         "apikey", "api_key", "api-key", "accesskey", "access_key", "access-key", "secret",
+         "secretkey", "secret_key", "secret-key", "privatekey", "private_key", "private-key",
+         "session", "sessionid", "session_id", "session-id"},
+        key=len,
+        reverse=True,
+    )
+)  # fmt: skip
+"""Lower-case key names whose values are secrets in free text (``password=...``)."""
+_VALUE_AFTER = re.compile(
+    r"(?:=>|=|:)\s{0,3}(?:\"|'|&quot;)?(?P<secret>(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+)?"
+    r"[^\s\"'&,;)}\]<>]{3,512})"
+)
+_KEY_WORDS_BY_END = {
+    end: tuple(word for word in _KEY_WORDS if word.endswith(end))
+    for end in {w[-3:] for w in _KEY_WORDS}
+}
+"""Key words by their last three characters: the candidates in front of a separator."""
+_QUOTES = frozenset("\"'")
+_MAX_SPACES = 3
+
+
+def key_values(text: str, separators: list[int]) -> list[tuple[int, int]]:
+    """Spans of values written after a sensitive key: ``password=x``, ``"token": "x"``.
+
+    Covers query strings, headers, JSON, SQL (``password = 'x'``) and log lines. From
+    each ``=`` or ``:`` it looks back over spaces and a quote for a key word that
+    starts its identifier or follows ``_``/``-`` in it (``AWS_SECRET_ACCESS_KEY=``,
+    ``x-api-key:``), never one inside a word (``bypass=``).
+    """
+    lowered = lower_same_length(text)
+    spans: list[tuple[int, int]] = []
+    for separator in separators:
+        if text.startswith("://", separator):
+            continue
+        end = separator
+        before = lowered[end - 1 : end]
+        if before.isspace():
+            while end > 0 and separator - end < _MAX_SPACES and lowered[end - 1].isspace():
+                end -= 1
+            before = lowered[end - 1 : end]
+        if before in _QUOTES:
+            end -= 1
+        elif before == ";" and lowered.endswith("&quot;", 0, end):
+            end -= 6
+        for word in _KEY_WORDS_BY_END.get(lowered[max(0, end - 3) : end], ()):
+            start = end - len(word)
+            if lowered.endswith(word, 0, end) and (start == 0 or not lowered[start - 1].isalnum()):
+                match = _VALUE_AFTER.match(text, separator)
+                if match is not None:
+                    spans.append(match.span("secret"))
+                break
+    return spans
+
+
+def lower_same_length(text: str) -> str:
+    """``text.lower()``, keeping positions: a few characters (``İ``) lengthen when lowered."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def _url_passwords(text: str, colons: list[int]) -> list[tuple[int, int]]:
+    if "@" not in text:
+        return []
+    return _URL_PASSWORD(text, [c for c in colons if text.startswith("://", c)])
+
+
+_URL_PASSWORD = _anchored(r"://[^\s:/?#@]{1,128}:(?P<secret>[^\s/?#@]{1,256})@", word_start=False)
+
+DETECTORS: tuple[Detector, ...] = (
+    Detector(
+        "private_key",
+        _anchored(
+            r"(?P<secret>-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[A-Za-z0-9+/=\s:,-]{0,20000}?"
+            r"(?:-----END (?:[A-Z]+ )*PRIVATE KEY-----|$))",
+            word_start=False,
+        ),
+        triggers=("-----BEGIN",),
+    ),
+    Detector(
+        "jwt",
+        _anchored(r"(?P<secret>eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,})"),
+        triggers=("eyJ",),
+    ),
+    Detector(
+        "bearer",
+        _anchored(
+            r"(?i:bearer|basic)\s+(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)", validate=looks_random
+        ),
+        triggers=("bearer ", "basic "),
+        any_case=True,
+    ),
+    Detector("url_password", _url_passwords, triggers=(":",)),
+    Detector(
+        "aws_access_key",
+        _anchored(r"(?P<secret>(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?![A-Z0-9])"),
+        triggers=("AKIA", "ASIA", "ABIA", "ACCA"),
+    ),
+    Detector(
+        "github_token",
+        _anchored(r"(?P<secret>gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})"),
+        triggers=("gh", "git"),
+    ),
+    Detector(
+        "slack_token",
+        _anchored(r"(?P<secret>xox[abposr]-[A-Za-z0-9-]{10,})"),
+        triggers=("xox",),
+    ),
+    Detector(
+        "slack_token",
+        _anchored(r"(?P<secret>https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{10,})", back=8),
+        triggers=("hooks.slack.com/",),
+    ),
+    Detector(
+        "stripe_key",
+        _anchored(r"(?P<secret>[sr]k_(?:live|test)_[A-Za-z0-9]{10,})", back=1),
+        triggers=("k_",),
+    ),
+    Detector(
+        "google_api_key",
+        _anchored(r"(?P<secret>AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])"),
+        triggers=("AIza",),
+    ),
+    Detector("key_value", key_values, triggers=("=", ":")),
+    Detector("email", _emails, triggers=("@",)),
+    Detector(
+        "iban",
+        _scanning(
+            r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])",
+            iban_ok,
+            lead=16,  # an IBAN's first run of four digits is at most 16 characters in
+            needs_upper=True,
+        ),
+        triggers=(DIGIT_RUN,),
+    ),
+    Detector(
+        "card",
+        _scanning(
+            # The look-behind is cheaper than retries here: identifiers hold many digits.
+            r"(?<![A-Za-z0-9_])[0-9](?:[ -]?[0-9]){12,18}(?![A-Za-z0-9])",
+            luhn_ok,
+        ),
+        triggers=(DIGIT_RUN,),
+    ),
+    Detector(
+        "phone",
+        _anchored(
+            r"(?P<secret>\+[1-9][0-9]{0,2}[ .-]?(?:\(?[0-9]{1,4}\)?[ .-]?){2,4}[0-9]{2,4})"
+            r"(?![0-9])"
+        ),
+        triggers=("+",),
+        default_on=False,
+    ),
+    Detector(
+        "ip_address",
+        _scanning(
+            r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![A-Za-z0-9]|\.[0-9])",
+            ipv4_ok,
+        ),
+        default_on=False,
+    ),
+)
+"""All detectors (``slack_token`` twice: tokens and webhook URLs have different anchors)."""
+
+
+DIGIT_RUN_PATTERN = re.compile("[0-9]{4}")
+"""Kept apart from :func:`literal_pattern`: mixed in, a class defeats its fast scan."""
+
+
+def literal_pattern(
+    detectors: tuple[Detector, ...] | list[Detector],
+) -> tuple[re.Pattern[str], dict[str, tuple[Detector, ...]]]:
+    """One search for the literal triggers of ``detectors``, and the detectors per literal.
+
+    ``re`` scans fast for an alternation of literals (it only tries positions holding
+    a literal's first character); a character class, ``(?i)`` or look-behind in the
+    alternation makes it try every position. So a case-insensitive literal is
+    searched as ``bearer``, ``Bearer`` and ``BEARER``, and trigger characters and digit
+    runs are found apart.
+    """
+    by_literal: dict[str, list[Detector]] = {}
+    for detector in detectors:
+        for trigger in detector.triggers:
+            if trigger in CHAR_TRIGGERS or trigger == DIGIT_RUN:
+                continue
+            spellings = (
+                {trigger, trigger.capitalize(), trigger.upper()} if detector.any_case else {trigger}
+            )
+            for spelling in spellings:
+                by_literal.setdefault(spelling, []).append(detector)
+    ordered = sorted(by_literal, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(literal) for literal in ordered) or "(?!)")
+    return pattern, {literal: tuple(found) for literal, found in by_literal.items()}

@@ -1,0 +1,316 @@
+"""The redaction engine: one pass over attribute maps and texts, no OpenTelemetry imports.
+
+Why not logfire's or the collector's scrubbing: logfire's scrubber runs a dozen
+regular expressions over every key and value and only masks; Sentry's scrubs keys.
+Neither validates card numbers or IBANs, hashes values for correlation, or rewrites
+``user.id`` into a hash. This engine does, and it is built for the span path:
+
+- a key's verdict is cached (keys repeat across spans);
+- short values found clean are remembered;
+- ``str.find`` for trigger characters, one search for a digit run and one for
+  literals locate the anchors of all detectors (see ``detectors``); a detector
+  runs only where its anchors are;
+- a map that needs no change is returned as the same object, so callers skip
+  rebuilding spans.
+
+Markers never echo any part of a secret: ``[REDACTED:<rule>]``, or
+``[HASH:<rule>:<16 hex>]`` (HMAC-SHA256 keyed by ``OTEL_ERRORS_REDACTION_KEY``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from otel_errors._internal.scrubbing.detectors import (
+    CHAR_TRIGGERS,
+    DETECTORS,
+    DIGIT_RUN,
+    DIGIT_RUN_PATTERN,
+    MAX_SCAN,
+    Detector,
+    literal_pattern,
+)
+from otel_errors._internal.scrubbing.keys import USER_HASH_KEY, USER_ID_KEYS, key_is_secret
+
+if TYPE_CHECKING:
+    from otel_errors._internal.scrubbing.config import RedactionConfig
+
+DROP: Any = object()
+"""Returned by :meth:`Redactor.redact_value` when the attribute must be removed."""
+
+_CLEAN_CACHE_SIZE = 4096
+_CLEAN_CACHE_MAX_LEN = 128
+_SECRET_KEY_RULE = "secret_key"  # noqa: S105 - a rule name
+_USER_ID_RULE = "user_id"
+
+
+class Redactor:
+    """Applies a :class:`RedactionConfig`; thread-safe.
+
+    Its caches are plain dictionaries: single operations on them are atomic, a lost
+    insert only costs a rescan, and a clear just empties them.
+
+    Args:
+        config: Actions, allow-list, optional detectors and user rules.
+        enabled: False makes every ``redact_*`` method return its input
+            (``OTEL_ERRORS_REDACTION=false``); :meth:`hash` still hashes.
+    """
+
+    def __init__(self, config: RedactionConfig, *, enabled: bool = True) -> None:
+        """Compiles the combined scan."""
+        self.config = config
+        self.enabled = enabled
+        detectors = [d for d in DETECTORS if d.default_on or d.name in config.extra_detectors]
+        triggers = {t for d in detectors for t in d.triggers}
+        self._by_char = tuple(
+            (char, tuple(d for d in detectors if char in d.triggers))
+            for char in sorted(triggers & CHAR_TRIGGERS)
+        )
+        self._digit_run = tuple(d for d in detectors if DIGIT_RUN in d.triggers)
+        self._literals, self._by_literal = literal_pattern(detectors)
+        self._scanners = [d for d in detectors if not d.triggers]
+        self._value_rules = [r for r in config.rules if r.value is not None]
+        self._key_rules = [r for r in config.rules if r.key is not None]
+        self._keys: dict[str, tuple[str, str] | None] = {}
+        self._clean: dict[str, None] = {}
+
+    # -- public API --------------------------------------------------------------
+
+    def redact_attributes(
+        self, attributes: Mapping[str, Any] | None
+    ) -> tuple[Mapping[str, Any] | None, tuple[str, ...]]:
+        """Redacts an attribute map.
+
+        Returns:
+            The same object when nothing changed (else a new ``dict``), and the names
+            of the rules that fired, one per redaction (for the ``redactions`` counter).
+        """
+        if not attributes or not self.enabled:
+            return attributes, ()
+        result: dict[str, Any] | None = None
+        fired: list[str] = []
+        keys, clean = self._keys, self._clean
+        for key, value in attributes.items():
+            if value.__class__ is str and value in clean and keys.get(key, DROP) is None:
+                # The fast path: a plain key seen before and a value found clean before.
+                if result is not None:
+                    result[key] = value
+                continue
+            new_key, new_value = self._attribute(key, value, fired)
+            if result is None:
+                if new_key is key and new_value is value:
+                    continue
+                result = _copy_until(attributes, key)
+            if new_value is not DROP:
+                result[new_key] = new_value
+        if result is None:
+            return attributes, ()
+        return result, tuple(fired)
+
+    def redact_text(self, text: str) -> tuple[str, tuple[str, ...]]:
+        """Redacts secrets inside ``text``; returns the text and the rules that fired."""
+        if not self.enabled:
+            return text, ()
+        fired: list[str] = []
+        return self._text(text, fired), tuple(fired)
+
+    def redact_value(self, key: str, value: Any) -> tuple[Any, tuple[str, ...]]:
+        """Redacts one attribute value (``DROP`` when the attribute must go)."""
+        if not self.enabled:
+            return value, ()
+        fired: list[str] = []
+        _, new_value = self._pair(key, value, fired)
+        return new_value, tuple(fired)
+
+    def hash(self, value: object) -> str:
+        """16 hex characters of HMAC-SHA256 of ``value``, keyed by the configured key."""
+        data = value if isinstance(value, bytes) else str(value).encode("utf-8", "replace")
+        return hmac.new(self.config.hash_key, data, hashlib.sha256).hexdigest()[:16]
+
+    # -- attributes ----------------------------------------------------------------
+
+    def _attribute(self, key: str, value: Any, fired: list[str]) -> tuple[str, Any]:
+        if value.__class__ is str and self._keys.get(key, DROP) is None:
+            return key, self._text(value, fired)
+        return self._pair(key, value, fired)
+
+    def _pair(self, key: str, value: Any, fired: list[str]) -> tuple[str, Any]:
+        verdict = self._key_verdict(key)
+        if verdict is None or (verdict[0] != _USER_ID_RULE and not _is_texty(value)):
+            return key, self._value(value, fired)
+        rule, action = verdict
+        if rule == "allow":
+            return key, value
+        fired.append(rule)
+        if action == "drop":
+            return key, DROP
+        if rule == _USER_ID_RULE and action == "hash":
+            return USER_HASH_KEY, self.hash(value)
+        if _is_sequence(value):  # keep the attribute's type: one marker per item
+            return key, tuple(self._marker(rule, item, action) for item in value)
+        return key, self._marker(rule, value, action)
+
+    def _key_verdict(self, key: str) -> tuple[str, str] | None:
+        if key in self._keys:
+            return self._keys[key]
+        verdict = self._judge_key(key)
+        if len(self._keys) >= _CLEAN_CACHE_SIZE:
+            self._keys.clear()
+        self._keys[key] = verdict
+        return verdict
+
+    def _judge_key(self, key: str) -> tuple[str, str] | None:
+        lowered = key.lower()
+        if lowered in self.config.allow_keys:
+            return "allow", "keep"
+        for rule in self._key_rules:
+            if rule.key is not None and rule.key.fullmatch(key):
+                return rule.name, rule.action
+        if lowered in USER_ID_KEYS:
+            return _USER_ID_RULE, self._action(_USER_ID_RULE)
+        if key_is_secret(key):
+            return _SECRET_KEY_RULE, self._action(_SECRET_KEY_RULE)
+        return None
+
+    def _value(self, value: Any, fired: list[str]) -> Any:
+        if isinstance(value, str):
+            return self._text(value, fired)
+        if isinstance(value, bytes):
+            text = value.decode("utf-8", "replace")
+            redacted = self._text(text, fired)
+            return value if redacted is text else redacted
+        if _is_sequence(value):
+            items = [self._value(item, fired) for item in value]
+            if all(new is old for new, old in zip(items, value, strict=True)):
+                return value
+            return tuple(items)
+        return value
+
+    # -- text ----------------------------------------------------------------------
+
+    def _text(self, text: str, fired: list[str]) -> str:
+        short = len(text) <= _CLEAN_CACHE_MAX_LEN
+        if short and text in self._clean:
+            return text
+        if len(text) > MAX_SCAN:
+            # Only the head is scanned; the unscanned rest is dropped, never exported.
+            head = self._text(text[:MAX_SCAN], fired)
+            return head + f"…[not scanned: {len(text) - MAX_SCAN} chars dropped]"
+        redacted = text if _cannot_hold_builtin_secrets(text) else self._scan_text(text, fired)
+        for rule in self._value_rules:
+            redacted = self._user_rule(rule, redacted, fired)
+        if redacted is text and short:
+            if len(self._clean) >= _CLEAN_CACHE_SIZE:
+                self._clean.clear()
+            self._clean[text] = None
+        return redacted
+
+    def _scan_text(self, text: str, fired: list[str]) -> str:
+        found: list[tuple[int, int, str]] = []
+        for detector, positions in self._anchors(text).items():
+            for start, end in detector.find(text, positions):
+                found.append((start, end, detector.name))
+        return self._replace(text, found, fired) if found else text
+
+    def _anchors(self, text: str) -> dict[Detector, list[int]]:
+        """The detectors worth running on ``text``, each with its trigger positions."""
+        starts: dict[Detector, list[int]] = {}
+        for char, detectors in self._by_char:
+            if char in text:
+                positions = _positions(text, char)
+                for detector in detectors:  # ":" and "=" both trigger key_value (any order)
+                    starts[detector] = starts.get(detector, []) + positions
+        if self._digit_run:
+            digits = DIGIT_RUN_PATTERN.search(text)
+            if digits is not None:
+                for detector in self._digit_run:
+                    starts[detector] = [digits.start()]
+        by_literal = self._by_literal
+        for match in self._literals.finditer(text):
+            start = match.start()
+            for detector in by_literal[match.group()]:
+                starts.setdefault(detector, []).append(start)
+        for detector in self._scanners:
+            starts[detector] = []
+        return starts
+
+    def _replace(self, text: str, found: list[tuple[int, int, str]], fired: list[str]) -> str:
+        """``text`` with each secret found replaced by its marker, the first of overlaps."""
+        found.sort()
+        pieces: list[str] = []
+        last = 0
+        for start, end, name in found:
+            if start < last:  # overlaps a secret already replaced
+                continue
+            pieces.append(text[last:start])
+            pieces.append(self._marker(name, text[start:end]))
+            last = end
+            fired.append(name)
+        pieces.append(text[last:])
+        return "".join(pieces)
+
+    def _user_rule(self, rule: Any, text: str, fired: list[str]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            fired.append(rule.name)
+            return self._marker(rule.name, match.group(), rule.action)
+
+        return str(rule.value.sub(replace, text)) if rule.value.search(text) else text
+
+    def _marker(self, rule: str, secret: object, action: str | None = None) -> str:
+        """The replacement of ``secret``; the rule's configured action unless given."""
+        if (action or self.config.actions.get(rule)) == "hash":
+            return f"[HASH:{rule}:{self.hash(secret)}]"
+        return f"[REDACTED:{rule}]"
+
+    def _action(self, rule: str) -> str:
+        return self.config.actions.get(rule, "mask")
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _positions(text: str, char: str) -> list[int]:
+    positions = []
+    index = text.find(char)
+    while index != -1:
+        positions.append(index)
+        index = text.find(char, index + 1)
+    return positions
+
+
+def _copy_until(attributes: Mapping[str, Any], stop: str) -> dict[str, Any]:
+    """The items of ``attributes`` before key ``stop``: the unchanged head of a copy."""
+    head: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if key == stop:
+            break
+        head[key] = value
+    return head
+
+
+def _cannot_hold_builtin_secrets(text: str) -> bool:
+    """Lower-case letters and digits only (ids, hex digests), or a UUID: no detector fires.
+
+    Every built-in secret needs an upper-case letter, punctuation, a space or digits
+    alone (cards); skipping these common values saves a scan.
+    """
+    if text.isalnum():
+        return text.islower()
+    return len(text) == 36 and text[8] == "-" and _UUID.fullmatch(text) is not None  # noqa: PLR2004
+
+
+def _is_texty(value: Any) -> bool:
+    if isinstance(value, (str, bytes)):
+        return True
+    return _is_sequence(value) and any(isinstance(v, (str, bytes)) for v in value)
+
+
+def _is_sequence(value: Any) -> bool:
+    """A sequence attribute value; tuples and lists first (an ABC check is slow)."""
+    if isinstance(value, (tuple, list)):
+        return True
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))

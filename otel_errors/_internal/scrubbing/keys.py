@@ -1,0 +1,65 @@
+"""Attribute keys that name secrets, matched case- and separator-insensitively.
+
+``X-Api-Key``, ``api_key``, ``apiKey`` and ``http.request.header.x-api-key`` all
+normalise to a string containing ``apikey``. HTTP header names become attribute keys
+(``http.request.header.authorization``) and URL query parameter names are keys
+inside values (the ``key_value`` detector), so both are covered. Counts that merely
+mention a word (``gen_ai.usage.input_tokens``, ``db.session.count``) are not
+secrets: a key ending in a plural or a count suffix is exempt, and only string
+values are masked by key (a number under a "token" key is a count, not a token).
+
+``user.id`` and ``enduser.id`` are personal data that teams still need to
+correlate: they become ``user.hash`` (keyed hash) instead of being masked.
+"""
+
+from __future__ import annotations
+
+import re
+
+SECRET_WORDS = (
+    "password", "passwd", "passphrase", "pwd", "secret", "token", "apikey", "accesskey",
+    "privatekey", "authorization", "auth", "cookie", "setcookie", "session", "sessionid",
+    "creditcard", "cardnumber", "ccnumber", "cvv", "cvc", "ssn", "socialsecurity",
+    "credential", "signature", "csrf", "xsrf", "jwt", "bearer", "iban", "pin",
+)  # fmt: skip
+"""Words that make a key sensitive, after lower-casing and removing ``-_. `` separators."""
+
+USER_ID_KEYS = frozenset({"user.id", "enduser.id"})
+USER_HASH_KEY = "user.hash"
+
+_SEPARATORS = str.maketrans("", "", "-_. /:")
+_WORDS = re.compile("|".join(sorted(SECRET_WORDS, key=len, reverse=True)))
+_EXEMPT_ENDINGS = ("tokens", "count", "counts", "length", "size", "total", "type", "name",
+                   "enabled", "expiry", "expires", "expiresat", "ttl", "used", "limit")  # fmt: skip
+_SHORT_WORDS = frozenset({"pin", "auth", "jwt", "ssn", "cvv", "cvc", "pwd", "iban"})
+
+
+def normalise(key: str) -> str:
+    """Lower case without separators: ``X-Api-Key`` -> ``xapikey``."""
+    return key.lower().translate(_SEPARATORS)
+
+
+def key_is_secret(key: str) -> str | None:
+    """The secret word the key names, or None.
+
+    Short words (``pin``, ``auth``, ``jwt``, ...) only count as a whole segment of the
+    key (``user.pin``, ``x-auth``), so ``spinner``, ``author`` and ``pinned`` stay.
+    """
+    normal = normalise(key)
+    if normal.endswith(_EXEMPT_ENDINGS):
+        return None
+    segments: set[str] | None = None
+    for match in _WORDS.finditer(normal):
+        word = match.group()
+        if word not in _SHORT_WORDS:
+            return word
+        if segments is None:
+            segments = _segments(key)
+        if word in segments:
+            return word
+    return None
+
+
+def _segments(key: str) -> set[str]:
+    parts = re.split(r"[-_. /:]|(?<=[a-z])(?=[A-Z])", key)
+    return {p.lower() for p in parts if p}

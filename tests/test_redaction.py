@@ -1,0 +1,307 @@
+"""The redaction engine on its own: key rules, value detectors, actions, configuration."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from otel_errors._internal.scrubbing import DROP, RedactionConfig, RedactionConfigError, Redactor
+from otel_errors._internal.scrubbing.detectors import MAX_SCAN, iban_ok, luhn_ok
+
+CARD = "4111 1111 1111 1111"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9P"
+MARKER = re.compile(r"\[(?:REDACTED:[a-z_]+|HASH:[a-z_]+:[0-9a-f]{16})\]")
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    return Redactor(RedactionConfig.build(hash_key="test-key"))
+
+
+def rules_file(tmp_path, text: str):
+    path = tmp_path / "rules.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# -- key rules -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "password", "db.password", "X-Api-Key", "api_key", "apiKey", "AWS_SECRET_ACCESS_KEY",
+        "http.request.header.authorization", "http.request.header.cookie",
+        "http.response.header.set-cookie", "session_id", "private_key", "credit_card",
+        "user.ssn", "client_secret", "refresh-token", "x-auth",
+    ],
+)  # fmt: skip
+def test_keys_naming_secrets_are_masked(redactor, key):
+    """Matched case- and separator-insensitively; the value never survives."""
+    value, fired = redactor.redact_value(key, "s3cr3t-value")
+    assert value == "[REDACTED:secret_key]"
+    assert fired == ("secret_key",)
+
+
+def test_a_sequence_under_a_secret_key_keeps_its_shape(redactor):
+    value, fired = redactor.redact_value("http.request.header.authorization", ("Bearer x", "y"))
+    assert value == ("[REDACTED:secret_key]", "[REDACTED:secret_key]")
+    assert fired == ("secret_key",)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["gen_ai.usage.input_tokens", "db.session.count", "author", "spinner", "app.token_type",
+     "http.route", "pinned"],
+)  # fmt: skip
+def test_keys_that_only_mention_a_word_stay(redactor, key):
+    assert redactor.redact_value(key, "plain value") == ("plain value", ())
+
+
+def test_a_number_under_a_token_key_is_a_count_not_a_token(redactor):
+    assert redactor.redact_value("llm.token", 1523) == (1523, ())
+
+
+def test_user_ids_become_a_keyed_hash(redactor):
+    """user.id / enduser.id are replaced by user.hash: correlatable, not readable."""
+    redacted, fired = redactor.redact_attributes({"enduser.id": "jane@example.com", "a": 1})
+    assert "enduser.id" not in redacted
+    assert redacted["user.hash"] == redactor.hash("jane@example.com")
+    assert re.fullmatch("[0-9a-f]{16}", redacted["user.hash"])
+    assert fired == ("user_id",)
+    again, _ = redactor.redact_attributes({"user.id": "jane@example.com"})
+    assert again["user.hash"] == redacted["user.hash"]
+
+
+def test_hashes_are_keyed(redactor):
+    """HMAC-SHA256 with the configured key: another key gives another hash."""
+    other = Redactor(RedactionConfig.build(hash_key="another-key"))
+    assert redactor.hash("jane") != other.hash("jane")
+    assert redactor.hash("jane") == Redactor(RedactionConfig.build(hash_key="test-key")).hash(
+        "jane"
+    )
+
+
+def test_without_a_key_hashes_use_a_random_one():
+    first, second = RedactionConfig.build(), RedactionConfig.build()
+    assert first.hash_key_is_random
+    assert Redactor(first).hash("jane") != Redactor(second).hash("jane")
+
+
+def test_allow_listed_keys_pass_untouched():
+    redactor = Redactor(RedactionConfig.build(allow_keys=["app.public_token"]))
+    value = f"token={JWT}"
+    assert redactor.redact_value("App.Public_Token", value) == (value, ())
+
+
+# -- value detectors -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "rule"),
+    [
+        ("mail jane.doe@example.com now", "jane.doe@example.com", "email"),
+        (f"card {CARD} declined", CARD, "card"),
+        ("pay to DE89 3704 0044 0532 0130 00 today", "DE89 3704 0044 0532 0130 00", "iban"),
+        (f"got {JWT}", JWT, "jwt"),
+        ("Authorization: Bearer abc.DEF-123_xyz", "abc.DEF-123_xyz", "key_value"),
+        ("sent bearer Zm9vOmJhcjEyMw== upstream", "Zm9vOmJhcjEyMw==", "bearer"),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow",
+         "private_key"),
+        ("key AKIAIOSFODNN7EXAMPLE here", "AKIAIOSFODNN7EXAMPLE", "aws_access_key"),
+        ("ghp_" + "a" * 36, "ghp_" + "a" * 36, "github_token"),
+        ("xoxb-123456789012-abcdefABCDEF", "xoxb-123456789012-abcdefABCDEF", "slack_token"),
+        ("sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc", "stripe_key"),
+        ("AIza" + "SyA" + "x" * 32, "AIza" + "SyA" + "x" * 32, "google_api_key"),
+        ("postgresql://shop:hunter2@db:5432/shop", "hunter2", "url_password"),
+        ("login failed password=hunter2 for jane", "hunter2", "key_value"),
+        ('{"api_key": "k-12345678"}', "k-12345678", "key_value"),
+        ("UPDATE users SET password = 'hunter2' WHERE id = 1", "hunter2", "key_value"),
+    ],
+)  # fmt: skip
+def test_detectors_find_secrets_in_free_text(redactor, text, secret, rule):
+    redacted, fired = redactor.redact_text(text)
+    assert secret not in redacted
+    assert f"[REDACTED:{rule}]" in redacted
+    assert rule in fired
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2f1c7a9e-4b1d-4c33-9a57-0d6a1f2e9b10",  # uuid
+        "4bf92f3577b34da6a3ce929d0e0e4736",  # trace id
+        "1732790000123",  # epoch milliseconds
+        "4111 1111 1111 1112",  # fails Luhn
+        "version 1.2.3.400 deployed",
+        "token verification failed for the request",
+        "Basic authentication is disabled",
+        "the author bypass=true flag",
+        "GET https://api.example.com/v1/items?page=2&sort=asc",
+    ],
+)
+def test_look_alikes_stay(redactor, text):
+    assert redactor.redact_text(text) == (text, ())
+
+
+def test_validators():
+    assert luhn_ok("4111111111111111")
+    assert not luhn_ok("4111111111111112")
+    assert not luhn_ok("1111111111111111")  # no card network starts with 1
+    assert iban_ok("GB82 WEST 1234 5698 7654 32")
+    assert not iban_ok("GB82 WEST 1234 5698 7654 33")
+
+
+def test_optional_detectors_are_off_by_default(redactor):
+    text = "call +44 20 7946 0958 from 203.0.113.7"
+    assert redactor.redact_text(text) == (text, ())
+    extra = Redactor(RedactionConfig.build(extra_detectors=["phone", "ip_address"]))
+    redacted, fired = extra.redact_text(text)
+    assert "7946" not in redacted
+    assert "203.0.113.7" not in redacted
+    assert sorted(fired) == ["ip_address", "phone"]
+
+
+# -- where secrets hide ----------------------------------------------------------------
+
+
+def test_markers_never_echo_the_secret(redactor):
+    """Unlike partial masks (``****1111``), no character of the secret is kept."""
+    for text in (f"card {CARD}", "password=hunter2", "jane.doe@example.com"):
+        redacted, _ = redactor.redact_text(text)
+        remainder = MARKER.sub("", redacted)
+        assert "1111" not in remainder
+        assert "hunter2" not in remainder
+        assert "jane" not in remainder
+
+
+def test_sequences_are_scrubbed_item_by_item(redactor):
+    value, fired = redactor.redact_value("app.recipients", ("ok", "jane@example.com"))
+    assert value == ("ok", "[REDACTED:email]")
+    assert fired == ("email",)
+
+
+def test_json_and_query_strings_inside_values(redactor):
+    payload = json.dumps({"user": {"email": "jane@example.com", "password": "hunter2"}})
+    redacted, _ = redactor.redact_text(payload)
+    assert "jane@example.com" not in redacted
+    assert "hunter2" not in redacted
+    url, _ = redactor.redact_value("url.full", "https://shop.test/p?page=2&access_token=abc12345")
+    assert "abc12345" not in url
+    assert "page=2" in url
+
+
+def test_urls_and_sql_are_not_safe_keys(redactor):
+    """``url.full`` and ``db.query.text`` values are scanned like any other."""
+    attributes = {
+        "url.full": "https://jane:hunter2@shop.test/?token=abc12345",
+        "db.query.text": "SELECT * FROM users WHERE email = 'jane@example.com'",
+    }
+    redacted, _ = redactor.redact_attributes(attributes)
+    assert "hunter2" not in str(redacted)
+    assert "abc12345" not in str(redacted)
+    assert "jane@example.com" not in str(redacted)
+
+
+def test_unchanged_maps_are_returned_as_is(redactor):
+    attributes = {"http.route": "/orders/{id}", "http.response.status_code": 200}
+    assert redactor.redact_attributes(attributes) == (attributes, ())
+    assert redactor.redact_attributes(attributes)[0] is attributes
+
+
+def test_bytes_values_are_scanned(redactor):
+    value, fired = redactor.redact_value("payload", b"password=hunter2 \xff\xfe")
+    assert "hunter2" not in value
+    assert fired == ("key_value",)
+    clean = b"\x00\x01binary"
+    assert redactor.redact_value("payload", clean) == (clean, ())
+
+
+def test_huge_values_are_scanned_up_to_the_limit_and_cut(redactor):
+    """The unscanned tail is dropped (never exported unscanned) and the cut says so."""
+    text = "x" * (MAX_SCAN - 10) + " password=hunter2 " + "y" * 1000
+    redacted, _ = redactor.redact_text(text)
+    assert "hunter2" not in redacted
+    assert redacted.endswith("chars dropped]")
+    assert len(redacted) < MAX_SCAN + 100
+
+
+def test_adversarial_input_is_linear(redactor):
+    """Long runs of near-matches (digits, '@', '=') finish quickly: no catastrophic regex."""
+    for text in ("1" * 50_000, "@" * 50_000, "a=" * 25_000, "password=" * 5_000, "4 " * 25_000):
+        redactor.redact_text(text)
+
+
+def test_unicode_that_lengthens_when_lowered(redactor):
+    """``İ`` lowers to two characters; positions still line up with the original."""
+    redacted, _ = redactor.redact_text("İİİ password=hunter2 İ")
+    assert "hunter2" not in redacted
+    assert redacted.startswith("İİİ password=")
+
+
+def test_disabled_redactor_passes_everything():
+    redactor = Redactor(RedactionConfig.build(), enabled=False)
+    attributes = {"password": "hunter2"}
+    assert redactor.redact_attributes(attributes) == (attributes, ())
+    assert redactor.redact_text("password=hunter2") == ("password=hunter2", ())
+
+
+# -- actions and user rules ------------------------------------------------------------
+
+
+def test_actions_per_rule(tmp_path):
+    path = rules_file(tmp_path, '[actions]\nemail = "hash"\ncard = "drop"\n')
+    redactor = Redactor(RedactionConfig.build(hash_key="k", rules_file=path))
+    text, fired = redactor.redact_text("mail jane@example.com")
+    assert text == f"mail [HASH:email:{redactor.hash('jane@example.com')}]"
+    assert fired == ("email",)
+    redacted, _ = redactor.redact_attributes({"password": "x", "n": 1})
+    assert redacted == {"password": "[REDACTED:secret_key]", "n": 1}
+    drop = rules_file(tmp_path, '[actions]\nsecret_key = "drop"\n')
+    dropping = Redactor(RedactionConfig.build(rules_file=drop))
+    assert dropping.redact_attributes({"password": "x", "n": 1})[0] == {"n": 1}
+    assert dropping.redact_value("password", "x") == (DROP, ("secret_key",))
+
+
+def test_user_rules_on_values_and_keys(tmp_path):
+    path = rules_file(
+        tmp_path,
+        '[[rules]]\nname = "customer_id"\nvalue = \'CUST-[0-9]{6}\'\naction = "hash"\n'
+        '[[rules]]\nname = "internal_header"\nkey = \'x-internal-.*\'\naction = "drop"\n',
+    )
+    redactor = Redactor(RedactionConfig.build(hash_key="k", rules_file=path))
+    text, fired = redactor.redact_text("order for CUST-123456")
+    assert text == f"order for [HASH:customer_id:{redactor.hash('CUST-123456')}]"
+    assert fired == ("customer_id",)
+    redacted, fired = redactor.redact_attributes({"X-Internal-Route": "a", "b": 1})
+    assert redacted == {"b": 1}
+    assert fired == ("internal_header",)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[rules]]\nname = \"bad\"\nvalue = '([a-z'\n", "invalid value regex"),
+        ('[[rules]]\nname = "x"\n', "needs value or key"),
+        ("[[rules]]\nname = \"email\"\nvalue = 'a'\n", "is built in"),
+        ("[[rules]]\nname = \"Bad Name\"\nvalue = 'a'\n", "lower_snake_case"),
+        ('[[rules]]\nname = "r"\nvalue = \'a\'\naction = "shred"\n', "not one of"),
+        ("[[rules]]\nname = \"r\"\nvalue = 'a'\nvalu = 'b'\n", "unknown ['valu']"),
+        ('[actions]\nnot_a_rule = "mask"\n', "unknown rule 'not_a_rule'"),
+        ("[rulez]\n", "unknown tables"),
+        ("rules = 3\n", "use [[rules]]"),
+        ("not toml at all ][", "not valid TOML"),
+    ],
+)
+def test_bad_rule_files_fail_with_a_clear_message(tmp_path, text, message):
+    with pytest.raises(RedactionConfigError, match=re.escape(message)):
+        RedactionConfig.build(rules_file=rules_file(tmp_path, text))
+
+
+def test_missing_rule_file_and_unknown_detector_fail_clearly(tmp_path):
+    with pytest.raises(RedactionConfigError, match="cannot read redaction rules"):
+        RedactionConfig.build(rules_file=tmp_path / "absent.toml")
+    with pytest.raises(RedactionConfigError, match="unknown optional detectors"):
+        RedactionConfig.build(extra_detectors=["telepathy"])

@@ -1,0 +1,240 @@
+"""Redaction where telemetry leaves the process: span and log exporters, metrics, JSON logs.
+
+Spans come from a real SDK ``TracerProvider`` (with otel_errors' recorder), logs from
+the SDK ``LoggingHandler``; the in-memory exporters stand where OTLP would be.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, SpanKind
+
+from otel_errors._internal import redaction_setup
+from otel_errors._internal.names import INTERNAL_FAILURES_METRIC
+from otel_errors._internal.redaction_export import (
+    REDACTIONS_METRIC,
+    RedactingLogExporter,
+    RedactingSpanExporter,
+)
+from otel_errors._internal.scrubbing import RedactionConfig, Redactor
+from otel_errors._internal.span_export import ExportSpanProcessor
+from otel_errors.logging import JsonFormatter
+
+SECRETS = ("hunter2", "4111 1111 1111 1111", "jane@example.com", "abc12345token")
+
+
+@pytest.fixture
+def redactor() -> Redactor:
+    return Redactor(RedactionConfig.build(hash_key="pipeline"))
+
+
+@pytest.fixture
+def pipeline(redactor):
+    """A tracer whose spans go through the redacting exporter into memory."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(
+        ExportSpanProcessor(SimpleSpanProcessor(RedactingSpanExporter(exporter, redactor)))
+    )
+    yield provider.get_tracer("redaction-tests"), exporter
+    provider.shutdown()
+
+
+def exported_text(spans) -> str:
+    """Everything an exporter would serialise from ``spans``."""
+    parts = []
+    for span in spans:
+        parts += [span.name, str(span.status.description), str(dict(span.attributes or {}))]
+        parts += [str(dict(e.attributes or {})) for e in span.events]
+        parts += [str(dict(link.attributes or {})) for link in span.links]
+    return "\n".join(parts)
+
+
+def rule_counts(metric_points) -> dict[str, int]:
+    return {attrs["rule"]: value for attrs, value in metric_points(REDACTIONS_METRIC)}
+
+
+def test_every_part_of_a_span_is_redacted(pipeline, metric_points):
+    """Name, attributes, status description, exception event and link attributes."""
+    tracer, exporter = pipeline
+    before = rule_counts(metric_points)
+    linked = tracer.start_span("linked").get_span_context()
+    with pytest.raises(ValueError, match="hunter2"):  # the application sees its own error
+        with tracer.start_as_current_span(
+            "GET /reset?token=abc12345token",
+            kind=SpanKind.SERVER,
+            attributes={"http.request.header.authorization": ("Bearer abc12345token",),
+                        "db.query.text": "SELECT 1 FROM users WHERE email = 'jane@example.com'",
+                        "http.route": "/reset"},
+            links=[Link(linked, {"note": "card 4111 1111 1111 1111"})],
+        ):  # fmt: skip
+            raise ValueError("login failed: password=hunter2 for jane@example.com")
+    (span,) = exporter.get_finished_spans()
+    text = exported_text([span])
+    for secret in SECRETS:
+        assert secret not in text, secret
+    (event,) = span.events
+    assert event.attributes["exception.type"] == "ValueError"
+    assert "[REDACTED:key_value]" in event.attributes["exception.message"]
+    assert "[REDACTED:email]" in event.attributes["exception.stacktrace"]
+    assert span.attributes["http.route"] == "/reset"
+    after = rule_counts(metric_points)
+    for rule in ("key_value", "email", "secret_key", "card"):
+        assert after.get(rule, 0) > before.get(rule, 0), (rule, after)
+
+
+def test_clean_spans_are_exported_as_they_are(pipeline):
+    tracer, exporter = pipeline
+    with tracer.start_as_current_span("GET /health", attributes={"http.route": "/health"}):
+        pass
+    (span,) = exporter.get_finished_spans()
+    assert span.name == "GET /health"
+    assert dict(span.attributes) == {"http.route": "/health"}
+
+
+def test_a_span_that_cannot_be_redacted_is_dropped_and_counted(metric_points):
+    """Never exported in clear: the span is lost, and otel_errors.internal_failures says so."""
+
+    class Broken(Redactor):
+        def redact_attributes(self, attributes):
+            if attributes and "boom" in attributes:
+                raise RuntimeError("redaction bug")
+            return super().redact_attributes(attributes)
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    broken = Broken(RedactionConfig.build())
+    provider.add_span_processor(SimpleSpanProcessor(RedactingSpanExporter(exporter, broken)))
+    tracer = provider.get_tracer("t")
+
+    def failures() -> float:
+        points = metric_points(INTERNAL_FAILURES_METRIC)
+        return sum(v for a, v in points if a.get("component") == "redaction.span")
+
+    before = failures()
+    with tracer.start_as_current_span("bad", attributes={"boom": "password=hunter2"}):
+        pass
+    with tracer.start_as_current_span("good"):
+        pass
+    assert [s.name for s in exporter.get_finished_spans()] == ["good"]
+    assert failures() == before + 1
+
+
+def test_log_records_are_redacted(redactor, metric_points):
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(
+        SimpleLogRecordProcessor(RedactingLogExporter(exporter, redactor))
+    )
+    logger = logging.getLogger("redaction.logs")
+    logger.propagate = False
+    handler = LoggingHandler(logger_provider=provider)
+    logger.addHandler(handler)
+    try:
+        logger.warning(
+            "card %s declined for jane@example.com", "4111 1111 1111 1111",
+            extra={"api_key": "abc12345token", "order": 7},
+        )  # fmt: skip
+    finally:
+        logger.removeHandler(handler)
+        provider.shutdown()
+    (record,) = [r.log_record for r in exporter.get_finished_logs()]
+    text = f"{record.body} {dict(record.attributes or {})}"
+    for secret in SECRETS:
+        assert secret not in text, secret
+    assert record.attributes["order"] == 7
+    assert "[REDACTED:card]" in record.body
+
+
+def test_json_console_logs_are_redacted_and_hash_the_user():
+    formatter = JsonFormatter()
+    record = logging.LogRecord(
+        "shop", logging.ERROR, __file__, 1, "reset for %s with password=%s",
+        ("jane@example.com", "hunter2"), None,
+    )  # fmt: skip
+    record.user_id = "user-42"
+    record.customer = {"email": "jane@example.com"}
+    line = formatter.format(record)
+    for secret in SECRETS:
+        assert secret not in line, secret
+    fields = json.loads(line)
+    assert fields["user_hash"] == redaction_setup.get_redactor().hash("user-42")
+    assert "user-42" not in line
+
+
+def test_errors_counter_attributes_are_redacted(tracer, metric_points):
+    """An endpoint carrying a value (a raw path) reaches the counter without the secret."""
+    with pytest.raises(KeyError):
+        with tracer.start_as_current_span(
+            "GET", kind=SpanKind.SERVER, attributes={"http.route": "/unsubscribe/jane@example.com"}
+        ):
+            raise KeyError("missing")
+    routes = {a.get("http.route") for a, _ in metric_points("errors")}
+    assert "/unsubscribe/[REDACTED:email]" in routes
+    assert not any("jane@example.com" in str(r) for r in routes)
+
+
+SCRIPT = textwrap.dedent(
+    """
+    import otel_errors, sys
+    try:
+        otel_errors.configure(redaction_rules=sys.argv[1])
+    except otel_errors.ConfigurationError as exc:
+        print("ERROR", exc)
+    """
+)
+
+
+def test_invalid_rule_in_configure_is_a_clear_start_up_error(tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[[rules]]\nname = \"bad\"\nvalue = '([a-z'\n")
+    script = tmp_path / "start.py"
+    script.write_text(SCRIPT)
+    env = {"PATH": "/usr/bin:/bin", "OTEL_ERRORS_LOCAL_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [sys.executable, str(script), str(rules)],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    )  # fmt: skip
+    assert result.stdout.startswith("ERROR ")
+    assert "OTEL_ERRORS_REDACTION_RULES" in result.stdout
+    assert "rule 'bad': invalid value regex" in result.stdout
+
+
+def test_invalid_rule_under_the_launcher_logs_once_and_keeps_built_in_rules(tmp_path):
+    """The application starts; secrets are still redacted by the built-in rules."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[[rules]]\nname = \"bad\"\nvalue = '([a-z'\n")
+    script = tmp_path / "job.py"
+    script.write_text(
+        "from opentelemetry import trace\n"
+        "with trace.get_tracer('job').start_as_current_span('job') as span:\n"
+        "    span.set_attribute('note', 'password=hunter2')\n"
+    )
+    data = tmp_path / "data"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "OTEL_SERVICE_NAME": "job",
+        "OTEL_ERRORS_LOCAL_DIR": str(data),
+        "OTEL_ERRORS_REDACTION_RULES": str(rules),
+    }
+    launcher = Path(sys.executable).parent / "opentelemetry-instrument"
+    result = subprocess.run(
+        [str(launcher), sys.executable, str(script)],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    )  # fmt: skip
+    assert result.stderr.count("invalid value regex") == 1, result.stderr
+    spans = (data / "spans.jsonl").read_text()
+    assert "hunter2" not in spans
+    assert "[REDACTED:key_value]" in spans
