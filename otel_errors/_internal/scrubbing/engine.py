@@ -44,6 +44,10 @@ DROP: Any = object()
 
 _CLEAN_CACHE_SIZE = 4096
 _CLEAN_CACHE_MAX_LEN = 128
+_LONG_CLEAN_CACHE_SIZE = 256
+"""Long clean texts remembered: stack traces repeat in error storms (at most ~16 MB)."""
+_LONG_CLEAN_MAX_LEN = MAX_SCAN
+_SCALARS = frozenset({bool, int, float})
 _SECRET_KEY_RULE = "secret_key"  # noqa: S105 - a rule name
 _USER_ID_RULE = "user_id"
 
@@ -77,6 +81,7 @@ class Redactor:
         self._key_rules = [r for r in config.rules if r.key is not None]
         self._keys: dict[str, tuple[str, str] | None] = {}
         self._clean: dict[str, None] = {}
+        self._long_clean: dict[str, None] = {}
 
     # -- public API --------------------------------------------------------------
 
@@ -95,8 +100,11 @@ class Redactor:
         fired: list[str] = []
         keys, clean = self._keys, self._clean
         for key, value in attributes.items():
-            if value.__class__ is str and value in clean and keys.get(key, DROP) is None:
-                # The fast path: a plain key seen before and a value found clean before.
+            kind = value.__class__
+            if (kind in _SCALARS or (kind is str and value in clean)) and keys.get(
+                key, DROP
+            ) is None:
+                # The fast path: a plain key seen before, a number or a value found clean.
                 if result is not None:
                     result[key] = value
                 continue
@@ -193,8 +201,8 @@ class Redactor:
     # -- text ----------------------------------------------------------------------
 
     def _text(self, text: str, fired: list[str]) -> str:
-        short = len(text) <= _CLEAN_CACHE_MAX_LEN
-        if short and text in self._clean:
+        clean = self._clean if len(text) <= _CLEAN_CACHE_MAX_LEN else self._long_clean
+        if text in clean:
             return text
         if len(text) > MAX_SCAN:
             # Only the head is scanned; the unscanned rest is dropped, never exported.
@@ -203,10 +211,11 @@ class Redactor:
         redacted = text if _cannot_hold_builtin_secrets(text) else self._scan_text(text, fired)
         for rule in self._value_rules:
             redacted = self._user_rule(rule, redacted, fired)
-        if redacted is text and short:
-            if len(self._clean) >= _CLEAN_CACHE_SIZE:
-                self._clean.clear()
-            self._clean[text] = None
+        if redacted is text:
+            limit = _CLEAN_CACHE_SIZE if clean is self._clean else _LONG_CLEAN_CACHE_SIZE
+            if len(clean) >= limit:
+                clean.clear()
+            clean[text] = None
         return redacted
 
     def _scan_text(self, text: str, fired: list[str]) -> str:
