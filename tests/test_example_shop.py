@@ -183,3 +183,23 @@ def test_failures_are_answered_with_problem_details(tmp_path):
     body = missing.json()
     assert (body["code"], body["request_id"], len(body["trace_id"])) == ("SHOP-001", "t-1", 32)
     assert (unavailable.status_code, unavailable.json()["code"]) == (503, "PAY-001")
+
+
+def test_errors_and_request_counts_per_endpoint_are_exported(shop_run):
+    """The two halves of the error rate: errors_total and request counts, per route."""
+    _, data, _ = shop_run
+    points = [json.loads(line) for line in (data / "metrics.jsonl").read_text().splitlines()]
+    errors = [p for p in points if p["name"] == "errors"]
+    requests_ = [p for p in points if p["name"] == "http.server.request.duration"]
+    route = "/orders/{order_id}/average"
+    by_code = {
+        p["attributes"]["error.code"]: p
+        for p in errors
+        if p["attributes"].get("http.route") == route
+    }
+    assert {"BUG-003", "BUG-005"} <= set(by_code), sorted(by_code)
+    assert by_code["BUG-005"]["attributes"]["error.severity"]
+    assert by_code["BUG-005"]["value"] >= 1
+    assert by_code["BUG-005"]["exemplar_trace_ids"]
+    counted = {p["attributes"].get("http.route"): p["count"] for p in requests_}
+    assert counted.get(route, 0) >= by_code["BUG-005"]["value"], counted
