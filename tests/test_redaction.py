@@ -103,6 +103,7 @@ def test_allow_listed_keys_pass_untouched():
     ("text", "secret", "rule"),
     [
         ("mail jane.doe@example.com now", "jane.doe@example.com", "email"),
+        ("GET /find?email=jane.doe%40example.com&x=1", "jane.doe%40example.com", "email"),
         (f"card {CARD} declined", CARD, "card"),
         ("pay to DE89 3704 0044 0532 0130 00 today", "DE89 3704 0044 0532 0130 00", "iban"),
         (f"got {JWT}", JWT, "jwt"),

@@ -181,7 +181,7 @@ def _scanning(
 
 _EMAIL_LOCAL_START = re.compile(r"[\s\S]*[^A-Za-z0-9._%+-]")
 _EMAIL = re.compile(
-    r"(?P<secret>[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*"
+    r"(?P<secret>[A-Za-z0-9._%+-]{1,64}(?:@|%40)[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*"
     r"\.[A-Za-z]{2,24})(?![A-Za-z0-9-])"
 )
 
@@ -328,7 +328,7 @@ DETECTORS: tuple[Detector, ...] = (
         triggers=("AIza",),
     ),
     Detector("key_value", key_values, triggers=("=", ":")),
-    Detector("email", _emails, triggers=("@",)),
+    Detector("email", _emails, triggers=("@", "%40")),  # %40: percent-encoded, in URLs
     Detector(
         "iban",
         _scanning(
