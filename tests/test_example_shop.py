@@ -2,7 +2,9 @@
 
 The shop, its fake payment provider and the traffic driver run as separate processes
 on 127.0.0.1; the embedded default writes JSON lines that the test and
-``otel-errors report`` read.
+``otel-errors report`` read. Each way in runs twice: in the test environment (an
+editable install) and in a fresh virtual environment where ``pip install .`` put a
+built wheel, as a user gets it (package data, entry points and ``py.typed`` included).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -33,10 +37,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(params=["launcher", "auto"])
-def shop_run(request, tmp_path, postgres_dsn, redis_url):
-    """Runs the shop with traffic; returns (spans, data directory)."""
-    data = tmp_path / "data"
+@pytest.fixture(scope="session")
+def installed_bin(tmp_path_factory) -> Path:
+    """``bin/`` of a fresh virtual environment with ``pip install .`` and the shop's needs."""
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         str(ROOT), "-r", str(ROOT / "examples" / "requirements.txt")],
+        check=True, timeout=600,
+    )  # fmt: skip
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import otel_errors; print(otel_errors.__file__)"],
+        cwd=venv, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert where.startswith(str(venv)), where  # the wheel, not the working tree
+    return venv / "bin"
+
+
+@dataclass
+class ShopRun:
+    """What one run of the shop left: spans, the data directory, the shop's stderr."""
+
+    spans: list[dict[str, Any]]
+    data: Path
+    stderr: str
+    bin: Path
+    """The environment's ``bin/``: its ``otel-errors`` reads the data."""
+
+
+@pytest.fixture(scope="module", params=["launcher", "auto", "installed-launcher", "installed-auto"])
+def shop_run(request, tmp_path_factory, postgres_dsn, redis_url) -> ShopRun:
+    """Runs the shop with traffic once per way in; the tests only read what it wrote."""
+    bin_dir = request.getfixturevalue("installed_bin") if "installed" in request.param else BIN
+    python = str(bin_dir / "python")
+    data = tmp_path_factory.mktemp(request.param) / "data"
     shop_port, payments_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(
@@ -50,25 +85,30 @@ def shop_run(request, tmp_path, postgres_dsn, redis_url):
         SHOP_DATABASE_URL=postgres_dsn,
         SHOP_REDIS_URL=redis_url,
     )
-    if request.param == "launcher":
-        command = [str(BIN / "opentelemetry-instrument"), sys.executable, str(SHOP / "app.py")]
+    if request.param.endswith("launcher"):
+        command = [str(bin_dir / "opentelemetry-instrument"), python, str(SHOP / "app.py")]
     else:
-        command = [sys.executable, "-c", AUTO.format(path=str(SHOP / "app.py"))]
-    payments = subprocess.Popen([sys.executable, str(SHOP / "payments.py")], env=env)
-    shop = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        subprocess.run(
-            [sys.executable, str(SHOP / "traffic.py"), "--base", f"http://127.0.0.1:{shop_port}",
-             "--requests", "60"],
-            env=env, check=True, timeout=120,
-        )  # fmt: skip
-    finally:
-        shop.send_signal(signal.SIGTERM)
-        _, stderr = shop.communicate(timeout=30)
-        payments.terminate()
-        payments.wait(timeout=10)
+        command = [python, "-c", AUTO.format(path=str(SHOP / "app.py"))]
+    # Outside the repository: the launcher puts the working directory on sys.path.
+    cwd = data.parent
+    payments = subprocess.Popen([python, str(SHOP / "payments.py")], env=env, cwd=cwd)
+    stderr_path = cwd / "shop.stderr"  # a file: a full pipe would stall the shop
+    with stderr_path.open("w") as stderr_file:
+        shop = subprocess.Popen(command, env=env, stderr=stderr_file, cwd=cwd)
+        try:
+            subprocess.run(
+                [python, str(SHOP / "traffic.py"), "--base", f"http://127.0.0.1:{shop_port}",
+                 "--requests", "60"],
+                env=env, check=True, timeout=120, cwd=cwd,
+            )  # fmt: skip
+        finally:
+            shop.send_signal(signal.SIGTERM)
+            shop.wait(timeout=30)
+            payments.terminate()
+            payments.wait(timeout=10)
+    stderr = stderr_path.read_text(errors="replace")
     spans = [json.loads(line) for line in (data / "spans.jsonl").read_text().splitlines()]
-    return spans, data, stderr
+    return ShopRun(spans, data, stderr, bin_dir)
 
 
 def events(spans):
@@ -82,27 +122,25 @@ def events(spans):
 
 def test_failures_carry_the_right_codes(shop_run):
     """Each failure of the shop is recorded with its catalogue code and handled flag."""
-    spans, _, stderr = shop_run
-    codes = {attrs["error.code"]: attrs for _, attrs in events(spans)}
+    codes = {attrs["error.code"]: attrs for _, attrs in events(shop_run.spans)}
     expected = ("SHOP-001", "SHOP-002", "PAY-001", "PAY-002", "PAY-003", "BUG-003", "BUG-005",
                 "DB-1002", "CACHE-002", "CACHE-011", "NET-001")  # fmt: skip
     for code in expected:
-        assert code in codes, (code, sorted(codes), stderr[-2000:])
+        assert code in codes, (code, sorted(codes), shop_run.stderr[-2000:])
     assert codes["SHOP-001"]["error.handled"] is True
     assert codes["PAY-001"]["error.severity"] == "P1"
     assert codes["BUG-005"]["error.handled"] is False
     assert codes["BUG-005"]["exception.type"] == "ZeroDivisionError"
     assert codes["DB-1002"]["exception.type"] == "psycopg.errors.UniqueViolation"
     assert codes["CACHE-002"]["exception.type"] == "redis.exceptions.TimeoutError"
-    assert "otel_errors: internal failure" not in stderr
+    assert "otel_errors: internal failure" not in shop_run.stderr
 
 
 def test_server_spans_of_bugs_fail_with_the_code(shop_run):
     """Requests that hit a bug end in an ERROR server span whose error.type is the code."""
-    spans, _, _ = shop_run
     route = "/orders/{order_id}/average"
     failed = [
-        s for s in spans
+        s for s in shop_run.spans
         if s["kind"] == "SERVER" and s["attributes"].get("http.route") == route
         and s["status"]["code"] == "ERROR"
     ]  # fmt: skip
@@ -111,19 +149,17 @@ def test_server_spans_of_bugs_fail_with_the_code(shop_run):
 
 def test_each_exception_is_recorded_once_per_trace(shop_run):
     """No trace holds the same failure twice."""
-    spans, _, _ = shop_run
     seen = Counter(
         (span["trace_id"], attrs["error.fingerprint"], attrs["exception.message"])
-        for span, attrs in events(spans)
+        for span, attrs in events(shop_run.spans)
     )
     assert max(seen.values()) == 1
 
 
 def test_report_shows_the_codes(shop_run):
     """otel-errors report lists the shop's codes with titles from its catalogue."""
-    _, data, _ = shop_run
     result = subprocess.run(
-        [str(BIN / "otel-errors"), "report", "--dir", str(data), "--catalog",
+        [str(shop_run.bin / "otel-errors"), "report", "--dir", str(shop_run.data), "--catalog",
          str(SHOP / "errors.toml")],
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
@@ -187,8 +223,8 @@ def test_failures_are_answered_with_problem_details(tmp_path):
 
 def test_errors_and_request_counts_per_endpoint_are_exported(shop_run):
     """The two halves of the error rate: errors_total and request counts, per route."""
-    _, data, _ = shop_run
-    points = [json.loads(line) for line in (data / "metrics.jsonl").read_text().splitlines()]
+    metrics = (shop_run.data / "metrics.jsonl").read_text().splitlines()
+    points = [json.loads(line) for line in metrics]
     errors = [p for p in points if p["name"] == "errors"]
     requests_ = [p for p in points if p["name"] == "http.server.request.duration"]
     route = "/orders/{order_id}/average"
