@@ -92,7 +92,12 @@ pid_of() { # NAME: the pid of a running service started by us, else nothing
     read -r pid exe <"$file" || return 0
     [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 0
     # only a process that still runs the executable we started (pids get reused)
-    if tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qxF -- "$exe"; then echo "$pid"; fi
+    if tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$exe"; then echo "$pid"; fi
+}
+
+running() { # PID: the process exists and has not exited (a zombie has, until reaped)
+    local state
+    read -r _ _ state _ 2>/dev/null <"/proc/$1/stat" && [[ "$state" != Z ]]
 }
 
 healthy() { curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; }
@@ -314,9 +319,12 @@ up() {
         done
         log "starting $name"
         start_service "$name"
-        local deadline=$((SECONDS + WAIT_SECONDS))
+        local deadline=$((SECONDS + WAIT_SECONDS)) pid
+        read -r pid _ <"$DIR/run/$name.pid"
         until healthy "$url"; do
-            if [[ -z "$(pid_of "$name")" ]] || ((SECONDS >= deadline)); then
+            # Alive by pid, not by pid_of: until the child has exec'd the binary, its
+            # command line is still the shell's.
+            if ! running "$pid" || ((SECONDS >= deadline)); then
                 tail -n 20 "$DIR/logs/$name.log" >&2 || true
                 down
                 die "$name did not become healthy at $url (log: $DIR/logs/$name.log)"
