@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from otel_errors._internal.catalog import Catalog, CatalogError
 from otel_errors._internal.classification import Classifier
 from otel_errors._internal.enrichment import Enrichers
+from otel_errors._internal.rules import ENRICHERS as SHIPPED_ENRICHERS
 from otel_errors._internal.rules import SHIPPED as SHIPPED_RULES
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ class Registry:
         for register in SHIPPED_RULES:
             register(self.classifier)
         self.enrichers = Enrichers()
+        for modules, enricher in SHIPPED_ENRICHERS:
+            self.enrichers.add(modules, enricher)
         self._loaded_files: set[str] = set()
 
     def load_files(self, paths: Sequence[str | Path]) -> None:

@@ -3,19 +3,21 @@
 Rules that only name exception classes live in the catalogue's ``match`` lists.
 Rules here look inside exception objects (errno, SQLSTATE, HTTP status, ...) and
 never import the library they classify: they read attributes with ``getattr``.
-Each module exposes ``register(classifier)``; :data:`SHIPPED` lists them.
+Each module exposes ``register(classifier)``; :data:`SHIPPED` lists them, and
+:data:`ENRICHERS` the event attributes some of them read from exceptions.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from otel_errors._internal.rules import db, generic, http, redis, resilience, web
+from otel_errors._internal.rules import db, generic, grpc, http, redis, resilience, web
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from otel_errors._internal.classification import Classifier
+    from otel_errors._internal.enrichment import Enricher
 
 SHIPPED: tuple[Callable[[Classifier], None], ...] = (
     generic.register,
@@ -24,4 +26,7 @@ SHIPPED: tuple[Callable[[Classifier], None], ...] = (
     redis.register,
     http.register,
     resilience.register,
+    grpc.register,
 )
+ENRICHERS: tuple[tuple[tuple[str, ...], Enricher], ...] = ((grpc.MODULES, grpc.status_attributes),)
+"""Shipped enrichers by exception module prefix (see ``enrichment``)."""

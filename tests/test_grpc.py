@@ -1,0 +1,198 @@
+"""gRPC: a failed call's status picks its code, against a real grpcio server on 127.0.0.1.
+
+The server serves one generic method (bytes in, bytes out: no generated stubs) that
+aborts with the status named in the request, or sleeps past the client's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from concurrent import futures
+
+import grpc
+import grpc.aio
+import pytest
+from opentelemetry.trace import SpanKind
+
+from otel_errors._internal.registry import registry
+from otel_errors._internal.rules.grpc import STATUS_NUMBERS
+
+METHOD = "/shop.Inventory/Reserve"
+SLEEP = b"SLEEP"
+
+
+def _reserve(request: bytes, context: grpc.ServicerContext) -> bytes:
+    if request == SLEEP:
+        time.sleep(2)
+        return b"late"
+    if request == b"OK":
+        return b"reserved"
+    context.abort(grpc.StatusCode[request.decode()], f"cannot reserve: {request.decode()}")
+    return b""  # abort raises; never reached
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+@pytest.fixture(scope="module")
+def address() -> Iterator[str]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    handler = grpc.unary_unary_rpc_method_handler(
+        _reserve, request_deserializer=_identity, response_serializer=_identity
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("shop.Inventory", {"Reserve": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(grace=None)
+
+
+@pytest.fixture
+def call(address) -> Iterator[grpc.UnaryUnaryMultiCallable]:
+    with grpc.insecure_channel(address) as channel:
+        yield channel.unary_unary(
+            METHOD, request_serializer=_identity, response_deserializer=_identity
+        )
+
+
+def _failure(call, request: bytes, timeout: float = 5.0) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call(request, timeout=timeout)
+    return info.value
+
+
+@pytest.mark.parametrize("status", sorted(STATUS_NUMBERS))
+def test_each_status_gets_the_code_numbered_after_it(call, status, tracer, spans):
+    """An aborted call is recorded with RPC-<status number>, its category and the status."""
+    with pytest.raises(grpc.RpcError), tracer.start_as_current_span("reserve"):
+        call(status.encode(), timeout=5)
+    event = spans.only_exception()
+    assert event["error.code"] == f"RPC-{STATUS_NUMBERS[status]:03d}"
+    assert event["rpc.grpc.status_code"] == STATUS_NUMBERS[status]
+    entry = registry.catalog[str(event["error.code"])]
+    retryable = status in {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"}
+    assert (entry.retryable, event["error.retryable"]) == (retryable, retryable)
+    transient = retryable or status == "CANCELLED"  # a cancel is not retried by us
+    assert entry.category == ("transient" if transient else "permanent")
+
+
+def test_a_deadline_is_exceeded_on_the_client(call):
+    """The client's own deadline (no server status) is DEADLINE_EXCEEDED: RPC-004."""
+    error = _failure(call, SLEEP, timeout=0.2)
+    assert registry.classifier.classify(error).error.code == "RPC-004"
+
+
+def test_an_unreachable_server_is_unavailable():
+    """A refused connection arrives as UNAVAILABLE: RPC-014, retryable."""
+    with grpc.insecure_channel("127.0.0.1:1") as channel:
+        call = channel.unary_unary(METHOD, request_serializer=_identity)
+        error = _failure(call, b"OK", timeout=2)
+    entry = registry.classifier.classify(error).error
+    assert (entry.code, entry.retryable) == ("RPC-014", True)
+
+
+def test_the_asyncio_client_is_classified_the_same(address):
+    """grpc.aio's AioRpcError carries its status the same way."""
+
+    async def fail() -> BaseException:
+        async with grpc.aio.insecure_channel(address) as channel:
+            call = channel.unary_unary(
+                METHOD, request_serializer=_identity, response_deserializer=_identity
+            )
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await call(b"RESOURCE_EXHAUSTED", timeout=5)
+            return info.value
+
+    error = asyncio.run(fail())
+    assert registry.classifier.classify(error).error.code == "RPC-008"
+
+
+class _Odd(grpc.RpcError):
+    def __init__(self, code: object) -> None:
+        self._code = code
+
+    def code(self) -> object:
+        if isinstance(self._code, Exception):
+            raise self._code
+        return self._code
+
+
+@pytest.mark.parametrize("code", [None, "UNAVAILABLE", grpc.StatusCode.OK, RuntimeError("gone")])
+def test_an_rpc_error_without_a_usable_status_falls_back(code):
+    """No status, a string, OK or a code() that raises: RPC-100, and no failure of ours."""
+    assert registry.classifier.classify(_Odd(code)).error.code == "RPC-100"
+
+
+def test_rule_codes_are_catalogued():
+    """Every code the status rule can return exists in the shipped catalogue."""
+    for number in STATUS_NUMBERS.values():
+        assert f"RPC-{number:03d}" in registry.catalog
+
+
+def test_with_the_contrib_instrumentation_each_failure_is_recorded_once(address, spans):
+    """Contrib client and server interceptors record the failure; each span once, coded."""
+    contrib = pytest.importorskip("opentelemetry.instrumentation.grpc")
+    client, server_instrumentor = contrib.GrpcInstrumentorClient(), contrib.GrpcInstrumentorServer()
+    client.instrument()
+    server_instrumentor.instrument()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    try:
+        handler = grpc.unary_unary_rpc_method_handler(
+            _reserve, request_deserializer=_identity, response_serializer=_identity
+        )
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("shop.Inventory", {"Reserve": handler}),)
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_unary(
+                METHOD, request_serializer=_identity, response_deserializer=_identity
+            )
+            _failure(call, b"UNAVAILABLE")
+        spans.wait_for_kind(SpanKind.SERVER)
+        spans.wait_for_kind(SpanKind.CLIENT)
+    finally:
+        server.stop(grace=None)
+        client.uninstrument()
+        server_instrumentor.uninstrument()
+    client_events = [
+        dict(e.attributes or {})
+        for s in spans.all()
+        if s.kind is SpanKind.CLIENT
+        for e in s.events
+        if e.name == "exception"
+    ]
+    assert len(client_events) == 1, client_events
+    assert client_events[0]["error.code"] == "RPC-014"
+    assert client_events[0]["rpc.grpc.status_code"] == 14
+    per_span = [sum(e.name == "exception" for e in s.events) for s in spans.all() if s.events]
+    assert all(count == 1 for count in per_span), per_span
+    (server_event,) = [
+        dict(e.attributes or {}) for s in spans.all() if s.kind is SpanKind.SERVER for e in s.events
+    ]
+    # The servicer's abort: grpcio raises a bare Exception, coded by the status it carries.
+    assert server_event["exception.type"] == "Exception"
+    assert (server_event["error.code"], server_event["error.kind"]) == ("RPC-014", "operational")
+    assert server_event["rpc.grpc.status_code"] == 14
+
+
+def test_a_bare_exception_elsewhere_is_not_taken_for_an_abort(tracer, spans):
+    """Only an Exception raised in grpcio's abort reads as a status."""
+    code = grpc.StatusCode.NOT_FOUND  # a local named like abort's argument
+
+    def abort() -> None:
+        assert code
+        raise Exception
+
+    with pytest.raises(Exception) as info, tracer.start_as_current_span("work"):
+        abort()
+    assert type(info.value) is Exception
+    event = spans.only_exception()
+    assert event["error.code"] != "RPC-005"
+    assert "rpc.grpc.status_code" not in event
