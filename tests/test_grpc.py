@@ -1,12 +1,14 @@
 """gRPC: a failed call's status picks its code, against a real grpcio server on 127.0.0.1.
 
 The server serves one generic method (bytes in, bytes out: no generated stubs) that
-aborts with the status named in the request, or sleeps past the client's deadline.
+aborts with the status named in the request, raises, or sleeps past the client's
+deadline; a ``grpc.aio`` server does the same for the asyncio servicer's abort.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from concurrent import futures
@@ -18,15 +20,19 @@ from opentelemetry.trace import SpanKind
 
 from otel_errors._internal.registry import registry
 from otel_errors._internal.rules.grpc import STATUS_NUMBERS
+from otel_errors.instrumentation.hooks import ProcessHooksErrorsInstrumentor
 
 METHOD = "/shop.Inventory/Reserve"
 SLEEP = b"SLEEP"
+RAISE = b"RAISE"
 
 
 def _reserve(request: bytes, context: grpc.ServicerContext) -> bytes:
     if request == SLEEP:
         time.sleep(2)
         return b"late"
+    if request == RAISE:
+        raise ValueError("quantity must be positive")
     if request == b"OK":
         return b"reserved"
     context.abort(grpc.StatusCode[request.decode()], f"cannot reserve: {request.decode()}")
@@ -37,19 +43,49 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
+def _handlers(behavior) -> tuple[grpc.GenericRpcHandler, ...]:
+    handler = grpc.unary_unary_rpc_method_handler(
+        behavior, request_deserializer=_identity, response_serializer=_identity
+    )
+    return (grpc.method_handlers_generic_handler("shop.Inventory", {"Reserve": handler}),)
+
+
+@contextlib.contextmanager
+def _serving() -> Iterator[str]:
+    """A sync server on a free loopback port (built after instrumenting, for contrib)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    try:
+        server.add_generic_rpc_handlers(_handlers(_reserve))
+        port = server.add_insecure_port("127.0.0.1:0")
+        server.start()
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
+
+
+@contextlib.contextmanager
+def _instrumented(*instrumentors) -> Iterator[None]:
+    for instrumentor in instrumentors:
+        instrumentor.instrument()
+    try:
+        yield
+    finally:
+        for instrumentor in reversed(instrumentors):
+            instrumentor.uninstrument()
+
+
+def _wait_for_events(spans, count: int, timeout: float = 5.0) -> None:
+    """Waits until ``count`` exception events ended on spans (the server records after replying)."""
+    deadline = time.monotonic() + timeout
+    while len(spans.exception_events()) < count:
+        assert time.monotonic() < deadline, spans.exception_events()
+        time.sleep(0.01)
+
+
 @pytest.fixture(scope="module")
 def address() -> Iterator[str]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    handler = grpc.unary_unary_rpc_method_handler(
-        _reserve, request_deserializer=_identity, response_serializer=_identity
-    )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("shop.Inventory", {"Reserve": handler}),)
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield f"127.0.0.1:{port}"
-    server.stop(grace=None)
+    with _serving() as served:
+        yield served
 
 
 @pytest.fixture
@@ -134,33 +170,20 @@ def test_rule_codes_are_catalogued():
         assert f"RPC-{number:03d}" in registry.catalog
 
 
-def test_with_the_contrib_instrumentation_each_failure_is_recorded_once(address, spans):
+def test_with_the_contrib_instrumentation_each_failure_is_recorded_once(spans):
     """Contrib client and server interceptors record the failure; each span once, coded."""
     contrib = pytest.importorskip("opentelemetry.instrumentation.grpc")
-    client, server_instrumentor = contrib.GrpcInstrumentorClient(), contrib.GrpcInstrumentorServer()
-    client.instrument()
-    server_instrumentor.instrument()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    try:
-        handler = grpc.unary_unary_rpc_method_handler(
-            _reserve, request_deserializer=_identity, response_serializer=_identity
+    with (
+        _instrumented(contrib.GrpcInstrumentorClient(), contrib.GrpcInstrumentorServer()),
+        _serving() as served,
+        grpc.insecure_channel(served) as channel,
+    ):
+        call = channel.unary_unary(
+            METHOD, request_serializer=_identity, response_deserializer=_identity
         )
-        server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler("shop.Inventory", {"Reserve": handler}),)
-        )
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            call = channel.unary_unary(
-                METHOD, request_serializer=_identity, response_deserializer=_identity
-            )
-            _failure(call, b"UNAVAILABLE")
+        _failure(call, b"UNAVAILABLE")
         spans.wait_for_kind(SpanKind.SERVER)
         spans.wait_for_kind(SpanKind.CLIENT)
-    finally:
-        server.stop(grace=None)
-        client.uninstrument()
-        server_instrumentor.uninstrument()
     client_events = [
         dict(e.attributes or {})
         for s in spans.all()
@@ -180,6 +203,96 @@ def test_with_the_contrib_instrumentation_each_failure_is_recorded_once(address,
     assert server_event["exception.type"] == "Exception"
     assert (server_event["error.code"], server_event["error.kind"]) == ("RPC-014", "operational")
     assert server_event["rpc.grpc.status_code"] == 14
+
+
+def test_a_servicer_exception_is_recorded_once_per_trace_with_contrib_and_logging(spans):
+    """Raised in a servicer: the server span holds it once; grpcio's log of it adds nothing."""
+    contrib = pytest.importorskip("opentelemetry.instrumentation.grpc")
+    instrumentors = (
+        ProcessHooksErrorsInstrumentor(),
+        contrib.GrpcInstrumentorClient(),
+        contrib.GrpcInstrumentorServer(),
+    )
+    with _instrumented(*instrumentors), _serving() as served, grpc.insecure_channel(served) as ch:
+        call = ch.unary_unary(METHOD, request_serializer=_identity, response_deserializer=_identity)
+        assert _failure(call, RAISE).code() is grpc.StatusCode.UNKNOWN
+        spans.wait_for_kind(SpanKind.SERVER)
+        spans.wait_for_kind(SpanKind.CLIENT)
+    events = {
+        s.kind: [dict(e.attributes or {}) for e in s.events if e.name == "exception"]
+        for s in spans.all()
+        if s.events
+    }
+    assert set(events) == {SpanKind.SERVER, SpanKind.CLIENT}, [s.name for s in spans.all()]
+    (server_event,) = events[SpanKind.SERVER]
+    expected = registry.classifier.classify(ValueError()).error.code
+    assert (server_event["exception.type"], server_event["error.code"]) == ("ValueError", expected)
+    assert server_event["error.handled"] is False
+    (client_event,) = events[SpanKind.CLIENT]
+    assert (client_event["error.code"], client_event["rpc.grpc.status_code"]) == ("RPC-002", 2)
+
+
+def test_without_contrib_grpcio_s_log_of_a_servicer_exception_records_it_once(address, spans):
+    """No server span: the exception grpcio logs ("Exception calling application") is kept."""
+    with (
+        _instrumented(ProcessHooksErrorsInstrumentor()),
+        grpc.insecure_channel(address) as channel,
+    ):
+        call = channel.unary_unary(
+            METHOD, request_serializer=_identity, response_deserializer=_identity
+        )
+        _failure(call, RAISE)
+        _wait_for_events(spans, 1)
+    event = spans.only_exception()
+    assert event["exception.type"] == "ValueError"
+    assert event["error.code"] == registry.classifier.classify(ValueError()).error.code
+
+
+async def _reserve_async(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    await context.abort(grpc.StatusCode[request.decode()], f"cannot reserve: {request.decode()}")
+    return b""  # abort raises; never reached
+
+
+@pytest.mark.parametrize("status", ["NOT_FOUND", "UNAVAILABLE"])
+def test_an_asyncio_servicer_s_abort_is_coded_by_its_status(spans, status):
+    """grpc.aio's AbortError, recorded by the contrib aio server interceptor, gets the status."""
+    contrib = pytest.importorskip("opentelemetry.instrumentation.grpc")
+
+    async def serve_and_call() -> grpc.StatusCode:
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers(_handlers(_reserve_async))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                call = channel.unary_unary(
+                    METHOD, request_serializer=_identity, response_deserializer=_identity
+                )
+                with pytest.raises(grpc.aio.AioRpcError) as info:
+                    await call(status.encode(), timeout=5)
+                return info.value.code()
+        finally:
+            await server.stop(grace=None)
+
+    with _instrumented(contrib.GrpcAioInstrumentorServer()):
+        assert asyncio.run(serve_and_call()).name == status
+    spans.wait_for_kind(SpanKind.SERVER)
+    event = spans.only_exception()
+    assert event["exception.type"] == "grpc._cython.cygrpc.AbortError"
+    assert event["error.code"] == f"RPC-{STATUS_NUMBERS[status]:03d}"
+    assert event["rpc.grpc.status_code"] == STATUS_NUMBERS[status]
+
+
+def test_an_abort_error_without_a_readable_status_falls_back():
+    """An AbortError that passed through no abort frame naming a status: RPC-100."""
+
+    def abort(code: object) -> None:
+        assert code is not None
+        raise grpc.aio.AbortError
+
+    with pytest.raises(grpc.aio.AbortError) as info:
+        abort("NOT_FOUND")
+    assert registry.classifier.classify(info.value).error.code == "RPC-100"
 
 
 def test_a_bare_exception_elsewhere_is_not_taken_for_an_abort(tracer, spans):

@@ -11,18 +11,26 @@ entry of ``catalogs/rpc.toml``. The enricher adds the numeric status as
 ``rpc.grpc.status_code``, the attribute the RPC semantic conventions and the contrib
 gRPC instrumentation use on spans.
 
-On the server, a servicer ends a call with ``context.abort(code, details)``, which
-grpcio implements by raising a bare ``Exception()`` (the contrib server interceptor
-records it). Left alone that is an unknown programmer error, P2, for every
-``NOT_FOUND`` a service answers; the rule recognises it by the frame it was raised
-in (``abort`` of a ``grpc.`` module, the last frame of its traceback) and reads the
-status from that frame's ``code`` argument, so the call gets the same code as on the
-client.
+On the server, a servicer ends a call with ``context.abort(code, details)``. The
+sync server implements it by raising a bare ``Exception()``, the ``grpc.aio`` server
+by raising ``AbortError``; the contrib server interceptors record the latter (and,
+through their span's context manager, the former). Left alone that is an unknown
+programmer error, P2, for every ``NOT_FOUND`` a service answers. Neither exception
+carries the status, so the rule reads it from the traceback: the ``code`` argument
+of the ``abort`` frame it passed through. For the bare ``Exception`` that must be
+the frame it was raised in, in a ``grpc.`` module (a bare ``Exception`` is common
+elsewhere). ``AbortError`` is only ever raised by grpcio's abort, but that is
+Cython code whose frames show no arguments; the status is then found in the nearest
+Python ``abort`` frame on the way out, the contrib interceptor's wrapper of the
+servicer context. Without it (no contrib), nothing records an ``AbortError``; one
+without a readable status falls back to ``RPC-100``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from otel_errors._internal.classification import qualified_name
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,14 +62,18 @@ STATUS_NUMBERS = {
 
 STATUS_ATTRIBUTE = "rpc.grpc.status_code"
 MODULES = ("grpc.", "builtins.")
-"""Where grpcio's error classes live (``grpc._channel``, ``grpc.aio._call``), and the
-bare ``Exception`` of a servicer's ``abort``."""
+"""Where grpcio's error classes live (``grpc._channel``, ``grpc.aio._call``,
+``grpc._cython.cygrpc``), and the bare ``Exception`` of a servicer's ``abort``."""
+ABORT_ERROR = "grpc._cython.cygrpc.AbortError"
+"""What ``abort`` raises on a ``grpc.aio`` server (exported as ``grpc.aio.AbortError``)."""
 
 
 def status_name(exc: BaseException) -> str | None:
     """The gRPC status name of a failed call (``"UNAVAILABLE"``), if it carries one."""
     if type(exc) is Exception:
         status = _aborted_with(exc)
+    elif qualified_name(type(exc)) == ABORT_ERROR:
+        status = _aio_aborted_with(exc)
     else:
         code = getattr(exc, "code", None)
         if not callable(code):
@@ -89,6 +101,20 @@ def _aborted_with(exc: BaseException) -> object:
     return frame.f_locals.get("code")
 
 
+def _aio_aborted_with(exc: BaseException) -> object:
+    """The status of the innermost ``abort`` frame that names one, else None."""
+    status: object = None
+    current = exc.__traceback__
+    while current is not None:
+        frame = current.tb_frame
+        if frame.f_code.co_name == "abort":
+            code = frame.f_locals.get("code")
+            if getattr(code, "name", None) in STATUS_NUMBERS:
+                status = code
+        current = current.tb_next
+    return status
+
+
 def status_code(exc: BaseException) -> str | None:
     """The catalogue code of a failed call by its status, or None to fall through."""
     name = status_name(exc)
@@ -96,7 +122,7 @@ def status_code(exc: BaseException) -> str | None:
 
 
 def aborted_code(exc: BaseException) -> str | None:
-    """The code of a servicer's ``abort`` (a bare ``Exception``); None for anything else."""
+    """The code of a sync servicer's ``abort`` (a bare ``Exception``); None for anything else."""
     return status_code(exc) if type(exc) is Exception else None
 
 
@@ -113,4 +139,5 @@ def status_attributes(
 def register(classifier: Classifier) -> None:
     """Adds the rules for grpcio's ``RpcError`` and a servicer's abort (by name, no import)."""
     classifier.add("grpc.RpcError", status_code)
+    classifier.add(ABORT_ERROR, status_code)
     classifier.add("Exception", aborted_code)
