@@ -120,19 +120,28 @@ def _links(
     return (result if changed else links), changed
 
 
-def _safely(
+def redact_batch(
     redact: Callable[[T, Redactor, Counter[str]], T],
-    item: T,
+    batch: Sequence[T],
     redactor: Redactor,
-    fired: Counter[str],
     component: str,
-) -> T | None:
-    """``redact(item)``, or None (drop it, counted) if redaction fails: never export in clear."""
+) -> list[T]:
+    """Each item redacted; one that cannot be is dropped (counted), never exported in clear.
+
+    The rules that fired are added to the ``redactions`` counter once per batch.
+    """
+    fired: Counter[str] = Counter()
+    safe: list[T] = []
+    for item in batch:
+        try:
+            safe.append(redact(item, redactor, fired))
+        except Exception as failure:  # noqa: PERF203 - each item fails alone
+            report_internal_failure(component, failure)
     try:
-        return redact(item, redactor, fired)
+        count_redactions(fired)
     except Exception as failure:
-        report_internal_failure(component, failure)
-        return None
+        report_internal_failure("redaction.counter", failure)
+    return safe
 
 
 class RedactingSpanExporter(SpanExporter):
@@ -150,17 +159,9 @@ class RedactingSpanExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Redacts, counts and exports; a span that cannot be redacted is dropped."""
-        fired: Counter[str] = Counter()
-        safe: list[ReadableSpan] = []
-        for span in spans:
-            redacted = _safely(redact_span, span, self.redactor, fired, "redaction.span")
-            if redacted is not None:
-                safe.append(redacted)
-        try:
-            count_redactions(fired)
-        except Exception as failure:
-            report_internal_failure("redaction.counter", failure)
-        return self.exporter.export(safe)
+        return self.exporter.export(
+            redact_batch(redact_span, spans, self.redactor, "redaction.span")
+        )
 
     def shutdown(self) -> None:
         """Shuts the wrapped exporter down."""
@@ -213,17 +214,7 @@ class RedactingLogExporter(LogRecordExporter):
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Redacts, counts and exports; a record that cannot be redacted is dropped."""
-        fired: Counter[str] = Counter()
-        safe: list[ReadableLogRecord] = []
-        for readable in batch:
-            redacted = _safely(redact_log, readable, self.redactor, fired, "redaction.log")
-            if redacted is not None:
-                safe.append(redacted)
-        try:
-            count_redactions(fired)
-        except Exception as failure:
-            report_internal_failure("redaction.counter", failure)
-        return self.exporter.export(safe)
+        return self.exporter.export(redact_batch(redact_log, batch, self.redactor, "redaction.log"))
 
     def shutdown(self) -> None:
         """Shuts the wrapped exporter down."""
