@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,18 +22,13 @@ from typing import Any
 
 import pytest
 import requests
+from _e2e_processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop"
 BIN = Path(sys.executable).parent
 
 AUTO = "import otel_errors.auto, runpy; runpy.run_path({path!r}, run_name='__main__')"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -66,12 +60,21 @@ class ShopRun:
     """The environment's ``bin/``: its ``otel-errors`` reads the data."""
 
 
-@pytest.fixture(scope="module", params=["launcher", "auto", "installed-launcher", "installed-auto"])
-def shop_run(request, tmp_path_factory, postgres_dsn, redis_url) -> ShopRun:
-    """Runs the shop with traffic once per way in; the tests only read what it wrote."""
-    bin_dir = request.getfixturevalue("installed_bin") if "installed" in request.param else BIN
+def run_shop(
+    data: Path,
+    postgres_dsn: str,
+    redis_url: str,
+    *,
+    bin_dir: Path = BIN,
+    launcher: bool = True,
+    env_extra: dict[str, str] | None = None,
+    traffic: tuple[str, ...] = ("--requests", "60"),
+) -> str:
+    """Runs the shop and its payment provider, drives ``traffic.py`` at it, stops both.
+
+    The embedded default writes into ``data``. Returns the shop's stderr (its JSON logs).
+    """
     python = str(bin_dir / "python")
-    data = tmp_path_factory.mktemp(request.param) / "data"
     shop_port, payments_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(
@@ -84,8 +87,9 @@ def shop_run(request, tmp_path_factory, postgres_dsn, redis_url) -> ShopRun:
         SHOP_RECOMMENDER_URL=f"http://127.0.0.1:{free_port()}",
         SHOP_DATABASE_URL=postgres_dsn,
         SHOP_REDIS_URL=redis_url,
+        **(env_extra or {}),
     )
-    if request.param.endswith("launcher"):
+    if launcher:
         command = [str(bin_dir / "opentelemetry-instrument"), python, str(SHOP / "app.py")]
     else:
         command = [python, "-c", AUTO.format(path=str(SHOP / "app.py"))]
@@ -98,7 +102,7 @@ def shop_run(request, tmp_path_factory, postgres_dsn, redis_url) -> ShopRun:
         try:
             subprocess.run(
                 [python, str(SHOP / "traffic.py"), "--base", f"http://127.0.0.1:{shop_port}",
-                 "--requests", "60"],
+                 *traffic],
                 env=env, check=True, timeout=120, cwd=cwd,
             )  # fmt: skip
         finally:
@@ -106,7 +110,16 @@ def shop_run(request, tmp_path_factory, postgres_dsn, redis_url) -> ShopRun:
             shop.wait(timeout=30)
             payments.terminate()
             payments.wait(timeout=10)
-    stderr = stderr_path.read_text(errors="replace")
+    return stderr_path.read_text(errors="replace")
+
+
+@pytest.fixture(scope="module", params=["launcher", "auto", "installed-launcher", "installed-auto"])
+def shop_run(request, tmp_path_factory, postgres_dsn, redis_url) -> ShopRun:
+    """Runs the shop with traffic once per way in; the tests only read what it wrote."""
+    bin_dir = request.getfixturevalue("installed_bin") if "installed" in request.param else BIN
+    data = tmp_path_factory.mktemp(request.param) / "data"
+    launcher = request.param.endswith("launcher")
+    stderr = run_shop(data, postgres_dsn, redis_url, bin_dir=bin_dir, launcher=launcher)
     spans = [json.loads(line) for line in (data / "spans.jsonl").read_text().splitlines()]
     return ShopRun(spans, data, stderr, bin_dir)
 

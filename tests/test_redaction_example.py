@@ -10,13 +10,9 @@ on stderr; the ``redactions`` counter shows what was caught, by rule.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from test_example_shop import BIN, SHOP, free_port
+from test_example_shop import SHOP, run_shop
 
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJqYW5lIn0.c2lnbmF0dXJlLXNlY3JldC0x"
 API_KEY = "sk_live_4eC39HqLyjWDarjtT1zdp7dc"
@@ -28,39 +24,16 @@ PLANTED = (JWT, API_KEY, QUERY_TOKEN, EMAIL, DECLINED_CARD)
 
 def test_no_planted_secret_leaves_the_shop(tmp_path, postgres_dsn, redis_url):
     data = tmp_path / "data"
-    shop_port, payments_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(
-        OTEL_SERVICE_NAME="shop",
-        OTEL_ERRORS_LOCAL_DIR=str(data),
-        OTEL_ERRORS_CATALOG=str(SHOP / "errors.toml"),
-        OTEL_METRIC_EXPORT_INTERVAL="500",
-        OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST="authorization,x-api-key",
-        SHOP_PORT=str(shop_port),
-        PAYMENTS_PORT=str(payments_port),
-        SHOP_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}",
-        SHOP_RECOMMENDER_URL=f"http://127.0.0.1:{free_port()}",
-        SHOP_DATABASE_URL=postgres_dsn,
-        SHOP_REDIS_URL=redis_url,
-    )
-    payments = subprocess.Popen([sys.executable, str(SHOP / "payments.py")], env=env)
-    shop = subprocess.Popen(
-        [str(BIN / "opentelemetry-instrument"), sys.executable, str(SHOP / "app.py")],
-        env=env, stderr=subprocess.PIPE, text=True,
+    stderr = run_shop(
+        data, postgres_dsn, redis_url,
+        env_extra={
+            "OTEL_METRIC_EXPORT_INTERVAL": "500",
+            "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "authorization,x-api-key",
+        },
+        traffic=("--requests", "40", "--header", f"Authorization: Bearer {JWT}",
+                 "--header", f"X-Api-Key: {API_KEY}",
+                 "--query", f"access_token={QUERY_TOKEN}&contact={EMAIL}"),
     )  # fmt: skip
-    try:
-        subprocess.run(
-            [sys.executable, str(SHOP / "traffic.py"), "--base", f"http://127.0.0.1:{shop_port}",
-             "--requests", "40", "--header", f"Authorization: Bearer {JWT}",
-             "--header", f"X-Api-Key: {API_KEY}",
-             "--query", f"access_token={QUERY_TOKEN}&contact={EMAIL}"],
-            env=env, check=True, timeout=120,
-        )  # fmt: skip
-    finally:
-        shop.send_signal(signal.SIGTERM)
-        _, stderr = shop.communicate(timeout=30)
-        payments.terminate()
-        payments.wait(timeout=10)
 
     exported = {name: (data / name).read_text() for name in ("spans.jsonl", "logs.jsonl")}
     exported["metrics.jsonl"] = (data / "metrics.jsonl").read_text()
