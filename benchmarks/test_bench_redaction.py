@@ -105,10 +105,8 @@ def redact(request):
             return ReadableSpan(**span_dict)
 
         return request.param, logfire_redact
-    from collections import Counter
-
     redactor = Redactor(RedactionConfig.build(hash_key="benchmark"))
-    return request.param, lambda span: redact_span(span, redactor, Counter())
+    return request.param, lambda span: redact_span(span, redactor, [])
 
 
 BATCH = 100

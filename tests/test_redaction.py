@@ -105,6 +105,10 @@ def test_allow_listed_keys_pass_untouched():
         ("mail jane.doe@example.com now", "jane.doe@example.com", "email"),
         ("GET /find?email=jane.doe%40example.com&x=1", "jane.doe%40example.com", "email"),
         (f"card {CARD} declined", CARD, "card"),
+        (f"card {CARD} 12/27 cvc withheld", CARD, "card"),  # the expiry date after it
+        ("charge 4111111111111111-2027 failed", "4111111111111111", "card"),
+        (f"order 12 {CARD} x", CARD, "card"),  # a number before it
+        ("paid with carte→4111111111111111", "4111111111111111", "card"),  # non-ASCII before
         ("pay to DE89 3704 0044 0532 0130 00 today", "DE89 3704 0044 0532 0130 00", "iban"),
         (f"got {JWT}", JWT, "jwt"),
         ("Authorization: Bearer abc.DEF-123_xyz", "abc.DEF-123_xyz", "key_value"),
@@ -141,6 +145,10 @@ def test_detectors_find_secrets_in_free_text(redactor, text, secret, rule):
         "Basic authentication is disabled",
         "the author bypass=true flag",
         "GET https://api.example.com/v1/items?page=2&sort=asc",
+        "1111 2222 3333 4444 5555 6666 7777 8888 9999 0000 1111 2222",  # no network prefix
+        "4111 1111 1111 1112 12",  # fails Luhn, with and without the last group
+        "epoch 1732838400000 ms, id 4111111111111111234567",  # too long for a card
+        "x4111111111111111",  # inside a word
     ],
 )
 def test_look_alikes_stay(redactor, text):

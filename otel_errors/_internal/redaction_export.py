@@ -57,8 +57,8 @@ def count_redactions(fired: Counter[str]) -> None:
         _counter.add(count, {"rule": rule})
 
 
-def redact_span(span: ReadableSpan, redactor: Redactor, fired: Counter[str]) -> ReadableSpan:
-    """``span`` itself when nothing needed redaction, else a rebuilt copy."""
+def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> ReadableSpan:
+    """``span`` itself when nothing needed redaction, else a rebuilt copy; adds to ``fired``."""
     name, name_fired = redactor.redact_text(span.name)
     attributes, attribute_fired = redactor.redact_attributes(span.attributes)
     status = span.status
@@ -69,9 +69,9 @@ def redact_span(span: ReadableSpan, redactor: Redactor, fired: Counter[str]) -> 
             status = Status(status.status_code, description)
     events, events_changed = _events(span.events, redactor, fired) if span.events else ((), False)
     links, links_changed = _links(span.links, redactor, fired) if span.links else ((), False)
-    for rules in (name_fired, attribute_fired, status_fired):
-        if rules:
-            fired.update(rules)
+    fired += name_fired
+    fired += attribute_fired
+    fired += status_fired
     if not (name_fired or attribute_fired or status_fired or events_changed or links_changed):
         return span
     return ReadableSpan(
@@ -91,7 +91,7 @@ def redact_span(span: ReadableSpan, redactor: Redactor, fired: Counter[str]) -> 
 
 
 def _events(
-    events: Sequence[Event], redactor: Redactor, fired: Counter[str]
+    events: Sequence[Event], redactor: Redactor, fired: list[str]
 ) -> tuple[Sequence[Event], bool]:
     changed = False
     result: list[Event] = []
@@ -99,14 +99,14 @@ def _events(
         attributes, event_fired = redactor.redact_attributes(event.attributes)
         if event_fired:
             changed = True
-            fired.update(event_fired)
+            fired += event_fired
             event = Event(event.name, attributes, event.timestamp)  # noqa: PLW2901 - a copy
         result.append(event)
     return (result if changed else events), changed
 
 
 def _links(
-    links: Sequence[Link], redactor: Redactor, fired: Counter[str]
+    links: Sequence[Link], redactor: Redactor, fired: list[str]
 ) -> tuple[Sequence[Link], bool]:
     changed = False
     result: list[Link] = []
@@ -114,14 +114,14 @@ def _links(
         attributes, link_fired = redactor.redact_attributes(link.attributes)
         if link_fired:
             changed = True
-            fired.update(link_fired)
+            fired += link_fired
             link = Link(link.context, attributes)  # noqa: PLW2901 - a copy
         result.append(link)
     return (result if changed else links), changed
 
 
 def redact_batch(
-    redact: Callable[[T, Redactor, Counter[str]], T],
+    redact: Callable[[T, Redactor, list[str]], T],
     batch: Sequence[T],
     redactor: Redactor,
     component: str,
@@ -130,7 +130,7 @@ def redact_batch(
 
     The rules that fired are added to the ``redactions`` counter once per batch.
     """
-    fired: Counter[str] = Counter()
+    fired: list[str] = []
     safe: list[T] = []
     for item in batch:
         try:
@@ -138,7 +138,7 @@ def redact_batch(
         except Exception as failure:  # noqa: PERF203 - each item fails alone
             report_internal_failure(component, failure)
     try:
-        count_redactions(fired)
+        count_redactions(Counter(fired))
     except Exception as failure:
         report_internal_failure("redaction.counter", failure)
     return safe
@@ -177,7 +177,7 @@ class RedactingSpanExporter(SpanExporter):
 
 
 def redact_log(
-    readable: ReadableLogRecord, redactor: Redactor, fired: Counter[str]
+    readable: ReadableLogRecord, redactor: Redactor, fired: list[str]
 ) -> ReadableLogRecord:
     """``readable`` itself when nothing needed redaction, else a copy with a new record."""
     record = readable.log_record
@@ -189,7 +189,8 @@ def redact_log(
     elif body is not None:
         redacted_body, body_fired = redactor.redact_value("body", body)
         body = None if redacted_body is DROP else redacted_body
-    fired.update(attribute_fired + body_fired)
+    fired += attribute_fired
+    fired += body_fired
     if not (attribute_fired or body_fired):
         return readable
     copy = type(record).__new__(type(record))

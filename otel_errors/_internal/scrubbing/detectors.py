@@ -8,18 +8,21 @@ Why triggers instead of one big regular expression: Python's ``re`` costs 10-40 
 per character and pattern, and it only skips ahead quickly for an alternation of
 plain literals; fifteen patterns per value would cost several times logfire's
 scrubbing. Every secret has an anchor that is cheap to find: a separator (``=``/``:``
-after a key word, ``@``, ``://``), a run of four digits (cards, IBANs) or a literal
-(``eyJ``, ``AKIA``, ``gh``, ``xox``, ``-----BEGIN``, ``Bearer ``). The engine finds
-the characters with ``str.find``, the first digit run and the literals with one
-search each, and calls each detector with the positions of its anchors; the detector
-runs one anchored ``match`` there. No pattern nests quantifiers: adversarial input
-is matched in linear time, and the engine scans at most ``MAX_SCAN`` characters of
-one value.
+after a key word, ``@``, ``://``), a literal (``eyJ``, ``AKIA``, ``gh``, ``xox``,
+``-----BEGIN``, ``Bearer ``), or a shape: a card starts a word with four digits, an
+IBAN with two capitals and two digits. Shapes are searched in the value's shape
+(:func:`shape_of`: digits written ``9``, capitals ``A``, other word characters ``a``,
+the rest spaces), one ``bytes.translate`` away. The engine finds characters and
+shapes with ``find`` and the literals with one search, and calls each detector with
+the positions of its anchors; the detector runs one anchored ``match`` there. No
+pattern nests quantifiers: adversarial input is matched in linear time, and the
+engine scans at most ``MAX_SCAN`` characters of one value.
 """
 
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,8 +35,6 @@ if TYPE_CHECKING:
 MAX_SCAN = 64 * 1024
 """Characters of one value that are scanned; the rest is dropped, never exported."""
 
-DIGIT_RUN = "0000"
-"""Stands for the first run of four digits (cards, IBANs) in :attr:`Detector.triggers`."""
 CHAR_TRIGGERS = frozenset("=:@+")
 """Triggers the engine finds with ``str.find``, every occurrence."""
 
@@ -42,25 +43,32 @@ CHAR_TRIGGERS = frozenset("=:@+")
 class Detector:
     """A named finder, called with the positions of its triggers in the value.
 
-    ``triggers``: characters of :data:`CHAR_TRIGGERS`, :data:`DIGIT_RUN`, or literals
-    (in any case when ``any_case``, then written in lower case). Empty means the
-    finder scans every value itself. Optional detectors are off unless configured.
-    Compared and hashed by identity: the engine keys dictionaries by detector on the
-    hot path.
+    ``triggers``: characters of :data:`CHAR_TRIGGERS`, literals (in any case when
+    ``any_case``, then written in lower case), or shapes as ``bytes``, searched in
+    :func:`shape_of` the value (``b" 9999"``: a word starting with four digits).
+    Empty means the finder scans every value itself. Optional detectors are off
+    unless configured. Compared and hashed by identity: the engine keys dictionaries
+    by detector on the hot path.
     """
 
     name: str
     find: Finder
-    triggers: tuple[str, ...] = ()
+    triggers: tuple[str | bytes, ...] = ()
     any_case: bool = False
     default_on: bool = True
 
 
-_CARD_PREFIXES = re.compile(
-    r"(?:4|5[1-5]|2(?:2[2-9]|[3-6][0-9]|7[01]|720)|3[47]|3(?:0[0-5]|[68])|6(?:011|5|4[4-9]|2)"
-    r"|35(?:2[89]|[3-8][0-9])|50|5[6-9])"
-)
-_NOT_DIGITS = str.maketrans("", "", " -")
+_CARD_RANGES = (
+    (4000, 4999),  # Visa
+    (5100, 5599), (2220, 2720),  # Mastercard
+    (3400, 3499), (3700, 3799),  # American Express
+    (3000, 3059), (3600, 3699), (3800, 3899),  # Diners Club
+    (6011, 6011), (6440, 6599), (6200, 6299),  # Discover, UnionPay
+    (3528, 3589),  # JCB
+    (5000, 5099), (5600, 5999),  # Maestro
+)  # fmt: skip
+"""Card networks by the first four digits of the number (issuer identification ranges)."""
+_CARD_PREFIXES = frozenset(str(n) for low, high in _CARD_RANGES for n in range(low, high + 1))
 _DOUBLED = str.maketrans("0123456789", "0246813579")
 """Luhn doubles every second digit and adds the digits of the product: 7 -> 14 -> 5."""
 
@@ -71,10 +79,10 @@ def luhn_ok(text: str) -> bool:
     The prefix check keeps epoch timestamps and other long numbers (which pass Luhn
     one time in ten) from being taken for cards.
     """
-    compact = text.translate(_NOT_DIGITS)
-    if not 13 <= len(compact) <= 19 or not compact.isdigit():  # noqa: PLR2004
+    compact = text if text.isdigit() else text.replace(" ", "").replace("-", "")
+    if not 13 <= len(compact) <= 19 or compact[:4] not in _CARD_PREFIXES:  # noqa: PLR2004
         return False
-    if not _CARD_PREFIXES.match(compact) or compact.count(compact[0]) == len(compact):
+    if not compact.isdigit() or compact.count(compact[0]) == len(compact):
         return False
     digits = compact[-1::-2] + compact[-2::-2].translate(_DOUBLED)
     return (sum(digits.encode()) - 48 * len(digits)) % 10 == 0  # byte sum = digit sum
@@ -144,37 +152,20 @@ def _anchored(
     return find
 
 
-def _scanning(
-    pattern: str, validate: Callable[[str], bool], *, lead: int = 0, needs_upper: bool = False
-) -> Finder:
-    """A finder that searches from ``lead`` characters before the first trigger.
+def _scanning(pattern: str, validate: Callable[[str], bool]) -> Finder:
+    """A finder that searches the whole value: for optional detectors without an anchor.
 
     A candidate must start a word (checked here: a look-behind in ``pattern`` makes
-    ``re`` try every position, worth it only where candidates are dense) and end one
-    (``pattern`` checks with a look-ahead). One that fails ``validate`` is retried one
-    character later, so a number glued before a card does not hide it.
-    ``needs_upper``: the pattern needs an upper-case letter, so lower-case values are
-    skipped.
+    ``re`` try every position) and end one (``pattern`` checks with a look-ahead).
     """
     compiled = re.compile(pattern)
 
-    def scan(text: str, position: int) -> list[tuple[int, int]]:
-        spans = []
-        for match in compiled.finditer(text, position):
-            start = match.start()
-            if not _word_start(text, start):
-                continue
-            if validate(match.group()):
-                spans.append(match.span())
-            else:  # rare: retry inside the rejected candidate, then stop this pass
-                spans.extend(scan(text, start + 1))
-                break
-        return spans
-
-    def find(text: str, starts: list[int]) -> list[tuple[int, int]]:
-        if needs_upper and text.islower():
-            return []
-        return scan(text, max(0, starts[0] - lead) if starts else 0)
+    def find(text: str, _: list[int]) -> list[tuple[int, int]]:
+        return [
+            match.span()
+            for match in compiled.finditer(text)
+            if _word_start(text, match.start()) and validate(match.group())
+        ]
 
     return find
 
@@ -196,6 +187,36 @@ def _emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
             match = _EMAIL.match(text, local)
             if match is not None:
                 spans.append(match.span("secret"))
+    return spans
+
+
+_CARD_CANDIDATE = re.compile(r"[0-9][0-9 -]{11,46}[0-9](?![A-Za-z0-9])")
+"""Digits with spaces or dashes between them: a card number, maybe more numbers after it."""
+
+
+def _cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
+    """Card numbers starting at ``starts`` (word starts): the longest leading groups that pass Luhn.
+
+    Dropping groups from the end finds the number in ``4111 1111 1111 1111 12/27``
+    (an expiry date after it), which one greedy match would take for 18 digits.
+    """
+    spans: list[tuple[int, int]] = []
+    covered = -1
+    for start in starts:
+        if start < covered:  # a later group of a card already found
+            continue
+        match = _CARD_CANDIDATE.match(text, start)
+        if match is None:
+            continue
+        candidate = match.group()
+        end = len(candidate)
+        while end >= 13:  # noqa: PLR2004 - the shortest card number
+            if luhn_ok(candidate[:end]):
+                covered = start + end
+                spans.append((start, covered))
+                break
+            end = max(candidate.rfind(" ", 0, end), candidate.rfind("-", 0, end))  # -1: none
+            end = len(candidate[:end].rstrip(" -")) if end > 0 else 0
     return spans
 
 
@@ -331,23 +352,15 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("email", _emails, triggers=("@", "%40")),  # %40: percent-encoded, in URLs
     Detector(
         "iban",
-        _scanning(
-            r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])",
-            iban_ok,
-            lead=16,  # an IBAN's first run of four digits is at most 16 characters in
-            needs_upper=True,
+        _anchored(
+            r"(?P<secret>[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)"
+            r"(?![A-Za-z0-9])",
+            word_start=False,  # the trigger starts a word
+            validate=iban_ok,
         ),
-        triggers=(DIGIT_RUN,),
+        triggers=(b" AA99",),  # a word starting with a country code and check digits
     ),
-    Detector(
-        "card",
-        _scanning(
-            # The look-behind is cheaper than retries here: identifiers hold many digits.
-            r"(?<![A-Za-z0-9_])[0-9](?:[ -]?[0-9]){12,18}(?![A-Za-z0-9])",
-            luhn_ok,
-        ),
-        triggers=(DIGIT_RUN,),
-    ),
+    Detector("card", _cards, triggers=(b" 9999",)),  # a word starting with four digits
     Detector(
         "phone",
         _anchored(
@@ -369,8 +382,30 @@ DETECTORS: tuple[Detector, ...] = (
 """All detectors (``slack_token`` twice: tokens and webhook URLs have different anchors)."""
 
 
-DIGIT_RUN_PATTERN = re.compile("[0-9]{4}")
-"""Kept apart from :func:`literal_pattern`: mixed in, a class defeats its fast scan."""
+def _shape_table() -> bytes:
+    table = bytearray(b" " * 256)
+    for chars, shape in (
+        (string.digits, "9"),
+        (string.ascii_uppercase, "A"),
+        (string.ascii_lowercase + "_", "a"),
+    ):
+        for char in chars:
+            table[ord(char)] = ord(shape)
+    return bytes(table)
+
+
+_SHAPES = _shape_table()
+
+
+def shape_of(text: str) -> bytes:
+    """``text`` as shapes: a space, then ``9`` per digit, ``A`` capital, ``a`` word character.
+
+    Every other character becomes a space. The leading space makes position 0 a word
+    start and puts ``text[i]`` at ``i + 1``: so ``shape.find(b" 9999")`` is the index
+    in ``text`` of a word starting with four digits. Non-ASCII characters count as
+    spaces (one each: positions still match).
+    """
+    return b" " + text.encode("ascii", "replace").translate(_SHAPES)
 
 
 def literal_pattern(
@@ -379,21 +414,30 @@ def literal_pattern(
     """One search for the literal triggers of ``detectors``, and the detectors per literal.
 
     ``re`` scans fast for an alternation of literals (it only tries positions holding
-    a literal's first character); a character class, ``(?i)`` or look-behind in the
-    alternation makes it try every position. So a case-insensitive literal is
-    searched as ``bearer``, ``Bearer`` and ``BEARER``, and trigger characters and digit
-    runs are found apart.
+    a literal's first character, and factored as ``e(?:yJ)|...`` one group there); a
+    character class, ``(?i)`` or look-behind in the alternation makes it try every
+    position. So a case-insensitive literal is
+    searched as ``bearer``, ``Bearer`` and ``BEARER``, and trigger characters and shapes
+    are found apart.
     """
     by_literal: dict[str, list[Detector]] = {}
     for detector in detectors:
         for trigger in detector.triggers:
-            if trigger in CHAR_TRIGGERS or trigger == DIGIT_RUN:
+            if isinstance(trigger, bytes) or trigger in CHAR_TRIGGERS:
                 continue
             spellings = (
                 {trigger, trigger.capitalize(), trigger.upper()} if detector.any_case else {trigger}
             )
             for spelling in spellings:
                 by_literal.setdefault(spelling, []).append(detector)
-    ordered = sorted(by_literal, key=len, reverse=True)
-    pattern = re.compile("|".join(re.escape(literal) for literal in ordered) or "(?!)")
-    return pattern, {literal: tuple(found) for literal, found in by_literal.items()}
+    by_first: dict[str, list[str]] = {}
+    for literal in sorted(by_literal, key=len, reverse=True):  # the longest wins
+        by_first.setdefault(literal[0], []).append(re.escape(literal[1:]))
+    # Factored by first character: a position holding one tries one group, not all.
+    pattern = "|".join(
+        re.escape(first) + (rests[0] if len(rests) == 1 else f"(?:{'|'.join(rests)})")
+        for first, rests in sorted(by_first.items())
+    )
+    return re.compile(pattern or "(?!)"), {
+        literal: tuple(found) for literal, found in by_literal.items()
+    }

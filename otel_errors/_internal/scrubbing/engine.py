@@ -7,9 +7,9 @@ Neither validates card numbers or IBANs, hashes values for correlation, or rewri
 
 - a key's verdict is cached (keys repeat across spans);
 - short values found clean are remembered;
-- ``str.find`` for trigger characters, one search for a digit run and one for
-  literals locate the anchors of all detectors (see ``detectors``); a detector
-  runs only where its anchors are;
+- ``find`` for trigger characters and shapes and one search for literals locate
+  the anchors of all detectors (see ``detectors``); a detector runs only where
+  its anchors are;
 - a map that needs no change is returned as the same object, so callers skip
   rebuilding spans.
 
@@ -28,11 +28,10 @@ from typing import TYPE_CHECKING, Any
 from otel_errors._internal.scrubbing.detectors import (
     CHAR_TRIGGERS,
     DETECTORS,
-    DIGIT_RUN,
-    DIGIT_RUN_PATTERN,
     MAX_SCAN,
     Detector,
     literal_pattern,
+    shape_of,
 )
 from otel_errors._internal.scrubbing.keys import USER_HASH_KEY, USER_ID_KEYS, key_is_secret
 
@@ -72,9 +71,12 @@ class Redactor:
         triggers = {t for d in detectors for t in d.triggers}
         self._by_char = tuple(
             (char, tuple(d for d in detectors if char in d.triggers))
-            for char in sorted(triggers & CHAR_TRIGGERS)
+            for char in sorted(t for t in triggers if isinstance(t, str) and t in CHAR_TRIGGERS)
         )
-        self._digit_run = tuple(d for d in detectors if DIGIT_RUN in d.triggers)
+        self._by_shape = tuple(
+            (shape, tuple(d for d in detectors if shape in d.triggers))
+            for shape in sorted(t for t in triggers if isinstance(t, bytes))
+        )
         self._literals, self._by_literal = literal_pattern(detectors)
         self._scanners = [d for d in detectors if not d.triggers]
         self._value_rules = [r for r in config.rules if r.value is not None]
@@ -229,15 +231,13 @@ class Redactor:
         """The detectors worth running on ``text``, each with its trigger positions."""
         starts: dict[Detector, list[int]] = {}
         for char, detectors in self._by_char:
-            if char in text:
-                positions = _positions(text, char)
+            index = text.find(char)
+            if index != -1:
+                positions = _positions(text, char, index)
                 for detector in detectors:  # ":" and "=" both trigger key_value (any order)
                     starts[detector] = starts.get(detector, []) + positions
-        if self._digit_run:
-            digits = DIGIT_RUN_PATTERN.search(text)
-            if digits is not None:
-                for detector in self._digit_run:
-                    starts[detector] = [digits.start()]
+        if self._by_shape:
+            self._shape_anchors(text, starts)
         by_literal = self._by_literal
         for match in self._literals.finditer(text):
             start = match.start()
@@ -246,6 +246,15 @@ class Redactor:
         for detector in self._scanners:
             starts[detector] = []
         return starts
+
+    def _shape_anchors(self, text: str, starts: dict[Detector, list[int]]) -> None:
+        shape = shape_of(text)
+        for trigger, detectors in self._by_shape:
+            index = shape.find(trigger)
+            if index != -1:
+                positions = _positions(shape, trigger, index)
+                for detector in detectors:
+                    starts[detector] = starts.get(detector, []) + positions
 
     def _replace(self, text: str, found: list[tuple[int, int, str]], fired: list[str]) -> str:
         """``text`` with each secret found replaced by its marker, the first of overlaps."""
@@ -282,12 +291,13 @@ class Redactor:
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _positions(text: str, char: str) -> list[int]:
+def _positions(text: Any, needle: Any, index: int) -> list[int]:
+    """Where ``needle`` occurs in ``text``, not overlapping, from ``index`` (the first) on."""
     positions = []
-    index = text.find(char)
+    step = len(needle)
     while index != -1:
         positions.append(index)
-        index = text.find(char, index + 1)
+        index = text.find(needle, index + step)
     return positions
 
 
