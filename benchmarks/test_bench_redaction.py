@@ -9,17 +9,23 @@ redacts a batch of 100 fresh spans (an exporter batch) whose per-request values
 (order id, token, card) differ, so no cache of clean values helps on them. Target:
 otel_errors at most half of logfire's cost, and under 5 µs for a span of short clean
 values that repeat (method, route, status: the fast path).
+
+Case h has no target; it shows the price of scrubbing what logfire leaves alone: a
+failed request's span whose ``exception`` event carries a message and stack trace
+with an e-mail and a password (logfire treats ``exception.message`` and
+``exception.stacktrace`` as safe keys and exports both in clear).
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+import traceback
 import uuid
 
 import pytest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind
 
 from otel_errors._internal.redaction_export import redact_span
@@ -139,3 +145,65 @@ def test_clean_short_values(benchmark, redact):
     benchmark.group = "g. redaction, span of 10 short clean values (fast path)"
     benchmark.name = name
     benchmark(function, _span(CLEAN_ATTRIBUTES))
+
+
+def _login(attempt: int) -> None:
+    _check_password(attempt)
+
+
+def _check_password(attempt: int) -> None:
+    message = "login failed for jane.doe{n}@example.com with password=Hunter{n}!x (attempt {n})"
+    raise PermissionError(message.format(n=attempt))
+
+
+def _failed_span() -> ReadableSpan:
+    """A login that failed: the event's message and stack trace differ per attempt."""
+    n = next(_ROUNDS)
+    try:
+        _login(n)
+    except PermissionError as error:
+        event = Event(
+            "exception",
+            {
+                "exception.type": "PermissionError",
+                "exception.message": str(error),
+                "exception.stacktrace": "".join(traceback.format_exception(error)),
+                "exception.escaped": "False",
+            },
+        )
+    return ReadableSpan(
+        name="POST /login",
+        context=CONTEXT,
+        resource=RESOURCE,
+        attributes={
+            "http.request.method": "POST",
+            "http.route": "/login",
+            "url.full": f"https://shop.example.com/login?attempt={n}",
+            "http.response.status_code": 403,
+        },
+        events=(event,),
+        kind=SpanKind.SERVER,
+        start_time=1,
+        end_time=2,
+    )
+
+
+def test_span_with_exception_event(benchmark, redact):
+    name, function = redact
+    benchmark.group = "h. redaction, failed span: exception message + stack trace"
+    benchmark.name = name
+    benchmark.extra_info["per_call"] = BATCH
+
+    def redact_batch(spans: list[ReadableSpan]) -> list[ReadableSpan]:
+        return [function(span) for span in spans]
+
+    results = benchmark.pedantic(
+        redact_batch,
+        setup=lambda: (([_failed_span() for _ in range(BATCH)],), {}),
+        rounds=60,
+        warmup_rounds=3,
+    )
+    exported = str(dict(results[-1].events[0].attributes))
+    if name == "otel_errors":  # logfire exports both in clear
+        assert "@example.com" not in exported, exported
+        assert "Hunter" not in exported, exported

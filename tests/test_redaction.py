@@ -228,6 +228,54 @@ def test_bytes_values_are_scanned(redactor):
     assert redactor.redact_value("payload", clean) == (clean, ())
 
 
+_FRAMES = "".join(
+    f'  File "/srv/shop/app/orders.py", line {n}, in handler_{n}\n    return step_{n}(order)\n'
+    for n in range(8)
+)
+
+
+def _trace(last_line: str) -> str:
+    return f"Traceback (most recent call last):\n{_FRAMES}{last_line}\n"
+
+
+def test_stack_traces_are_scanned_line_by_line_and_new_lines_always(redactor):
+    """Frame lines seen clean are skipped; the new message line is scanned every time."""
+    first = _trace("KeyError: 'order 17'")
+    assert len(first) > 256  # scanned by line
+    assert redactor.redact_text(first) == (first, ())
+    second = _trace("ValueError: login failed for jane@example.com, password=hunter2")
+    redacted, fired = redactor.redact_text(second)
+    assert redacted == _trace(
+        "ValueError: login failed for [REDACTED:email], password=[REDACTED:key_value]"
+    )
+    assert sorted(fired) == ["email", "key_value"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "secret"),
+    [
+        ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----",
+         "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"),
+        ("config password:\n  hunter2", "hunter2"),
+        ('{"token": \n "tok-123456"}', "tok-123456"),
+        ("Authorization: Bearer\n  abcDEF123456", "abcDEF123456"),
+    ],
+)  # fmt: skip
+def test_secrets_that_span_lines_in_long_texts(redactor, lines, secret):
+    """The line-by-line scan gives way to a whole scan where a secret may cross a line."""
+    text = _trace(lines)
+    assert redactor.redact_text(_trace("KeyError: 'x'"))[1] == ()  # frame lines now known
+    redacted, _ = redactor.redact_text(text)
+    assert secret not in redacted
+
+
+def test_user_rules_see_whole_multi_line_texts(tmp_path):
+    """Lines are skipped for built-in detectors only; a user rule may span lines."""
+    rule = "[[rules]]\nname = 'two_lines'\nvalue = '" + r"step_0\(order\)\n  File" + "'\n"
+    redactor = Redactor(RedactionConfig.build(hash_key="k", rules_file=rules_file(tmp_path, rule)))
+    assert redactor.redact_text(_trace("KeyError: 'x'"))[1] == ("two_lines",)
+
+
 def test_huge_values_are_scanned_up_to_the_limit_and_cut(redactor):
     """The unscanned tail is dropped (never exported unscanned) and the cut says so."""
     text = "x" * (MAX_SCAN - 10) + " password=hunter2 " + "y" * 1000

@@ -256,26 +256,50 @@ def key_values(text: str, separators: list[int]) -> list[tuple[int, int]]:
     lowered = lower_same_length(text)
     spans: list[tuple[int, int]] = []
     for separator in separators:
-        if text.startswith("://", separator):
-            continue
-        end = separator
-        before = lowered[end - 1 : end]
-        if before.isspace():
-            while end > 0 and separator - end < _MAX_SPACES and lowered[end - 1].isspace():
-                end -= 1
-            before = lowered[end - 1 : end]
-        if before in _QUOTES:
-            end -= 1
-        elif before == ";" and lowered.endswith("&quot;", 0, end):
-            end -= 6
-        for word in _KEY_WORDS_BY_END.get(lowered[max(0, end - 3) : end], ()):
-            start = end - len(word)
-            if lowered.endswith(word, 0, end) and (start == 0 or not lowered[start - 1].isalnum()):
-                match = _VALUE_AFTER.match(text, separator)
-                if match is not None:
-                    spans.append(match.span("secret"))
-                break
+        if _follows_key(lowered, separator):
+            match = _VALUE_AFTER.match(text, separator)
+            if match is not None:
+                spans.append(match.span("secret"))
     return spans
+
+
+def _follows_key(lowered: str, separator: int) -> bool:
+    """Whether the ``=``/``:`` at ``separator`` in ``lowered`` comes after a key word."""
+    if lowered.startswith("://", separator):
+        return False
+    end = separator
+    before = lowered[end - 1 : end]
+    if before.isspace():
+        while end > 0 and separator - end < _MAX_SPACES and lowered[end - 1].isspace():
+            end -= 1
+        before = lowered[end - 1 : end]
+    if before in _QUOTES:
+        end -= 1
+    elif before == ";" and lowered.endswith("&quot;", 0, end):
+        end -= 6
+    for word in _KEY_WORDS_BY_END.get(lowered[max(0, end - 3) : end], ()):
+        start = end - len(word)
+        if lowered.endswith(word, 0, end) and (start == 0 or not lowered[start - 1].isalnum()):
+            return True
+    return False
+
+
+_CREDENTIAL_SCHEMES = ("bearer", "basic", "token", "digest")
+
+
+def value_on_next_line(line: str) -> bool:
+    """Whether ``line`` ends where a secret may follow on the next line.
+
+    After a key and its separator (``password:``, ``"token": "``) or a credential
+    scheme (``Authorization: Bearer``), the value patterns allow a line break.
+    """
+    lowered = lower_same_length(line.rstrip())
+    if lowered.endswith(_CREDENTIAL_SCHEMES):
+        return True
+    end = lowered.removesuffix("&quot;").rstrip("\"'").rstrip()
+    if end.endswith("=>"):
+        end = end[:-1]
+    return end.endswith((":", "=")) and _follows_key(end, len(end) - 1)
 
 
 def lower_same_length(text: str) -> str:

@@ -32,6 +32,7 @@ from otel_errors._internal.scrubbing.detectors import (
     Detector,
     literal_pattern,
     shape_of,
+    value_on_next_line,
 )
 from otel_errors._internal.scrubbing.keys import USER_HASH_KEY, USER_ID_KEYS, key_is_secret
 
@@ -45,7 +46,10 @@ _CLEAN_CACHE_SIZE = 4096
 _CLEAN_CACHE_MAX_LEN = 128
 _LONG_CLEAN_CACHE_SIZE = 256
 """Long clean texts remembered: stack traces repeat in error storms (at most ~16 MB)."""
-_LONG_CLEAN_MAX_LEN = MAX_SCAN
+_BY_LINE_FROM = 256
+"""Multi-line texts from this length are scanned line by line (see ``_scan_lines``)."""
+_CLEAN_LINES_SIZE = 4096
+_CLEAN_LINE_MAX_LEN = 1024
 _SCALARS = frozenset({bool, int, float})
 _SECRET_KEY_RULE = "secret_key"  # noqa: S105 - a rule name
 _USER_ID_RULE = "user_id"
@@ -84,6 +88,7 @@ class Redactor:
         self._keys: dict[str, tuple[str, str] | None] = {}
         self._clean: dict[str, None] = {}
         self._long_clean: dict[str, None] = {}
+        self._clean_lines: dict[str, None] = {}  # of built-in secrets; user rules see whole texts
 
     # -- public API --------------------------------------------------------------
 
@@ -210,7 +215,12 @@ class Redactor:
             # Only the head is scanned; the unscanned rest is dropped, never exported.
             head = self._text(text[:MAX_SCAN], fired)
             return head + f"…[not scanned: {len(text) - MAX_SCAN} chars dropped]"
-        redacted = text if _cannot_hold_builtin_secrets(text) else self._scan_text(text, fired)
+        if _cannot_hold_builtin_secrets(text):
+            redacted = text
+        elif len(text) >= _BY_LINE_FROM and "\n" in text:
+            redacted = self._scan_lines(text, fired)
+        else:
+            redacted = self._scan_text(text, fired)
         for rule in self._value_rules:
             redacted = self._user_rule(rule, redacted, fired)
         if redacted is text:
@@ -219,6 +229,35 @@ class Redactor:
                 clean.clear()
             clean[text] = None
         return redacted
+
+    def _scan_lines(self, text: str, fired: list[str]) -> str:
+        """``_scan_text`` for the lines not seen clean before.
+
+        A stack trace repeats its frame lines from one error to the next and changes
+        in its message line; only that one is scanned. Built-in secrets do not span
+        lines, except PEM keys and a value on the line after its key: a text holding
+        ``-----BEGIN`` or a new line that ends with a key (``password:``) is scanned
+        whole.
+        """
+        if "-----BEGIN" in text:
+            return self._scan_text(text, fired)
+        lines = text.split("\n")
+        known = self._clean_lines
+        new = [index for index, line in enumerate(lines) if line not in known]
+        if any(value_on_next_line(lines[index]) for index in new):
+            return self._scan_text(text, fired)
+        changed = False
+        for index in new:
+            line = lines[index]
+            redacted = self._scan_text(line, fired)
+            if redacted is not line:
+                lines[index] = redacted
+                changed = True
+            elif len(line) <= _CLEAN_LINE_MAX_LEN:
+                if len(known) >= _CLEAN_LINES_SIZE:
+                    known.clear()
+                known[line] = None
+        return "\n".join(lines) if changed else text
 
     def _scan_text(self, text: str, fired: list[str]) -> str:
         found: list[tuple[int, int, str]] = []
