@@ -233,7 +233,7 @@ def test_a_servicer_exception_is_recorded_once_per_trace_with_contrib_and_loggin
 
 
 def test_without_contrib_grpcio_s_log_of_a_servicer_exception_records_it_once(address, spans):
-    """No server span: the exception grpcio logs ("Exception calling application") is kept."""
+    """No server span: grpcio's log of the exception is recorded, unhandled (the call failed)."""
     with (
         _instrumented(ProcessHooksErrorsInstrumentor()),
         grpc.insecure_channel(address) as channel,
@@ -246,6 +246,7 @@ def test_without_contrib_grpcio_s_log_of_a_servicer_exception_records_it_once(ad
     event = spans.only_exception()
     assert event["exception.type"] == "ValueError"
     assert event["error.code"] == registry.classifier.classify(ValueError()).error.code
+    assert event["error.handled"] is False
 
 
 async def _reserve_async(request: bytes, context: grpc.aio.ServicerContext) -> bytes:

@@ -397,6 +397,36 @@ def test_logged_then_raised_is_recorded_once(instrumented, spans, tracer, app_lo
     assert spans.only_exception()["error.handled"] is True
 
 
+@pytest.mark.parametrize(
+    ("logger", "level", "handled"),
+    [
+        ("grpc._server", logging.ERROR, False),  # "Exception calling application"
+        ("uvicorn.error", logging.ERROR, False),  # "Exception in ASGI application"
+        ("django.request", logging.ERROR, False),  # "Internal Server Error" (a 500)
+        ("django.request", logging.WARNING, True),  # a 4xx the framework answered
+        ("aiohttp.server", logging.ERROR, False),
+        ("grpc", logging.ERROR, True),  # not the server's logger
+    ],
+)
+@pytest.mark.usefixtures("instrumented")
+def test_a_server_s_log_of_an_escaped_exception_is_recorded_unhandled(
+    spans, monkeypatch, logger, level, handled
+):
+    """Servers log what the application let escape before answering with a failure."""
+    server_logger = logging.getLogger(logger)  # as a server configures it, whatever ran before
+    monkeypatch.setattr(server_logger, "disabled", False)
+    monkeypatch.setattr(server_logger, "propagate", False)
+    previous = server_logger.level
+    server_logger.setLevel(logging.INFO)
+    try:
+        int("x")
+    except ValueError:
+        server_logger.log(level, "failed", exc_info=True)
+    finally:
+        server_logger.setLevel(previous)
+    assert spans.only_exception()["error.handled"] is handled
+
+
 def test_records_without_exceptions_and_own_loggers_are_not_recorded(instrumented, spans):
     """Plain records, exc_info outside an except block, and our own loggers record nothing."""
     logger = logging.getLogger("tests.hooks.plain")

@@ -16,6 +16,15 @@ handlers exist and however often logging is reconfigured; it is also the method
 Sentry's logging integration patches. A record without ``exc_info`` costs one
 attribute test.
 
+Servers are the exception: where a server catches what the application let escape,
+logs it at ERROR and answers with a failure, nobody handled it, and the record is
+recorded with ``error.handled=false`` (so it counts for the alerts on unhandled
+errors). The loggers, checked against their sources: ``grpc._server`` ("Exception
+calling application": a sync servicer raised, the call ends UNKNOWN; it is the only
+trace of it without the contrib gRPC instrumentation), ``uvicorn.error`` ("Exception
+in ASGI application"), ``django.request`` ("Internal Server Error"; 4xx are logged
+at WARNING and stay handled) and ``aiohttp.server`` ("Error handling request").
+
 Never recorded: records of the ``otel_errors`` and ``opentelemetry`` loggers (an
 exporter that logs its own failure must not feed new spans into the pipeline that is
 failing), and anything logged while a record is being recorded (a thread-local
@@ -45,6 +54,8 @@ from otel_errors._internal.fail_open import report_internal_failure
 from otel_errors._internal.handling import record_error
 
 _OWN_LOGGERS = ("otel_errors", "opentelemetry")
+_SERVER_LOGGERS = frozenset({"grpc._server", "uvicorn.error", "django.request", "aiohttp.server"})
+"""Their ERROR records carry exceptions the application did not handle (module docstring)."""
 _METHOD = "callHandlers"
 
 
@@ -91,7 +102,8 @@ def _record(record: logging.LogRecord, exc_info: Any) -> None:
         exc = exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) == 3 else None  # noqa: PLR2004
         name = record.name if isinstance(record.name, str) else ""
         if isinstance(exc, BaseException) and not _is_own_logger(name):
-            record_error(exc, handled=True)
+            unhandled = name in _SERVER_LOGGERS and record.levelno >= logging.ERROR
+            record_error(exc, handled=not unhandled)
     except Exception as failure:
         report_internal_failure("process_hooks.logging", failure)
     finally:
