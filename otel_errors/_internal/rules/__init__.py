@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from otel_errors._internal.rules import db, generic, grpc, http, redis, resilience, web
+from otel_errors._internal.rules import aws, db, generic, grpc, http, redis, resilience, web
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -27,6 +27,10 @@ SHIPPED: tuple[Callable[[Classifier], None], ...] = (
     http.register,
     resilience.register,
     grpc.register,
+    aws.register,
 )
-ENRICHERS: tuple[tuple[tuple[str, ...], Enricher], ...] = ((grpc.MODULES, grpc.status_attributes),)
+ENRICHERS: tuple[tuple[tuple[str, ...], Enricher], ...] = (
+    (grpc.MODULES, grpc.status_attributes),
+    (aws.MODULES, aws.request_attributes),
+)
 """Shipped enrichers by exception module prefix (see ``enrichment``)."""
