@@ -262,11 +262,20 @@ def test_stack_traces_are_scanned_line_by_line_and_new_lines_always(redactor):
     ],
 )  # fmt: skip
 def test_secrets_that_span_lines_in_long_texts(redactor, lines, secret):
-    """The line-by-line scan gives way to a whole scan where a secret may cross a line."""
-    text = _trace(lines)
-    assert redactor.redact_text(_trace("KeyError: 'x'"))[1] == ()  # frame lines now known
-    redacted, _ = redactor.redact_text(text)
+    """The line-by-line scan gives way to a whole scan where a secret may cross a line.
+
+    The worst case: the line holding the secret was seen before, clean on its own.
+    """
+    _, value_line = lines.split("\n", 1)
+    assert redactor.redact_text(_trace(value_line))[1] == ()  # frame and value lines known
+    redacted, _ = redactor.redact_text(_trace(lines))
     assert secret not in redacted
+
+
+def test_a_known_key_line_does_not_hide_a_new_value_after_it(redactor):
+    """``password:`` was seen (and remembered clean) above one value; the next value is new."""
+    assert "hunter2" not in redactor.redact_text(_trace("config password:\n  hunter2"))[0]
+    assert "hunter3" not in redactor.redact_text(_trace("config password:\n  hunter3"))[0]
 
 
 def test_user_rules_see_whole_multi_line_texts(tmp_path):

@@ -285,6 +285,8 @@ def _follows_key(lowered: str, separator: int) -> bool:
 
 
 _CREDENTIAL_SCHEMES = ("bearer", "basic", "token", "digest")
+_KEY_END_LAST = frozenset(":=>;\"'")
+"""Last characters of a line ending in a separator (``=>`` too), a quote or ``&quot;``."""
 
 
 def value_on_next_line(line: str) -> bool:
@@ -293,10 +295,10 @@ def value_on_next_line(line: str) -> bool:
     After a key and its separator (``password:``, ``"token": "``) or a credential
     scheme (``Authorization: Bearer``), the value patterns allow a line break.
     """
-    lowered = lower_same_length(line.rstrip())
-    if lowered.endswith(_CREDENTIAL_SCHEMES):
-        return True
-    end = lowered.removesuffix("&quot;").rstrip("\"'").rstrip()
+    end = line.rstrip()
+    if end[-1:] not in _KEY_END_LAST:  # most lines: only a scheme can end them so
+        return end[-6:].lower().endswith(_CREDENTIAL_SCHEMES)
+    end = lower_same_length(end).removesuffix("&quot;").rstrip("\"'").rstrip()
     if end.endswith("=>"):
         end = end[:-1]
     return end.endswith((":", "=")) and _follows_key(end, len(end) - 1)

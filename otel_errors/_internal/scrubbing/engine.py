@@ -231,40 +231,67 @@ class Redactor:
         return redacted
 
     def _scan_lines(self, text: str, fired: list[str]) -> str:
-        """``_scan_text`` for the lines not seen clean before.
+        """``_scan_text`` for the lines not seen clean before, each run of them at once.
 
         A stack trace repeats its frame lines from one error to the next and changes
-        in its message line; only that one is scanned. Built-in secrets do not span
-        lines, except PEM keys and a value on the line after its key: a text holding
-        ``-----BEGIN`` or a new line that ends with a key (``password:``) is scanned
-        whole.
+        in its message line; only that one is scanned. Consecutive new lines are
+        scanned as one block (a text of new lines costs what a whole scan costs).
+        Built-in secrets do not span lines, except PEM keys and a value on the line
+        after its key: a text holding ``-----BEGIN``, or where a line ending with a
+        key (``password:``) is the last before or in a block of new lines, is
+        scanned whole.
         """
         if "-----BEGIN" in text:
             return self._scan_text(text, fired)
         lines = text.split("\n")
         known = self._clean_lines
-        new = [index for index, line in enumerate(lines) if line not in known]
-        if any(value_on_next_line(lines[index]) for index in new):
-            return self._scan_text(text, fired)
-        changed = False
-        for index in new:
-            line = lines[index]
-            redacted = self._scan_text(line, fired)
-            if redacted is not line:
-                lines[index] = redacted
-                changed = True
-            elif len(line) <= _CLEAN_LINE_MAX_LEN:
-                if len(known) >= _CLEAN_LINES_SIZE:
-                    known.clear()
+        runs = _runs([index for index, line in enumerate(lines) if line not in known])
+        if any(
+            (end < len(lines) and value_on_next_line(lines[end - 1]))
+            or (start > 0 and value_on_next_line(lines[start - 1]))
+            for start, end in runs
+        ):
+            return self._scan_text(text, fired)  # a key line before a known or new one
+        redacted_text: list[str] = []  # lines and redacted blocks, up to line ``done``
+        done = 0
+        for start, end in runs:
+            block = "\n".join(lines[start:end])
+            found = self._found(block)
+            if found:
+                redacted_text += lines[done:start]
+                redacted_text.append(self._replace(block, found, fired))
+                done = end
+            self._remember_clean(lines[start:end], found)
+        return "\n".join(redacted_text + lines[done:]) if redacted_text else text
+
+    def _remember_clean(self, lines: list[str], found: list[tuple[int, int, str]]) -> None:
+        """Adds the ``lines`` of a block that no secret ``found`` in it touches."""
+        known = self._clean_lines
+        if len(known) + len(lines) > _CLEAN_LINES_SIZE:
+            known.clear()
+        if not found:
+            known.update((line, None) for line in lines if len(line) <= _CLEAN_LINE_MAX_LEN)
+            return
+        offset = 0
+        for line in lines:
+            end = offset + len(line)
+            if len(line) <= _CLEAN_LINE_MAX_LEN and not any(
+                start < end and stop > offset for start, stop, _ in found
+            ):
                 known[line] = None
-        return "\n".join(lines) if changed else text
+            offset = end + 1
 
     def _scan_text(self, text: str, fired: list[str]) -> str:
+        found = self._found(text)
+        return self._replace(text, found, fired) if found else text
+
+    def _found(self, text: str) -> list[tuple[int, int, str]]:
+        """``(start, end, rule)`` of each secret in ``text`` (overlaps possible)."""
         found: list[tuple[int, int, str]] = []
         for detector, positions in self._anchors(text).items():
             for start, end in detector.find(text, positions):
                 found.append((start, end, detector.name))
-        return self._replace(text, found, fired) if found else text
+        return found
 
     def _anchors(self, text: str) -> dict[Detector, list[int]]:
         """The detectors worth running on ``text``, each with its trigger positions."""
@@ -338,6 +365,17 @@ def _positions(text: Any, needle: Any, index: int) -> list[int]:
         positions.append(index)
         index = text.find(needle, index + step)
     return positions
+
+
+def _runs(indexes: list[int]) -> list[tuple[int, int]]:
+    """Sorted ``indexes`` as ``(start, end)`` runs: ``[1, 2, 5]`` -> ``(1, 3), (5, 6)``."""
+    runs: list[tuple[int, int]] = []
+    for index in indexes:
+        if runs and runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], index + 1)
+        else:
+            runs.append((index, index + 1))
+    return runs
 
 
 def _copy_until(attributes: Mapping[str, Any], stop: str) -> dict[str, Any]:
