@@ -276,6 +276,10 @@ def test_a_known_key_line_does_not_hide_a_new_value_after_it(redactor):
     """``password:`` was seen (and remembered clean) above one value; the next value is new."""
     assert "hunter2" not in redactor.redact_text(_trace("config password:\n  hunter2"))[0]
     assert "hunter3" not in redactor.redact_text(_trace("config password:\n  hunter3"))[0]
+    assert "hunter4" not in redactor.redact_text(_trace("config password:\n\n hunter4"))[0]
+    blank_known = redactor.redact_text(_trace("config password:\n\n"))  # its lines now known
+    assert blank_known[1] == ()
+    assert "hunter5" not in redactor.redact_text(_trace("config password:\n\n hunter5"))[0]
 
 
 def test_user_rules_see_whole_multi_line_texts(tmp_path):

@@ -247,8 +247,8 @@ class Redactor:
         known = self._clean_lines
         runs = _runs([index for index, line in enumerate(lines) if line not in known])
         if any(
-            (end < len(lines) and value_on_next_line(lines[end - 1]))
-            or (start > 0 and value_on_next_line(lines[start - 1]))
+            (end < len(lines) and _ends_with_key(lines, end - 1))
+            or (start > 0 and _ends_with_key(lines, start - 1))
             for start, end in runs
         ):
             return self._scan_text(text, fired)  # a key line before a known or new one
@@ -365,6 +365,18 @@ def _positions(text: Any, needle: Any, index: int) -> list[int]:
         positions.append(index)
         index = text.find(needle, index + step)
     return positions
+
+
+def _ends_with_key(lines: list[str], index: int) -> bool:
+    """Whether a value may follow ``lines[index]``: it, or the line above blanks, ends with a key.
+
+    A value may sit up to three whitespace characters after its key: two blank lines
+    below it.
+    """
+    for line in reversed(lines[max(0, index - 2) : index + 1]):
+        if line.strip():
+            return value_on_next_line(line)
+    return False
 
 
 def _runs(indexes: list[int]) -> list[tuple[int, int]]:
