@@ -19,6 +19,7 @@ from typing import Any
 
 import botocore.session
 import pytest
+from _http_peers import closed_port, full_backlog
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
@@ -205,15 +206,13 @@ def test_missing_credentials(monkeypatch, moto_endpoint, tmp_path):
     assert _code(_refused(s3.list_buckets)) == "AWS-010"  # NoCredentialsError
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def test_a_refused_connection_and_timeouts_keep_their_generic_codes():
+    """Transport failures: refused NET-001, read timeout HTTP-1002, connect timeout HTTP-1001.
 
-
-def test_a_refused_connection_and_a_read_timeout_keep_their_generic_codes():
-    """EndpointConnectionError wraps the refused socket (NET-001); a silent peer times out."""
-    refused = _refused(_client("s3", f"http://127.0.0.1:{_closed_port()}").list_buckets)
+    The refused socket sits inside EndpointConnectionError; a silent peer times the
+    read out, a full accept queue the connect.
+    """
+    refused = _refused(_client("s3", f"http://127.0.0.1:{closed_port()}").list_buckets)
     assert (type(refused).__name__, _code(refused)) == ("EndpointConnectionError", "NET-001")
     with socket.socket() as silent:  # accepts (backlog) and never answers
         silent.bind(("127.0.0.1", 0))
@@ -222,6 +221,10 @@ def test_a_refused_connection_and_a_read_timeout_keep_their_generic_codes():
         client = _client("s3", f"http://127.0.0.1:{silent.getsockname()[1]}", config)
         timed_out = _refused(client.list_buckets)
     assert (type(timed_out).__name__, _code(timed_out)) == ("ReadTimeoutError", "HTTP-1002")
+    with full_backlog() as port:
+        config = NO_RETRIES.merge(Config(connect_timeout=0.3))
+        unconnected = _refused(_client("s3", f"http://127.0.0.1:{port}", config).list_buckets)
+    assert (type(unconnected).__name__, _code(unconnected)) == ("ConnectTimeoutError", "HTTP-1001")
 
 
 @pytest.mark.parametrize(
