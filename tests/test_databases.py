@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sqlite3
 import sys
 import threading
@@ -28,6 +27,7 @@ import psycopg_pool
 import pytest
 import sqlalchemy
 import sqlalchemy.exc
+from _http_peers import closed_port
 from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
@@ -199,12 +199,6 @@ def with_user(dsn: str, user: str, password: str | None = None) -> str:
     credentials = quote(user) + (f":{quote(password)}" if password else "")
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{credentials}@{host}"))
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
