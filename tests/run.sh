@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The README's test command. From a fresh clone it:
-#   1. creates .venv (Python 3), installs the package with its `dev` group, checks
-#      ruff, ruff format and mypy, and runs the whole suite (tests and one smoke
-#      round of each benchmark);
+#   1. creates .venv (Python 3), installs the package with its `dev` group at the
+#      versions locked in tests/locks/dev.txt, checks ruff, ruff format and mypy, and
+#      runs the whole suite (tests and one smoke round of each benchmark);
 #   2. runs the suite again on the oldest supported line, Python 3.10 with
-#      opentelemetry-sdk 1.40 (tests/constraints-oldest.txt), in .venv-oldest.
+#      opentelemetry-sdk 1.40 (tests/constraints-oldest.txt), locked in
+#      tests/locks/oldest.txt, in .venv-oldest.
+# The locks keep a new release elsewhere from turning CI red by surprise:
+# tests/lock.sh regenerates them, tests/drift.sh runs the suite on the newest releases.
 # Both runs use the PostgreSQL and Redis servers of tests/servers.sh, started before
 # the first run and stopped on exit; when OTEL_ERRORS_TEST_POSTGRES_DSN,
 # OTEL_ERRORS_TEST_REDIS_URL and OTEL_ERRORS_TEST_REDIS_REPLICA_URL are all set
@@ -13,12 +16,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# pip itself is pinned too (dependency groups need pip >= 25.1).
+PIP=pip==26.3
 VENV=${OTEL_ERRORS_VENV:-.venv}
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install -q --upgrade pip
-"$VENV/bin/python" -m pip install -q -e . --group dev
+"$VENV/bin/python" -m pip install -q "$PIP"
+"$VENV/bin/python" -m pip install -q -e . --group dev -c tests/locks/dev.txt
 
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
@@ -59,7 +64,7 @@ OLDEST=${OTEL_ERRORS_OLDEST_VENV:-.venv-oldest}
 if [ ! -x "$OLDEST/bin/python" ]; then
   "$PY_OLDEST" -m venv "$OLDEST"
 fi
-"$OLDEST/bin/python" -m pip install -q --upgrade pip
-"$OLDEST/bin/python" -m pip install -q -e . --group test -c tests/constraints-oldest.txt
+"$OLDEST/bin/python" -m pip install -q "$PIP"
+"$OLDEST/bin/python" -m pip install -q -e . --group test -c tests/locks/oldest.txt
 # The deployment and end-to-end tests exercise binaries, not the SDK line: once is enough.
 "$OLDEST/bin/python" -m pytest -p no:cacheprovider -m "not e2e" "$@"

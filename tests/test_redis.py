@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
+import redis.asyncio.retry
 import redis.exceptions
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.trace import SpanKind
@@ -40,6 +41,11 @@ def code_of(exc: BaseException) -> str:
 
 def no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
+
+
+def no_async_retry() -> redis.asyncio.retry.Retry:
+    """The asyncio client's own Retry: redis 8.2 warns about a synchronous one."""
+    return redis.asyncio.retry.Retry(NoBackoff(), 0)
 
 
 def closed_port() -> int:
@@ -255,7 +261,7 @@ def test_redis_asyncio(redis_url, key, tracer, spans):
 
     async def scenario() -> list[str]:
         codes = []
-        conn = redis.asyncio.Redis.from_url(redis_url, socket_timeout=0.1, retry=no_retry())
+        conn = redis.asyncio.Redis.from_url(redis_url, socket_timeout=0.1, retry=no_async_retry())
         try:
             await conn.set(key, "string")
             codes.append(await failing(conn.lpush(key, "item")))
