@@ -30,6 +30,7 @@ def configure(
     catalog: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     local_dir: str | os.PathLike[str] | None = None,
     local_max_bytes: int | None = None,
+    shutdown_deadline: float | None = None,
     max_message_length: int | None = None,
     max_stacktrace_length: int | None = None,
     stack_cache_size: int | None = None,
@@ -62,6 +63,7 @@ def configure(
         catalog: ``OTEL_ERRORS_CATALOG``: one or more catalogue TOML files.
         local_dir: ``OTEL_ERRORS_LOCAL_DIR``.
         local_max_bytes: ``OTEL_ERRORS_LOCAL_MAX_BYTES``.
+        shutdown_deadline: ``OTEL_ERRORS_SHUTDOWN_DEADLINE``, in seconds.
         max_message_length: ``OTEL_ERRORS_MAX_MESSAGE_LENGTH``.
         max_stacktrace_length: ``OTEL_ERRORS_MAX_STACKTRACE_LENGTH``.
         stack_cache_size: ``OTEL_ERRORS_STACK_CACHE_SIZE``.
@@ -99,6 +101,7 @@ def configure(
             "catalog": catalog,
             "local_dir": local_dir,
             "local_max_bytes": local_max_bytes,
+            "shutdown_deadline": shutdown_deadline,
             "max_message_length": max_message_length,
             "max_stacktrace_length": max_stacktrace_length,
             "stack_cache_size": stack_cache_size,

@@ -40,11 +40,11 @@ SCRIPT = textwrap.dedent(
 
     def describe(processor):
         exporter = getattr(processor, "span_exporter", None)
-        name = type(exporter).__name__
-        inner = vars(exporter).get("exporter") if hasattr(exporter, "__dict__") else None
-        if inner is not None:
-            name += f"({type(inner).__name__})"
-        return f"{type(processor).__name__}({name})"
+        names = []
+        while exporter is not None:
+            names.append(type(exporter).__name__)
+            exporter = vars(exporter).get("exporter") if hasattr(exporter, "__dict__") else None
+        return f"{type(processor).__name__}(" + "(".join(names) + ")" * len(names)
 
     provider = trace.get_tracer_provider()
     processors = provider._active_span_processor._span_processors
@@ -107,7 +107,9 @@ def test_each_way_in_builds_the_same_pipeline(tmp_path, modes):
     pipeline, spans, stderr = run(tmp_path, modes)
     assert pipeline == {
         "tracer_provider": "TracerProvider",
-        "span_processors": ["ExportSpanProcessor(RedactingSpanExporter(LocalSpanExporter))"],
+        "span_processors": [
+            "ExportSpanProcessor(RedactingSpanExporter(SpanExportGate(LocalSpanExporter)))"
+        ],
         "meter_provider": "MeterProvider",
         "logger_provider": "LoggerProvider",
         "distro": "otel_errors",
@@ -126,7 +128,7 @@ def test_combining_ways_in_is_idempotent(tmp_path, modes):
     """Using several ways in installs one provider and records each exception once."""
     pipeline, spans, stderr = run(tmp_path, modes)
     assert pipeline["span_processors"] == [
-        "ExportSpanProcessor(RedactingSpanExporter(LocalSpanExporter))"
+        "ExportSpanProcessor(RedactingSpanExporter(SpanExportGate(LocalSpanExporter)))"
     ]
     assert len(exception_events(spans)) == 1
     assert "Overriding of current" not in stderr
@@ -145,7 +147,7 @@ def test_otlp_endpoint_selects_otlp_exporters(tmp_path):
     )
     assert (
         pipeline["span_processors"][-1]
-        == "ExportSpanProcessor(RedactingSpanExporter(OTLPSpanExporter))"
+        == "ExportSpanProcessor(RedactingSpanExporter(SpanExportGate(OTLPSpanExporter)))"
     )
 
 
@@ -154,7 +156,7 @@ def test_users_environment_wins_over_distro_defaults(tmp_path):
     pipeline, _, _ = run(tmp_path, "launcher", OTEL_TRACES_EXPORTER="console")
     assert (
         pipeline["span_processors"][-1]
-        == "ExportSpanProcessor(RedactingSpanExporter(ConsoleSpanExporter))"
+        == "ExportSpanProcessor(RedactingSpanExporter(SpanExportGate(ConsoleSpanExporter)))"
     )
 
 

@@ -7,13 +7,13 @@ record with default limits on whatever tracer provider is installed.
 from __future__ import annotations
 
 import os
-import threading
 
+from otel_errors._internal import forking
 from otel_errors._internal.recorder import ErrorRecorder
 from otel_errors._internal.registry import registry
 from otel_errors._internal.settings import Settings
 
-_lock = threading.Lock()
+_lock = forking.lock()
 _recorder: ErrorRecorder | None = None
 
 
@@ -36,3 +36,10 @@ def set_recorder(recorder: ErrorRecorder) -> None:
     """Makes ``recorder`` the one every recording path uses."""
     global _recorder  # noqa: PLW0603 - the process-wide recorder
     _recorder = recorder
+
+
+def forget_parent_counts() -> None:
+    """In a forked child: the errors counter's series start empty, as its metric storage does."""
+    recorder = _recorder
+    if recorder is not None:
+        recorder.metrics.forget_series()

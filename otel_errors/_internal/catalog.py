@@ -11,11 +11,11 @@ import dataclasses
 import enum
 import re
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from otel_errors._internal import forking
 from otel_errors._internal.names import UNKNOWN_CODE
 
 if sys.version_info >= (3, 11):
@@ -24,6 +24,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Iterable, Iterator, Mapping
 
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{0,11}-[0-9]{3,4}$")
@@ -169,7 +170,7 @@ class Catalog:
 
     _codes: dict[str, ErrorCode] = field(default_factory=dict)
     _sources: dict[str, str] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=forking.lock, repr=False, compare=False)
 
     def add(self, entry: ErrorCode, *, source: str = "python") -> ErrorCode:
         """Adds ``entry``; an identical re-declaration is accepted and returns the existing one.

@@ -27,10 +27,10 @@ Cycles in chains and groups are cut, and depth is bounded.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union, cast
 
+from otel_errors._internal import forking
 from otel_errors._internal.catalog import UNKNOWN, Catalog, ErrorCode
 from otel_errors._internal.compat import BaseExceptionGroup_
 from otel_errors._internal.fail_open import report_internal_failure
@@ -78,7 +78,7 @@ class Classifier:
         self._by_name: dict[str, list[CodeRule]] = {}
         self._predicates: list[tuple[Callable[[BaseException], bool], CodeRule]] = []
         self._per_type: dict[type, tuple[CodeRule, ...]] = {}
-        self._lock = threading.Lock()
+        self._lock = forking.lock()
 
     def add(self, match: Match, code: CodeRule) -> None:
         """Registers a rule.

@@ -102,10 +102,11 @@ def _catalog_files(args: argparse.Namespace) -> list[Path]:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from otel_errors._internal.local_files import existing_directory
     from otel_errors._internal.report import build_report, render_json, render_text
     from otel_errors._internal.settings import Settings
 
-    directory = args.dir or Path(Settings.resolve()[0].local_dir)
+    directory = args.dir or existing_directory(Settings.resolve()[0].local_dir)
     if not directory.is_dir():
         print(f"otel-errors: no data directory {directory}", file=sys.stderr)
         return EXIT_USAGE

@@ -16,9 +16,9 @@ Failures are counted and skipped: the event is recorded without the extras.
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
+from otel_errors._internal import forking
 from otel_errors._internal.fail_open import report_internal_failure
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class Enrichers:
     def __init__(self) -> None:
         """Creates an empty registry."""
         self._entries: list[tuple[tuple[str, ...], Enricher]] = []
-        self._lock = threading.Lock()
+        self._lock = forking.lock()
 
     def add(self, module_prefixes: tuple[str, ...], enricher: Enricher) -> None:
         """Runs ``enricher`` for exceptions (or their causes) from these modules."""

@@ -25,6 +25,9 @@ OTEL_ERRORS_LOCAL_DIR: Final = "OTEL_ERRORS_LOCAL_DIR"
 OTEL_ERRORS_LOCAL_MAX_BYTES: Final = "OTEL_ERRORS_LOCAL_MAX_BYTES"
 """Size at which a local JSON-lines file is rotated to ``<name>.1``."""
 
+OTEL_ERRORS_SHUTDOWN_DEADLINE: Final = "OTEL_ERRORS_SHUTDOWN_DEADLINE"
+"""Seconds the process may spend delivering telemetry once it is ending."""
+
 OTEL_ERRORS_MAX_MESSAGE_LENGTH: Final = "OTEL_ERRORS_MAX_MESSAGE_LENGTH"
 """Maximum ``exception.message`` length in characters."""
 
@@ -115,6 +118,13 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _positive_seconds(text: str) -> float:
+    value = float(text.strip())
+    if not 0 < value <= 3600:  # noqa: PLR2004 - an hour: anything longer is a typo
+        raise ValueError
+    return value
+
+
 def _paths(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
@@ -148,12 +158,6 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
-def _non_empty(text: str) -> str:
-    if not text.strip():
-        raise ValueError
-    return text.strip()
-
-
 SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         env=OTEL_ERRORS_ENABLED,
@@ -175,9 +179,11 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         env=OTEL_ERRORS_LOCAL_DIR,
         keyword="local_dir",
         kind="directory path",
-        default="otel-errors-data",
-        parse=_non_empty,
-        doc="Where the `otel_errors_local` exporter writes spans, logs and metrics.",
+        default="",
+        parse=_text,
+        doc="Where the `otel_errors_local` exporter writes spans, logs and metrics; if empty, "
+        "the first usable of `$XDG_STATE_HOME/otel-errors`, `~/.local/state/otel-errors`, "
+        "`<temp dir>/otel-errors-<uid>` (printed at start-up).",
     ),
     Setting(
         env=OTEL_ERRORS_LOCAL_MAX_BYTES,
@@ -186,6 +192,14 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         default=str(50 * 1024 * 1024),
         parse=_int_at_least(4096),
         doc="Size at which a local file rotates to `<name>.1`.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_SHUTDOWN_DEADLINE,
+        keyword="shutdown_deadline",
+        kind="seconds, > 0",
+        default="5",
+        parse=_positive_seconds,
+        doc="Longest a SIGTERM, exit or crash waits for telemetry, all providers together.",
     ),
     Setting(
         env=OTEL_ERRORS_MAX_MESSAGE_LENGTH,

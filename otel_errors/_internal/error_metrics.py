@@ -20,12 +20,11 @@ measurement is made in the context of the recording span.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING
 
 from opentelemetry import metrics, trace
 
-from otel_errors._internal import names
+from otel_errors._internal import forking, names
 from otel_errors._internal.local_roots import local_root
 from otel_errors._internal.redaction_setup import get_redactor
 
@@ -61,7 +60,7 @@ class ErrorMetrics:
         self.cardinality_limit = cardinality_limit
         self._counter: Counter | None = None
         self._series: set[frozenset[tuple[str, AttributeValue]]] = set()
-        self._lock = threading.Lock()
+        self._lock = forking.lock()
         self._warned = False
 
     def count(
@@ -81,6 +80,11 @@ class ErrorMetrics:
         redacted, _ = get_redactor().redact_attributes(attributes)
         attributes = dict(redacted or {})
         self._counter_().add(1, self._bounded(attributes), context=trace.set_span_in_context(span))
+
+    def forget_series(self) -> None:
+        """Starts the cardinality bound afresh (a forked child's counts start at zero)."""
+        self._series = set()
+        self._warned = False
 
     def _counter_(self) -> Counter:
         if self._counter is None:

@@ -8,11 +8,11 @@ component, so that lost telemetry is always visible without flooding the log.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING
 
 from opentelemetry import metrics
 
+from otel_errors._internal import forking
 from otel_errors._internal.names import INTERNAL_FAILURES_METRIC, METER_NAME
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("otel_errors")
 
-_lock = threading.Lock()
+_lock = forking.lock()
 _logged: set[str] = set()
 _counter: Counter | None = None
 
@@ -61,6 +61,11 @@ def report_internal_failure(component: str, exc: BaseException) -> None:
             )
     except Exception:  # noqa: S110 - nothing is left to report to
         pass
+
+
+def forget_parent_logs() -> None:
+    """In a forked child: its own first failure of each component is logged again."""
+    _logged.clear()
 
 
 def _describe(exc: BaseException) -> str:

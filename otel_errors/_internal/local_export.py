@@ -6,17 +6,16 @@ or metric point to ``spans.jsonl``, ``logs.jsonl`` and ``metrics.jsonl``, which
 ``otel-errors report`` reads. Why not the SDK's console exporters: they print
 indented JSON to stdout, mixed with the application's output and not line-parsable.
 
-Each batch is appended with one open/write/close, so several processes (web server
-workers) can share the directory, and a file rotates to ``<name>.1`` past
-``OTEL_ERRORS_LOCAL_MAX_BYTES``.
+Where the files go, with which permissions, and how a torn last line is handled is
+``local_files``'. The directory is printed once at start-up, on stderr: with no
+collector configured, that is where the errors are.
 """
 
 from __future__ import annotations
 
-import json
-import threading
+import os
+import sys
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -25,10 +24,11 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.local_files import JsonLinesFile, choose_directory
 
 if TYPE_CHECKING:
-    import os
     from collections.abc import Iterable, Mapping, Sequence
+    from pathlib import Path
 
     from opentelemetry.sdk._logs import ReadableLogRecord
     from opentelemetry.sdk.metrics.export import MetricsData
@@ -54,37 +54,7 @@ def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
 
 
-def _json_default(value: object) -> object:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    return str(value)
-
-
-class JsonLinesFile:
-    """Appends lines to one file, rotating it once it grows past ``max_bytes``."""
-
-    def __init__(self, path: Path, max_bytes: int) -> None:
-        """Creates the writer; the directory is created on first write."""
-        self.path = path
-        self.max_bytes = max_bytes
-        self._lock = threading.Lock()
-
-    def append(self, records: Iterable[dict[str, Any]]) -> None:
-        """Writes ``records`` as one JSON object per line."""
-        text = "".join(
-            json.dumps(r, separators=(",", ":"), default=_json_default, ensure_ascii=False) + "\n"
-            for r in records
-        )
-        if not text:
-            return
-        data = text.encode("utf-8", "backslashreplace")
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("ab") as handle:
-                handle.write(data)
-                size = handle.tell()
-            if size > self.max_bytes:
-                self.path.replace(self.path.with_name(self.path.name + ".1"))
+_announced = False
 
 
 def _local_settings(
@@ -93,10 +63,21 @@ def _local_settings(
     from otel_errors._internal.active import get_recorder
 
     settings = get_recorder().settings
-    return (
-        Path(directory if directory is not None else settings.local_dir),
-        max_bytes if max_bytes is not None else settings.local_max_bytes,
-    )
+    chosen = choose_directory(os.fspath(directory) if directory is not None else settings.local_dir)
+    _announce(chosen)
+    return chosen, max_bytes if max_bytes is not None else settings.local_max_bytes
+
+
+def _announce(directory: Path) -> None:
+    """Says once per process where the local files go (no collector is configured)."""
+    global _announced  # noqa: PLW0603 - once per process
+    if not _announced:
+        _announced = True
+        print(  # noqa: T201 - one start-up line for the operator, before logging is set up
+            f"otel_errors: no collector configured; spans, logs and metrics are written to "
+            f"{directory} (files 0600, directory 0700); read them with `otel-errors report`",
+            file=sys.stderr,
+        )
 
 
 def _resource(resource: Resource | None) -> dict[str, Any]:

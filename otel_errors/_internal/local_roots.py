@@ -11,10 +11,11 @@ that never end are evicted oldest first).
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from opentelemetry.trace import SpanKind
+
+from otel_errors._internal import forking
 
 if TYPE_CHECKING:
     from opentelemetry import trace
@@ -24,7 +25,7 @@ ENTRY_KINDS = frozenset({SpanKind.SERVER, SpanKind.CONSUMER})
 _MAX_OPEN = 10_000
 
 _open: dict[int, ReadableSpan] = {}
-_lock = threading.Lock()
+_lock = forking.lock()
 
 
 def entered(span: ReadableSpan) -> None:

@@ -35,11 +35,13 @@ REQUEST_ID: Final = "request.id"
 
 METER_NAME: Final = "otel_errors"
 INTERNAL_FAILURES_METRIC: Final = "otel_errors.internal_failures"
+DROPPED_METRIC: Final = "otel_errors.dropped"
 
 UNKNOWN_CODE: Final = "UNKNOWN"
 OVERFLOW_CODE: Final = "OVERFLOW"
 
 __all__ = [
+    "DROPPED_METRIC",
     "ERROR_CATEGORY",
     "ERROR_CODE",
     "ERROR_CONTEXT_PREFIX",

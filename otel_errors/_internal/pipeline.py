@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.sdk._configuration import (
     _ConfigurationExporterSpanProcessorT,
     _initialize_components,
@@ -24,10 +23,20 @@ from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExp
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from otel_errors._internal import sdk_patch, sigterm
+from otel_errors._internal import forking, sdk_internals, sdk_patch, shutdown, sigterm
 from otel_errors._internal.active import set_recorder
 from otel_errors._internal.catalog import CatalogError
 from otel_errors._internal.defaults import apply_environment_defaults
+from otel_errors._internal.delivery import (
+    LOG_RECORDS,
+    METRIC_POINTS,
+    SPANS,
+    ExportLogRecordProcessor,
+    LogExportGate,
+    MetricExportGate,
+    SpanExportGate,
+    Tally,
+)
 from otel_errors._internal.environment_variables import OTEL_ERRORS_CATALOG
 from otel_errors._internal.log_export import ErrorsLogRecordProcessor
 from otel_errors._internal.recorder import ErrorRecorder
@@ -54,7 +63,7 @@ class _Configured:
     owns_providers: bool
 
 
-_lock = threading.RLock()
+_lock = forking.rlock()
 _configured: _Configured | None = None
 
 
@@ -112,6 +121,7 @@ def setup(
             _install_logging(settings)
         if owns:
             sigterm.install()
+            shutdown.install()
         _configured = _Configured(settings, resource_attributes, owns)
     if instrument:
         _instrument_installed_libraries()
@@ -193,9 +203,11 @@ def _install_providers(
     def export_log_processor(
         exporter: LogRecordExporter, *args: Any, **kwargs: Any
     ) -> LogRecordProcessor:
+        tally = Tally(LOG_RECORDS)
+        exporter = LogExportGate(exporter, tally)
         if redactor is not None:
             exporter = RedactingLogExporter(exporter, redactor)
-        return BatchLogRecordProcessor(exporter, *args, **kwargs)
+        return ExportLogRecordProcessor(BatchLogRecordProcessor(exporter, *args, **kwargs), tally)
 
     _initialize_components(
         auto_instrumentation_version=auto_instrumentation_version,
@@ -205,6 +217,10 @@ def _install_providers(
         log_record_processors=[ErrorsLogRecordProcessor()],
         export_log_record_processor=export_log_processor,
     )
+    sdk_internals.wrap_metric_exporters(
+        metrics.get_meter_provider(),
+        lambda exporter: MetricExportGate(exporter, Tally(METRIC_POINTS)),
+    )
     return True
 
 
@@ -213,17 +229,20 @@ def tracer_components(
 ) -> tuple[list[SpanProcessor], _ConfigurationExporterSpanProcessorT]:
     """Our span processors, and how each exporter is wrapped into an exporting processor.
 
-    Every exporter is wrapped by the redaction (when on), then batched, then by our
-    span-level processor. Public to the benchmarks, which build the same tracer
-    provider with a dropping exporter to compare it with the vanilla SDK.
+    Every exporter is wrapped by its export gate (which counts what is lost), the
+    redaction (when on), then batched, then by our span-level processor. Public to
+    the benchmarks, which build the same tracer provider with a dropping exporter to
+    compare it with the vanilla SDK.
     """
 
     def exporting_processor(
         span_exporter: SpanExporter, *args: Any, **kwargs: Any
     ) -> SpanProcessor:
+        tally = Tally(SPANS)
+        span_exporter = SpanExportGate(span_exporter, tally)
         if redactor is not None:
             span_exporter = RedactingSpanExporter(span_exporter, redactor)
-        return ExportSpanProcessor(BatchSpanProcessor(span_exporter, *args, **kwargs))
+        return ExportSpanProcessor(BatchSpanProcessor(span_exporter, *args, **kwargs), tally)
 
     return [], exporting_processor
 

@@ -8,10 +8,10 @@ defaults when nothing configured it (``otel_errors.logging`` used alone).
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from otel_errors._internal import forking
 from otel_errors._internal.environment_variables import (
     OTEL_ERRORS_REDACTION_EXTRA_DETECTORS,
     OTEL_ERRORS_REDACTION_RULES,
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("otel_errors")
 
-_lock = threading.Lock()
+_lock = forking.lock()
 _redactor: Redactor | None = None
 
 

@@ -29,23 +29,11 @@ from opentelemetry.sdk.version import __version__ as sdk_version
 
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.sdk_internals import SUPPORTED_SDK, sdk_version_supported
 
 logger = logging.getLogger("otel_errors")
 
-SUPPORTED_SDK = ((1, 40), (2, 0))
-"""``[lowest, highest)`` SDK ``(major, minor)`` whose ``record_exception`` we replace."""
-
 _installed = False
-
-
-def sdk_version_supported(version: str = sdk_version) -> bool:
-    """Whether ``version`` of opentelemetry-sdk is in :data:`SUPPORTED_SDK`."""
-    try:
-        major, minor = (int(part) for part in version.split(".")[:2])
-    except ValueError:
-        return False
-    low, high = SUPPORTED_SDK
-    return low <= (major, minor) < high
 
 
 def install() -> bool:

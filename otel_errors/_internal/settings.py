@@ -28,6 +28,7 @@ class Settings:
     catalog: tuple[str, ...]
     local_dir: str
     local_max_bytes: int
+    shutdown_deadline: float
     max_message_length: int
     max_stacktrace_length: int
     stack_cache_size: int
@@ -106,7 +107,7 @@ def _from_keyword(setting: Setting, value: object) -> tuple[object, str | None]:
             return default, problem
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         return default, problem

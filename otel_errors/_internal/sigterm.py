@@ -4,9 +4,9 @@ Why: the SDK flushes its batches from ``atexit``, which a process killed by a
 signal never runs. Servers such as uvicorn shut down gracefully on SIGTERM and then
 re-raise the signal with its default action, so the last batch of spans (often the
 very errors that led to the restart) is lost. This handler flushes the providers
-(bounded by a timeout) and then lets the signal do exactly what it would have
-done: the default action is restored and the signal raised again, so the exit
-status and control flow are unchanged.
+within the shutdown deadline (see ``shutdown``) and then lets the signal do exactly
+what it would have done: the default action is restored and the signal raised again,
+so the exit status and control flow are unchanged.
 
 Installed only from the main thread and only over the default action, so an
 application's own SIGTERM handler is never replaced.
@@ -19,14 +19,10 @@ import signal
 import threading
 from typing import TYPE_CHECKING
 
-from opentelemetry import _logs, metrics, trace
-
-from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.shutdown import flush_and_report
 
 if TYPE_CHECKING:
     from types import FrameType
-
-FLUSH_TIMEOUT_MILLIS = 5000
 
 
 def install() -> bool:
@@ -39,23 +35,7 @@ def install() -> bool:
     return True
 
 
-def flush_providers() -> None:
-    """Flushes the global tracer, logger and meter providers (each bounded by a timeout)."""
-    for provider in (
-        trace.get_tracer_provider(),
-        _logs.get_logger_provider(),
-        metrics.get_meter_provider(),
-    ):
-        flush = getattr(provider, "force_flush", None)
-        if flush is None:
-            continue
-        try:
-            flush(FLUSH_TIMEOUT_MILLIS)
-        except Exception as failure:
-            report_internal_failure("sigterm.flush", failure)
-
-
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:  # noqa: ARG001 - signal API
-    flush_providers()
+    flush_and_report()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)

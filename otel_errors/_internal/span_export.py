@@ -8,7 +8,8 @@ Why one processor for several jobs: each processor costs the SDK three calls per
 span; the success path must stay as cheap as the vanilla SDK's.
 
 It tells ``local_roots`` when server and consumer spans start and end (the
-endpoint of the errors counter).
+endpoint of the errors counter), and counts a span that the wrapped processor's full
+queue drops (see ``delivery``).
 
 Today it restores ``error.type``: instrumentations set it from the HTTP status
 (``"500"``) or the exception class after we set it to the error code, and DESIGN.md
@@ -18,11 +19,12 @@ promises the code. The recorder remembers which spans it marked
 
 from __future__ import annotations
 
-import threading
 from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
+from otel_errors._internal import forking
+from otel_errors._internal.delivery import QUEUE_FULL
 from otel_errors._internal.fail_open import report_internal_failure
 from otel_errors._internal.local_roots import ENTRY_KINDS, entered, left
 from otel_errors._internal.names import ERROR_TYPE
@@ -31,10 +33,12 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import Span
 
+    from otel_errors._internal.delivery import Tally
+
 _MAX_REMEMBERED = 8192
 _error_types: dict[int, str] = {}
 """``error.type`` by span id (64 random bits: collisions are negligible)."""
-_lock = threading.Lock()
+_lock = forking.lock()
 
 
 def remember_error_type(span_id: int, value: str) -> None:
@@ -50,11 +54,15 @@ class ExportSpanProcessor(SpanProcessor):
 
     Args:
         downstream: The processor that exports (usually a ``BatchSpanProcessor``).
+        tally: Where a span dropped by ``downstream``'s full queue is counted.
     """
 
-    def __init__(self, downstream: SpanProcessor) -> None:
-        """Wraps ``downstream``."""
+    def __init__(self, downstream: SpanProcessor, tally: Tally | None = None) -> None:
+        """Wraps ``downstream`` (and watches its queue when given a tally)."""
         self.downstream = downstream
+        self.tally = tally
+        if tally is not None:
+            tally.watch(downstream)
 
     @property
     def span_exporter(self) -> object:
@@ -78,6 +86,9 @@ class ExportSpanProcessor(SpanProcessor):
                 span = _with_attribute(span, ERROR_TYPE, wanted)
             except Exception as failure:
                 report_internal_failure("span_export.error_type", failure)
+        tally = self.tally
+        if tally is not None and context and context.trace_flags.sampled and tally.queue_full():
+            tally.lose(1, QUEUE_FULL)
         self.downstream.on_end(span)
 
     def shutdown(self) -> None:

@@ -26,12 +26,12 @@ import hashlib
 import os
 import sys
 import sysconfig
-import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from otel_errors._internal import forking
 from otel_errors._internal.classification import qualified_name
 from otel_errors._internal.compat import BaseExceptionGroup_
 from otel_errors._internal.text import safe_str, sanitize, truncate, truncate_middle
@@ -95,7 +95,7 @@ class StackFormatter:
         self._frames: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
         self._code_info: dict[CodeType, tuple[str, bool]] = {}
         self._callers: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
-        self._lock = threading.Lock()
+        self._lock = forking.lock()
 
     def describe(self, exc: BaseException, code: str, message: str) -> StackInfo:
         """Stack trace text and fingerprint of ``exc`` (whose safe message is ``message``)."""

@@ -47,7 +47,6 @@ process (time limits, lost workers) as well as those raised in the task.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +60,7 @@ from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
 )
 from opentelemetry.trace import Status, StatusCode
 
+from otel_errors._internal import forking
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.fail_open import report_internal_failure
 
@@ -78,7 +78,7 @@ CONTRIB_SCOPE = "opentelemetry.instrumentation.celery"
 _TRACER_NAME = "otel_errors"
 _REMEMBERED_FAILURES = 1024
 
-_lock = threading.Lock()
+_lock = forking.lock()
 _recorded_failures: OrderedDict[tuple[str, type], None] = OrderedDict()
 
 

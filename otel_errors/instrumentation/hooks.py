@@ -8,10 +8,10 @@ records the exception there, once, and then hands over to whatever was installed
 before, so the application's output and behaviour are unchanged:
 
 - ``sys.excepthook``: unhandled and fatal (log records get severity FATAL). The
-  providers are flushed (bounded) *before* the previous hook runs, because the
-  process is about to die and the previous hook may end it without running ``atexit``
-  (where the SDK would flush). ``KeyboardInterrupt`` is an operator's Ctrl-C, not an
-  error: it is not recorded.
+  providers are flushed (within the shutdown deadline, which the exit that follows
+  shares) *before* the previous hook runs, because the process is about to die and
+  the previous hook may end it without running ``atexit``. ``KeyboardInterrupt`` is
+  an operator's Ctrl-C, not an error: it is not recorded.
 - ``threading.excepthook``: unhandled; a span of our own carries ``thread.name`` and
   ``thread.id``.
 - the asyncio loop's exception handler: unhandled (a task nobody awaited, a failing
@@ -66,7 +66,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.sigterm import flush_providers
+from otel_errors._internal.shutdown import flush_before_exit
 from otel_errors.instrumentation import logging_exc_info
 
 if TYPE_CHECKING:
@@ -231,10 +231,7 @@ def _on_uncaught(
 ) -> None:
     if isinstance(exc, BaseException) and not isinstance(exc, KeyboardInterrupt):
         record_last_resort(exc, hook=SYS_EXCEPTHOOK, handled=False, fatal=True)
-    try:
-        flush_providers()
-    except Exception as failure:
-        report_internal_failure("process_hooks.flush", failure)
+    flush_before_exit()
 
 
 def _on_thread_exception(args: threading.ExceptHookArgs) -> None:

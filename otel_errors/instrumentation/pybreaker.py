@@ -39,7 +39,6 @@ Where we hook, and why there:
 
 from __future__ import annotations
 
-import threading
 import weakref
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -53,7 +52,7 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Status, StatusCode
 from wrapt import wrap_function_wrapper
 
-from otel_errors._internal import names
+from otel_errors._internal import forking, names
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.fail_open import report_internal_failure
 
@@ -74,7 +73,7 @@ UNNAMED = "unnamed"
 STATE_VALUES = {"closed": 0, "half-open": 1, "open": 2}
 """Gauge values of pybreaker's state names."""
 
-_lock = threading.Lock()
+_lock = forking.lock()
 _breakers: weakref.WeakSet[Any] = weakref.WeakSet()
 _listener: Any = None
 _transitions: Counter | None = None

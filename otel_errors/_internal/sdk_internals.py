@@ -1,0 +1,109 @@
+"""The SDK internals otel_errors reads or resets, all here, behind one version check.
+
+DESIGN.md allows touching SDK internals only where no extension point can do the
+job. These are the places, each for a reason the SDK offers no public way to serve:
+
+- After a fork, the child's metric storage is rebuilt (``reset_metrics_after_fork``):
+  the SDK gives a forked child its parent's aggregations (cumulative counts, and the
+  locks of aggregations and exemplar reservoirs, possibly held by a parent thread).
+  The SDK 1.45 fork handler resets only the provider's own locks.
+- The queue of a batch processor is read (``batch_queue``) to count what it drops
+  when full: the SDK only logs a rate-limited warning.
+- The metric exporters of the periodic readers we built are wrapped
+  (``wrap_metric_exporters``): ``_initialize_components`` has hooks for span and
+  log exporters, none for metric exporters, and a failed metric export must be
+  counted and stoppable at the shutdown deadline like the others.
+
+Outside :data:`SUPPORTED_SDK` none of this runs: forked
+children then keep the SDK's own behaviour, and queue drops go uncounted.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import _logs, metrics
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.version import __version__ as sdk_version
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+SUPPORTED_SDK = ((1, 40), (2, 0))
+"""``[lowest, highest)`` SDK ``(major, minor)`` whose internals we know (tested: 1.40, 1.45)."""
+
+
+def sdk_version_supported(version: str = sdk_version) -> bool:
+    """Whether ``version`` of opentelemetry-sdk is in :data:`SUPPORTED_SDK`."""
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False
+    low, high = SUPPORTED_SDK
+    return low <= (major, minor) < high
+
+
+def reset_metrics_after_fork() -> None:
+    """In a forked child: fresh metric storage (own counts, free locks) for the global provider.
+
+    Instruments keep working: they hold the measurement consumer, whose storages are
+    replaced (the SDK itself replaces, never mutates, that mapping). The periodic
+    readers' export locks are renewed too, since the parent may have been exporting.
+    """
+    provider = metrics.get_meter_provider()
+    if not (sdk_version_supported() and isinstance(provider, MeterProvider)):
+        return
+    consumer: Any = provider._measurement_consumer
+    consumer._reader_storages = {
+        reader: type(storage)(
+            storage._sdk_config,
+            storage._instrument_class_temporality,
+            storage._instrument_class_aggregation,
+        )
+        for reader, storage in consumer._reader_storages.items()
+    }
+    consumer._lock = threading.Lock()
+    # What SDK 1.45's own fork handler does, for the older releases that lack it.
+    provider._lock = threading.Lock()
+    provider._meter_lock = threading.Lock()
+    for reader in consumer._reader_storages:
+        if isinstance(reader, PeriodicExportingMetricReader):
+            reader._export_lock = threading.Lock()
+    logger_provider = _logs.get_logger_provider()
+    if isinstance(logger_provider, LoggerProvider):
+        logger_provider._logger_cache_lock = threading.Lock()
+
+
+def batch_queue(processor: object) -> collections.deque[Any] | None:
+    """The bounded queue of a ``BatchSpanProcessor``/``BatchLogRecordProcessor``, if known."""
+    if not sdk_version_supported():
+        return None
+    queue = getattr(getattr(processor, "_batch_processor", None), "_queue", None)
+    if isinstance(queue, collections.deque) and queue.maxlen is not None:
+        return queue
+    return None
+
+
+def wrap_metric_exporters(
+    provider: object, wrap: Callable[[MetricExporter], MetricExporter]
+) -> int:
+    """Replaces the exporter of each periodic reader of ``provider`` by ``wrap(exporter)``.
+
+    Returns:
+        How many exporters were wrapped (0 outside the supported SDK range).
+    """
+    if not (sdk_version_supported() and isinstance(provider, MeterProvider)):
+        return 0
+    wrapped = 0
+    for reader in provider._measurement_consumer._reader_storages:
+        exporter = getattr(reader, "_exporter", None)
+        if isinstance(reader, PeriodicExportingMetricReader) and isinstance(
+            exporter, MetricExporter
+        ):
+            reader._exporter = wrap(exporter)
+            wrapped += 1
+    return wrapped
