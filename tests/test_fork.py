@@ -91,7 +91,7 @@ LOCKS = {
         lambda ctx: _record_error(ctx["tracer"], "same series"),
     ),
     "exemplar reservoir (SDK)": (
-        lambda ctx: _errors_aggregations()[0]._reservoir._lock,
+        lambda ctx: getattr(_errors_aggregations()[0]._reservoir, "_lock", None),
         lambda ctx: _record_error(ctx["tracer"], "same series"),
     ),
 }

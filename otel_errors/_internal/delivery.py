@@ -3,12 +3,14 @@
 Why: a collector that is down, slow or throttling loses telemetry with at most a
 rate-limited log line from the SDK. Every exporter the pipeline builds is wrapped,
 under the redaction, by an export gate that counts what the real exporter accepted
-and what it refused; the exporting processors count what a full queue dropped. Each
-loss is added when it happens to the ``otel_errors.dropped`` counter (attributes
-``signal``: spans, log_records or metric_points; ``reason``: export_failed,
-queue_full or shutdown), and :func:`undelivered` sums everything up for the one
-report at exit. Cumulative metric points of a failed export are counted too, although
-the next export that succeeds carries their totals again.
+and what it refused; the exporting processors count what they were handed and what a
+full queue dropped. Each loss is added when it happens to the ``otel_errors.dropped``
+counter (attributes ``signal``: spans, log_records or metric_points; ``reason``:
+export_failed, queue_full, or shutdown for what was not attempted because the process
+was ending), and :func:`undelivered` sums everything up for the one report at exit,
+where what was handed but neither delivered nor lost is ``pending`` (still queued or
+being exported). Cumulative metric points of a failed export are counted too,
+although the next export that succeeds carries their totals again.
 
 A gate is also where delivery stops at exit: :func:`stop_all` closes every gate (a
 closed gate passes nothing on, its batches count as not delivered) and shuts its
@@ -18,6 +20,7 @@ deadline, or earlier once the collector shows it is failing (:func:`ending`).
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import weakref
@@ -57,7 +60,7 @@ _counter: Counter | None = None
 
 
 class Tally:
-    """What one exporting path lost, by reason, and the queue it feeds (when known).
+    """What one exporting path was handed, delivered and lost, by reason.
 
     Args:
         signal: ``spans``, ``log_records`` or ``metric_points``.
@@ -68,8 +71,32 @@ class Tally:
         self.signal = signal
         self.queue: collections.deque[Any] | None = None
         self.lost: dict[str, int] = {}
-        self.in_flight = 0
+        self.delivered = 0
+        self._handed_one_by_one = itertools.count()
+        self._reads = 0
+        self._handed_in_bulk = 0
         self._lock = forking.lock()
+
+    def hand(self) -> None:
+        """Counts one item handed to the exporting path (per span: ``next`` is atomic and cheap)."""
+        next(self._handed_one_by_one)
+
+    def hand_many(self, count: int) -> None:
+        """Counts ``count`` items handed over at once."""
+        with self._lock:
+            self._handed_in_bulk += count
+
+    def handed(self) -> int:
+        """Items handed over so far."""
+        with self._lock:
+            # Reading an itertools.count takes one value from it: every read is subtracted.
+            self._reads += 1
+            return next(self._handed_one_by_one) - self._reads + 1 + self._handed_in_bulk
+
+    def deliver(self, count: int) -> None:
+        """Counts ``count`` items the real exporter accepted."""
+        with self._lock:
+            self.delivered += count
 
     def lose(self, count: int, reason: str) -> None:
         """Counts ``count`` items lost for ``reason``, here and on ``otel_errors.dropped``."""
@@ -81,23 +108,36 @@ class Tally:
             report_internal_failure("delivery.counter", failure)
 
     def watch(self, processor: object) -> None:
-        """Remembers the batch queue of ``processor`` (to count drops and what is pending)."""
+        """Remembers the batch queue of ``processor``, to count what it drops when full."""
         self.queue = batch_queue(processor)
 
     def queue_full(self) -> bool:
-        """Whether the watched queue is full, so the item handed to it now pushes one out."""
+        """Whether the watched queue is full, so the item handed to it now pushes one out.
+
+        Read just before the SDK reads it: when the export thread takes a batch in
+        between, one drop is counted that did not happen.
+        """
         queue = self.queue
         return queue is not None and len(queue) >= queue.maxlen  # type: ignore[operator]
 
-    def pending(self) -> int:
-        """Items queued or being exported right now."""
-        return (len(self.queue) if self.queue is not None else 0) + self.in_flight
+    def undelivered(self) -> dict[str, int]:
+        """Items not delivered, by reason; ``pending`` is what is queued or being exported."""
+        handed = self.handed()
+        with self._lock:
+            found = dict(self.lost)
+            pending = handed - self.delivered - sum(found.values())
+        if pending > 0:
+            found["pending"] = pending
+        return {reason: count for reason, count in found.items() if count}
 
     def forget(self) -> None:
         """Starts afresh (a forked child: the SDK empties its queues there too)."""
         with self._lock:
             self.lost = {}
-            self.in_flight = 0
+            self.delivered = 0
+            self._handed_one_by_one = itertools.count()
+            self._reads = 0
+            self._handed_in_bulk = 0
 
 
 def _dropped_counter() -> Counter:
@@ -123,24 +163,25 @@ class _ExportGate:
         _gates.add(self)
 
     def _deliver(self, count: int, export: Callable[[], bool]) -> bool:
+        """Runs ``export`` of ``count`` items unless the gate is closed; counts the outcome."""
         if self._closed or (_ends_at is not None and time.monotonic() >= _ends_at):
             self.tally.lose(count, SHUTDOWN)
             return False
-        with self._lock:
-            self.tally.in_flight += count
         try:
             delivered = export()
-        except Exception as failure:
-            report_internal_failure("delivery.export", failure)
-            delivered = False
-        finally:
-            with self._lock:
-                self.tally.in_flight -= count
-        if not delivered:
-            self.tally.lose(count, SHUTDOWN if self._closed else EXPORT_FAILED)
-            if _ends_at is not None:
-                stop_all()
+        except Exception:
+            self._settle(count, delivered=False)
+            raise  # the batch processor logs it, as without us
+        self._settle(count, delivered=delivered)
         return delivered
+
+    def _settle(self, count: int, *, delivered: bool) -> None:
+        if delivered:
+            self.tally.deliver(count)
+            return
+        self.tally.lose(count, SHUTDOWN if self._closed else EXPORT_FAILED)
+        if _ends_at is not None:
+            stop_all()
 
     def stop(self) -> None:
         """Closes the gate and shuts the exporter down (in the background: it may block)."""
@@ -228,8 +269,10 @@ class MetricExportGate(_ExportGate, MetricExporter):
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
     ) -> MetricExportResult:
         """Exports one collection; the points of a failed export are counted."""
+        points = _points(metrics_data)
+        self.tally.hand_many(points)
         delivered = self._deliver(
-            _points(metrics_data),
+            points,
             lambda: (
                 self.exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
                 is MetricExportResult.SUCCESS
@@ -270,7 +313,8 @@ class ExportLogRecordProcessor(LogRecordProcessor):
         tally.watch(downstream)
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
-        """Counts a drop when the queue is full, then passes the record on."""
+        """Counts the record (and a drop when the queue is full), then passes it on."""
+        self.tally.hand()
         if self.tally.queue_full():
             self.tally.lose(1, QUEUE_FULL)
         self.downstream.on_emit(log_record)
@@ -300,14 +344,12 @@ def stop_all() -> None:
 
 
 def undelivered() -> dict[str, dict[str, int]]:
-    """Items not delivered so far, by signal and reason (``pending``: queued or in flight)."""
+    """Items not delivered so far, by signal and reason."""
     found: dict[str, dict[str, int]] = {}
     for gate in list(_gates):
-        tally = gate.tally
-        reasons = found.setdefault(tally.signal, {})
-        for reason, count in {**tally.lost, "pending": tally.pending()}.items():
-            if count:
-                reasons[reason] = reasons.get(reason, 0) + count
+        reasons = found.setdefault(gate.tally.signal, {})
+        for reason, count in gate.tally.undelivered().items():
+            reasons[reason] = reasons.get(reason, 0) + count
     return {signal: reasons for signal, reasons in found.items() if reasons}
 
 

@@ -12,7 +12,7 @@ exporters keep their own timeouts inside it. Once the collector shows it is fail
 (an export fails, or an exporter logs that it will retry), every exporter is stopped:
 retries cannot succeed before the process ends, they only delay it. At the deadline,
 whatever still runs is abandoned and its exporter shut down. What could not be
-delivered is reported once, in one log line.
+delivered is reported once, in one line on stderr.
 """
 
 from __future__ import annotations
@@ -33,8 +33,6 @@ from otel_errors._internal.fail_open import report_internal_failure
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
-
-logger = logging.getLogger("otel_errors")
 
 _EXPORTER_LOGGER = "opentelemetry.exporter"
 """Parent of every OTLP exporter's logger: they warn there before each retry."""
@@ -182,11 +180,12 @@ def _report() -> None:
         + ")"
         for signal, reasons in sorted(lost.items())
     )
-    logger.warning(
-        "otel_errors: telemetry this process could not deliver: %s; shutdown deadline %.1f s "
-        "(OTEL_ERRORS_SHUTDOWN_DEADLINE)",
-        details,
-        get_recorder().settings.shutdown_deadline,
+    # On stderr, not through logging: the telemetry pipeline is what failed.
+    print(  # noqa: T201
+        f"otel_errors: telemetry this process could not deliver: {details}; shutdown "
+        f"deadline {get_recorder().settings.shutdown_deadline:g} s (OTEL_ERRORS_SHUTDOWN_DEADLINE)",
+        file=sys.stderr,
+        flush=True,
     )
 
 

@@ -87,8 +87,10 @@ class ExportSpanProcessor(SpanProcessor):
             except Exception as failure:
                 report_internal_failure("span_export.error_type", failure)
         tally = self.tally
-        if tally is not None and context and context.trace_flags.sampled and tally.queue_full():
-            tally.lose(1, QUEUE_FULL)
+        if tally is not None and context and context.trace_flags.sampled:
+            tally.hand()
+            if tally.queue_full():
+                tally.lose(1, QUEUE_FULL)
         self.downstream.on_end(span)
 
     def shutdown(self) -> None:
