@@ -64,7 +64,7 @@ def flush_before_exit() -> None:
 
 
 def flush_and_report() -> None:
-    """Flushes within the deadline and reports what was not delivered (SIGTERM)."""
+    """Flushes within the deadline and reports what was not delivered (a signal ends us)."""
     _finish("force_flush", exiting=True)
     _report()
 
@@ -166,7 +166,14 @@ def _watching_exporters(*, enabled: bool) -> Iterator[None]:
 
 
 def _report() -> None:
-    """Logs once what this process could not deliver, if anything."""
+    """Says once what this process could not deliver, if anything; never raises."""
+    try:
+        _report_once()
+    except Exception as failure:
+        report_internal_failure("shutdown.report", failure)
+
+
+def _report_once() -> None:
     global _reported  # noqa: PLW0603 - reported once per process
     if _reported:
         return
