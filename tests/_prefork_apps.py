@@ -1,8 +1,9 @@
 """The applications the pre-fork server tests run: WSGI (Flask) and ASGI (FastAPI).
 
 ``/fail/<n>`` raises after marking its span with the worker's pid, ``/pid`` answers
-the worker's pid. At import, which ``--preload`` does in the master before forking,
-one start-up error is recorded: the master's own count, which no worker may re-export.
+the worker's pid. At import, which ``--preload`` does in the master before forking, a
+warm-up request of each route fails the same way: the master's own count, in the very
+series the workers count into, which no worker may re-export as its own.
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ import os
 from fastapi import FastAPI
 from flask import Flask
 from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 import otel_errors
 
-otel_errors.record_error(RuntimeError("cache warm-up failed"))
+for route in ("/fail/<int:number>", "/fail/{number}"):
+    with trace.get_tracer("warm-up").start_as_current_span(
+        "warm-up", kind=SpanKind.SERVER, attributes={"http.route": route}
+    ):
+        otel_errors.record_error(TimeoutError("dependency timed out (warm-up)"), handled=False)
 
 
 def _mark_worker() -> None:

@@ -58,6 +58,12 @@ def metric_points():
     return points
 
 
+@pytest.fixture
+def metric_data():
+    """Collects the session's metrics as the SDK hands them to an exporter."""
+    return _METRIC_READER.get_metrics_data
+
+
 class Spans:
     """The spans finished during one test, with helpers to find exception events."""
 

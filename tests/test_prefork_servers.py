@@ -40,12 +40,17 @@ SERVERS = {
     "uvicorn": ["uvicorn", "--workers", "2", "_prefork_apps:asgi"],
 }  # fmt: skip
 """Each server's command line, without its bind address."""
+PATIENCE = {"gunicorn": ["--timeout", "120"], "uvicorn": ["--timeout-worker-healthcheck", "120"]}
+"""On a busy machine a supervisor must not kill a slow worker (and its telemetry) for us."""
 
 
 def _command(server: str, port: int) -> list[str]:
     argv = SERVERS[server]
     bind = ["--port", str(port)] if argv[0] == "uvicorn" else ["-b", f"127.0.0.1:{port}"]
-    return [str(BIN / "opentelemetry-instrument"), str(BIN / argv[0]), *bind, *argv[1:]]
+    return [
+        str(BIN / "opentelemetry-instrument"), str(BIN / argv[0]), *bind, *PATIENCE[argv[0]],
+        *argv[1:],
+    ]  # fmt: skip
 
 
 def _launcher_reaches_spawned_processes() -> bool:
@@ -145,15 +150,13 @@ def test_every_worker_records_its_errors_once_and_sigterm_flushes_them(standin, 
         log.close()
     output = (tmp_path / f"{server}.log").read_text()
     events = _exception_events(standin)
-    failures = [
-        (s, e) for s, e in events if "dependency timed out" in e["exception.message"].string_value
-    ]
+    failures = [(s, e) for s, e in events if "warm-up" not in e["exception.message"].string_value]
     messages = Counter(e["exception.message"].string_value for _, e in failures)
     assert sorted(messages) == sorted(f"dependency timed out ({n})" for n in range(FAILING)), output
     assert set(messages.values()) == {1}, messages
     by_worker = Counter(str(s["worker.pid"].int_value) for s, _ in failures)
     assert set(by_worker) == pids, (by_worker, pids)
-    startups = len(events) - len(failures)
-    assert startups == (2 if server == "uvicorn" else 1), output  # --preload: the master's only
-    assert _errors_counted(standin) == FAILING + startups, output
+    warm_ups = len(events) - len(failures)
+    assert warm_ups == (4 if server == "uvicorn" else 2), output  # --preload: the master's only
+    assert _errors_counted(standin) == FAILING + warm_ups, output
     assert seconds < DEADLINE + MARGIN, (seconds, output)

@@ -11,10 +11,15 @@ It tells ``local_roots`` when server and consumer spans start and end (the
 endpoint of the errors counter), and counts a span that the wrapped processor's full
 queue drops (see ``delivery``).
 
-Today it restores ``error.type``: instrumentations set it from the HTTP status
-(``"500"``) or the exception class after we set it to the error code, and DESIGN.md
-promises the code. The recorder remembers which spans it marked
-(:func:`remember_error_type`, bounded) and the rebuild puts the code back.
+It restores ``error.type``: instrumentations set it from the HTTP status (``"500"``)
+or the exception class after we set it to the error code, and DESIGN.md promises the
+code. The recorder remembers which spans it marked (:func:`remember_error_type`,
+bounded) and the rebuild puts the code back.
+
+It makes a failed span's status description valid UTF-8: the API writes
+``f"{type}: {message}"`` there when an exception escapes a span, and a message with a
+lone surrogate (bytes decoded with ``surrogateescape``) made the OTLP encoder reject
+the whole batch it was in.
 """
 
 from __future__ import annotations
@@ -22,16 +27,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import Status
 
 from otel_errors._internal import forking
 from otel_errors._internal.delivery import QUEUE_FULL
 from otel_errors._internal.fail_open import report_internal_failure
 from otel_errors._internal.local_roots import ENTRY_KINDS, entered, left
 from otel_errors._internal.names import ERROR_TYPE
+from otel_errors._internal.text import sanitize
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import Span
+    from opentelemetry.util.types import AttributeValue
 
     from otel_errors._internal.delivery import Tally
 
@@ -83,9 +93,15 @@ class ExportSpanProcessor(SpanProcessor):
         wanted = _error_types.get(context.span_id) if _error_types and context else None
         if wanted is not None and (span.attributes or {}).get(ERROR_TYPE) != wanted:
             try:
-                span = _with_attribute(span, ERROR_TYPE, wanted)
+                span = _rebuilt(span, attributes={**(span.attributes or {}), ERROR_TYPE: wanted})
             except Exception as failure:
                 report_internal_failure("span_export.error_type", failure)
+        description = span.status.description
+        if description and not description.isascii() and sanitize(description) != description:
+            try:
+                span = _rebuilt(span, status=Status(span.status.status_code, sanitize(description)))
+            except Exception as failure:
+                report_internal_failure("span_export.status", failure)
         tally = self.tally
         if tally is not None and context and context.trace_flags.sampled:
             tally.hand()
@@ -102,19 +118,23 @@ class ExportSpanProcessor(SpanProcessor):
         return self.downstream.force_flush(timeout_millis)
 
 
-def _with_attribute(span: ReadableSpan, key: str, value: str) -> ReadableSpan:
-    attributes = dict(span.attributes or {})
-    attributes[key] = value
+def _rebuilt(
+    span: ReadableSpan,
+    *,
+    attributes: Mapping[str, AttributeValue] | None = None,
+    status: Status | None = None,
+) -> ReadableSpan:
+    """A copy of ``span`` with other attributes or another status."""
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=attributes,
+        attributes=span.attributes if attributes is None else attributes,
         events=span.events,
         links=span.links,
         kind=span.kind,
-        status=span.status,
+        status=span.status if status is None else status,
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
