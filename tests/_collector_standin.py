@@ -82,11 +82,20 @@ class CollectorStandIn:
         mode: The initial mode (see the module docstring).
         delay: Seconds a ``slow`` answer waits.
         grpc_receiver: Also listen for OTLP/gRPC.
+        keep: Keep what arrives; a long run (soak, benchmark) only counts the answers.
     """
 
-    def __init__(self, mode: str = "ok", *, delay: float = 0.0, grpc_receiver: bool = True) -> None:
+    def __init__(
+        self,
+        mode: str = "ok",
+        *,
+        delay: float = 0.0,
+        grpc_receiver: bool = True,
+        keep: bool = True,
+    ) -> None:
         self.mode = mode
         self.delay = delay
+        self.keep = keep
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._received = Received()
@@ -206,7 +215,7 @@ class CollectorStandIn:
             self._wait(min(self.delay, _LONGEST_DELAY))
         with self._lock:
             self.answers[signal_name, mode] += 1
-            if mode in ("ok", "slow"):
+            if mode in ("ok", "slow") and self.keep:
                 getattr(self._received, signal_name).append(request)
         return mode
 

@@ -85,3 +85,16 @@ def test_an_unknown_mode_is_refused(standin):
     """A typo in a test's mode is an error, not a silent ok."""
     with pytest.raises(ValueError, match="mode must be one of"):
         standin.mode = "flaky"
+
+
+def test_a_stand_in_that_keeps_nothing_still_accepts_and_counts():
+    """With keep=False every request is answered and counted but nothing is stored."""
+    server = CollectorStandIn(keep=False)
+    try:
+        exporter = _exporter(server, "http")
+        assert exporter.export([_one_span("counted")]) is SpanExportResult.SUCCESS
+        exporter.shutdown()
+        assert server.answers["traces", "ok"] == 1
+        assert server.spans() == []
+    finally:
+        server.close()

@@ -23,12 +23,10 @@ from typing import Any
 import pytest
 import requests
 from _e2e_processes import free_port
+from _shop import SHOP, running_shop, shop_environment
 
 ROOT = Path(__file__).resolve().parent.parent
-SHOP = ROOT / "examples" / "shop"
 BIN = Path(sys.executable).parent
-
-AUTO = "import otel_errors.auto, runpy; runpy.run_path({path!r}, run_name='__main__')"
 
 
 @pytest.fixture(scope="session")
@@ -74,43 +72,19 @@ def run_shop(
 
     The embedded default writes into ``data``. Returns the shop's stderr (its JSON logs).
     """
-    python = str(bin_dir / "python")
-    shop_port, payments_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(
-        OTEL_SERVICE_NAME="shop",
+    env = shop_environment(
+        postgres_dsn=postgres_dsn,
+        redis_url=redis_url,
         OTEL_ERRORS_LOCAL_DIR=str(data),
-        OTEL_ERRORS_CATALOG=str(SHOP / "errors.toml"),
-        SHOP_PORT=str(shop_port),
-        PAYMENTS_PORT=str(payments_port),
-        SHOP_PAYMENTS_URL=f"http://127.0.0.1:{payments_port}",
-        SHOP_RECOMMENDER_URL=f"http://127.0.0.1:{free_port()}",
-        SHOP_DATABASE_URL=postgres_dsn,
-        SHOP_REDIS_URL=redis_url,
         **(env_extra or {}),
     )
-    if launcher:
-        command = [str(bin_dir / "opentelemetry-instrument"), python, str(SHOP / "app.py")]
-    else:
-        command = [python, "-c", AUTO.format(path=str(SHOP / "app.py"))]
-    # Outside the repository: the launcher puts the working directory on sys.path.
-    cwd = data.parent
-    payments = subprocess.Popen([python, str(SHOP / "payments.py")], env=env, cwd=cwd)
-    stderr_path = cwd / "shop.stderr"  # a file: a full pipe would stall the shop
-    with stderr_path.open("w") as stderr_file:
-        shop = subprocess.Popen(command, env=env, stderr=stderr_file, cwd=cwd)
-        try:
-            subprocess.run(
-                [python, str(SHOP / "traffic.py"), "--base", f"http://127.0.0.1:{shop_port}",
-                 *traffic],
-                env=env, check=True, timeout=120, cwd=cwd,
-            )  # fmt: skip
-        finally:
-            shop.send_signal(signal.SIGTERM)
-            shop.wait(timeout=30)
-            payments.terminate()
-            payments.wait(timeout=10)
-    return stderr_path.read_text(errors="replace")
+    how = "launcher" if launcher else "auto"
+    with running_shop(env, data.parent, bin_dir=bin_dir, how=how) as shop:
+        subprocess.run(
+            [str(bin_dir / "python"), str(SHOP / "traffic.py"), "--base", shop.base, *traffic],
+            env=env, check=True, timeout=120, cwd=data.parent,
+        )  # fmt: skip
+    return shop.stderr.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module", params=["launcher", "auto", "installed-launcher", "installed-auto"])

@@ -38,6 +38,7 @@ _EXPORTER_LOGGER = "opentelemetry.exporter"
 """Parent of every OTLP exporter's logger: they warn there before each retry."""
 
 _started: float | None = None
+_flushed = False
 _reported = False
 
 
@@ -64,8 +65,16 @@ def flush_before_exit() -> None:
 
 
 def flush_and_report() -> None:
-    """Flushes within the deadline and reports what was not delivered (a signal ends us)."""
-    _finish("force_flush", exiting=True)
+    """Flushes within the deadline and reports what was not delivered (a signal ends us).
+
+    Once: uvicorn's flush before it raises SIGTERM again, then our SIGTERM handler,
+    are one exit (a second collection would export the metrics again, without the
+    exemplars the first one carried).
+    """
+    global _flushed  # noqa: PLW0603 - one exit per process
+    if not _flushed:
+        _flushed = True
+        _finish("force_flush", exiting=True)
     _report()
 
 
@@ -198,6 +207,6 @@ def _report_once() -> None:
 
 def forget_parent_deadline() -> None:
     """In a forked child: its exit is its own."""
-    global _started, _reported  # noqa: PLW0603 - see _deadline
+    global _started, _flushed, _reported  # noqa: PLW0603 - see _deadline
     _started = None
-    _reported = False
+    _flushed = _reported = False
