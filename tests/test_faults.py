@@ -10,17 +10,13 @@ interpreter's own teardown on a loaded machine (the benchmark measures the figur
 from __future__ import annotations
 
 import gc
-import os
 import signal
-import subprocess
-import sys
-import time
 import tracemalloc
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from _collector_standin import CollectorStandIn
+from _ending import Ending, run_and_end
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
@@ -28,7 +24,6 @@ from opentelemetry.trace import SpanKind
 from otel_errors._internal import local_roots, span_export
 from otel_errors._internal.pipeline import tracer_components
 
-HERE = Path(__file__).resolve().parent
 DEADLINE = 2.0
 MARGIN = 5.0
 """Seconds allowed past the deadline: interpreter teardown and a busy 2-core machine."""
@@ -42,41 +37,13 @@ def standin():
     server.close()
 
 
-@dataclass
-class Ending:
-    """How an application run ended."""
-
-    seconds: float
-    returncode: int
-    stderr: str
-
-
 def end_app(
     standin: CollectorStandIn, tmp_path: Path, protocol: str, ending: str, errors: int = ERRORS
 ) -> Ending:
-    """Runs the fault app against the stand-in and times its end from the moment it is told."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(
-        OTEL_EXPORTER_OTLP_ENDPOINT=standin.grpc_endpoint
-        if protocol == "grpc"
-        else standin.http_endpoint,
-        OTEL_EXPORTER_OTLP_PROTOCOL="grpc" if protocol == "grpc" else "http/protobuf",
-        OTEL_ERRORS_SHUTDOWN_DEADLINE=str(DEADLINE),
-        OTEL_ERRORS_LOG_CONSOLE_JSON="false",
+    """The fault app against the stand-in, with the tests' deadline."""
+    return run_and_end(
+        standin, tmp_path, protocol, ending, errors, OTEL_ERRORS_SHUTDOWN_DEADLINE=str(DEADLINE)
     )
-    stderr_path = tmp_path / f"app-{protocol}-{ending}.stderr"
-    with stderr_path.open("w") as stderr, subprocess.Popen(
-        [sys.executable, str(HERE / "_fault_app.py"), str(errors), ending],
-        stdout=subprocess.PIPE, stderr=stderr, text=True, env=env,
-    ) as app:  # fmt: skip
-        assert app.stdout is not None
-        assert app.stdout.readline().strip() == "recorded", stderr_path.read_text()
-        told = time.monotonic()
-        if ending == "sigterm":
-            app.send_signal(signal.SIGTERM)
-        returncode = app.wait(timeout=120)
-        seconds = time.monotonic() - told
-    return Ending(seconds, returncode, stderr_path.read_text())
 
 
 EXPECTED_STATUS = {"exit": 0, "sigterm": -signal.SIGTERM, "crash": 1}

@@ -1,6 +1,6 @@
 """A small shop API that fails in realistic ways, for the README's demo and the e2e tests.
 
-Run it under the launcher (no collector needed: errors go to ./otel-errors-data)::
+Run it under the launcher (no collector needed: errors go to the directory it prints at start-up)::
 
     OTEL_SERVICE_NAME=shop OTEL_ERRORS_CATALOG=examples/shop/errors.toml \
         opentelemetry-instrument python examples/shop/app.py

@@ -26,7 +26,6 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics
 from opentelemetry.sdk._logs import LogRecordProcessor
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
@@ -34,7 +33,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_errors._internal import forking
 from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.names import DROPPED_METRIC, METER_NAME
+from otel_errors._internal.names import DROPPED_METRIC
+from otel_errors._internal.own_metrics import counter
 from otel_errors._internal.sdk_internals import batch_queue
 
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ SHUTDOWN = "shutdown"
 _gates: weakref.WeakSet[_ExportGate] = weakref.WeakSet()
 _ends_at: float | None = None
 """Monotonic deadline of the exit in progress: no export starts after it."""
-_counter: Counter | None = None
 
 
 class Tally:
@@ -141,14 +140,11 @@ class Tally:
 
 
 def _dropped_counter() -> Counter:
-    global _counter  # noqa: PLW0603 - one process-wide instrument, created on first loss
-    if _counter is None:
-        _counter = metrics.get_meter(METER_NAME).create_counter(
-            DROPPED_METRIC,
-            unit="{item}",
-            description="Telemetry items otel_errors could not deliver, by signal and reason.",
-        )
-    return _counter
+    return counter(
+        DROPPED_METRIC,
+        unit="{item}",
+        description="Telemetry items otel_errors could not deliver, by signal and reason.",
+    )
 
 
 class _ExportGate:
@@ -214,6 +210,14 @@ class _ExportGate:
         if running:
             self._shut_exporter()
 
+    def shutdown(self) -> None:
+        """Shuts the real exporter down once (span and log exporters' signature)."""
+        self._shutdown_once()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flushes the real exporter (span and log exporters' signature)."""
+        return bool(self.exporter.force_flush(timeout_millis))
+
 
 class SpanExportGate(_ExportGate, SpanExporter):
     """The gate in front of a real span exporter."""
@@ -225,14 +229,6 @@ class SpanExportGate(_ExportGate, SpanExporter):
         )
         return SpanExportResult.SUCCESS if delivered else SpanExportResult.FAILURE
 
-    def shutdown(self) -> None:
-        """Shuts the real exporter down once."""
-        self._shutdown_once()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Flushes the real exporter."""
-        return bool(self.exporter.force_flush(timeout_millis))
-
 
 class LogExportGate(_ExportGate, LogRecordExporter):
     """The gate in front of a real log record exporter."""
@@ -243,14 +239,6 @@ class LogExportGate(_ExportGate, LogRecordExporter):
             len(batch), lambda: self.exporter.export(batch) is LogRecordExportResult.SUCCESS
         )
         return LogRecordExportResult.SUCCESS if delivered else LogRecordExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        """Shuts the real exporter down once."""
-        self._shutdown_once()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Flushes the real exporter."""
-        return bool(self.exporter.force_flush(timeout_millis))
 
 
 class MetricExportGate(_ExportGate, MetricExporter):

@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from opentelemetry import metrics
-
 from otel_errors._internal import forking
-from otel_errors._internal.names import INTERNAL_FAILURES_METRIC, METER_NAME
+from otel_errors._internal.names import INTERNAL_FAILURES_METRIC
+from otel_errors._internal.own_metrics import counter
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import Counter
@@ -22,18 +21,14 @@ logger = logging.getLogger("otel_errors")
 
 _lock = forking.lock()
 _logged: set[str] = set()
-_counter: Counter | None = None
 
 
 def _failures_counter() -> Counter:
-    global _counter  # noqa: PLW0603 - one process-wide instrument, created on first failure
-    if _counter is None:
-        _counter = metrics.get_meter(METER_NAME).create_counter(
-            INTERNAL_FAILURES_METRIC,
-            unit="{failure}",
-            description="Internal otel_errors failures; telemetry may be incomplete.",
-        )
-    return _counter
+    return counter(
+        INTERNAL_FAILURES_METRIC,
+        unit="{failure}",
+        description="Internal otel_errors failures; telemetry may be incomplete.",
+    )
 
 
 def report_internal_failure(component: str, exc: BaseException) -> None:

@@ -1,0 +1,28 @@
+"""Our own counters on meter ``otel_errors``, each created once, on first use.
+
+On first use because the application may install its meter provider after importing
+otel_errors: an instrument made before that would stay on the API's proxy meter.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from opentelemetry import metrics
+
+from otel_errors._internal.names import METER_NAME
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Counter
+
+_counters: dict[str, Counter] = {}
+
+
+def counter(name: str, *, unit: str, description: str) -> Counter:
+    """The counter ``name`` of meter ``otel_errors``, created the first time it is asked for."""
+    found = _counters.get(name)
+    if found is None:
+        found = _counters[name] = metrics.get_meter(METER_NAME).create_counter(
+            name, unit=unit, description=description
+        )
+    return found
