@@ -42,10 +42,11 @@ def configure(
     redaction_allow_keys: Sequence[str] | None = None,
     redaction_rules: str | os.PathLike[str] | None = None,
     redaction_extra_detectors: Sequence[str] | None = None,
-    problem_details: bool | None = None,
+    problem_details: str | bool | None = None,
     problem_type_base: str | None = None,
     debug: bool | None = None,
     request_id_header: str | None = None,
+    request_id_echo: bool | None = None,
     service_name: str | None = None,
     environment: str | None = None,
     instrument: bool = True,
@@ -74,10 +75,12 @@ def configure(
         redaction_allow_keys: ``OTEL_ERRORS_REDACTION_ALLOW_KEYS``.
         redaction_rules: ``OTEL_ERRORS_REDACTION_RULES``.
         redaction_extra_detectors: ``OTEL_ERRORS_REDACTION_EXTRA_DETECTORS``.
-        problem_details: ``OTEL_ERRORS_PROBLEM_DETAILS``.
+        problem_details: ``OTEL_ERRORS_PROBLEM_DETAILS``: ``"app_errors"``, ``"all"`` or
+            ``"off"`` (True is ``"all"``, False ``"off"``).
         problem_type_base: ``OTEL_ERRORS_PROBLEM_TYPE_BASE``.
         debug: ``OTEL_ERRORS_DEBUG``.
         request_id_header: ``OTEL_ERRORS_REQUEST_ID_HEADER``.
+        request_id_echo: ``OTEL_ERRORS_REQUEST_ID_ECHO``.
         service_name: Resource ``service.name`` (else ``OTEL_SERVICE_NAME``).
         environment: Resource ``deployment.environment.name``.
         instrument: Also instrument every installed library, as the launcher does.
@@ -115,6 +118,7 @@ def configure(
             "problem_type_base": problem_type_base,
             "debug": debug,
             "request_id_header": request_id_header,
+            "request_id_echo": request_id_echo,
         },
         strict=True,
         resource_attributes=resource,

@@ -8,7 +8,9 @@ Why one processor for several jobs: each processor costs the SDK three calls per
 span; the success path must stay as cheap as the vanilla SDK's.
 
 It tells ``local_roots`` when server and consumer spans start and end (the
-endpoint of the errors counter).
+endpoint of the errors counter), and ``outcome`` when any span ends: logged
+exceptions held on it are then counted, and those that escaped meanwhile get
+``error.handled=false`` in the rebuilt span.
 
 Today it restores ``error.type``: instrumentations set it from the HTTP status
 (``"500"``) or the exception class after we set it to the error code, and DESIGN.md
@@ -26,10 +28,14 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from otel_errors._internal.fail_open import report_internal_failure
 from otel_errors._internal.local_roots import ENTRY_KINDS, entered, left
 from otel_errors._internal.names import ERROR_TYPE
+from otel_errors._internal.outcome import outcomes
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from opentelemetry.context import Context
-    from opentelemetry.sdk.trace import Span
+    from opentelemetry.sdk.trace import Event, Span
+    from opentelemetry.util.types import Attributes
 
 _MAX_REMEMBERED = 8192
 _error_types: dict[int, str] = {}
@@ -53,8 +59,9 @@ class ExportSpanProcessor(SpanProcessor):
     """
 
     def __init__(self, downstream: SpanProcessor) -> None:
-        """Wraps ``downstream``."""
+        """Wraps ``downstream``; logged exceptions can now wait for their outcome."""
         self.downstream = downstream
+        outcomes.enabled = True
 
     @property
     def span_exporter(self) -> object:
@@ -68,16 +75,13 @@ class ExportSpanProcessor(SpanProcessor):
         self.downstream.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Restores our error.type if something overwrote it, then passes the span on."""
+        """Finishes held records, restores our error.type, then passes the span on."""
         if span.kind in ENTRY_KINDS:
             left(span)
-        context = span.context
-        wanted = _error_types.get(context.span_id) if _error_types and context else None
-        if wanted is not None and (span.attributes or {}).get(ERROR_TYPE) != wanted:
-            try:
-                span = _with_attribute(span, ERROR_TYPE, wanted)
-            except Exception as failure:
-                report_internal_failure("span_export.error_type", failure)
+        try:
+            span = _corrected(span)
+        except Exception as failure:
+            report_internal_failure("span_export.on_end", failure)
         self.downstream.on_end(span)
 
     def shutdown(self) -> None:
@@ -89,16 +93,35 @@ class ExportSpanProcessor(SpanProcessor):
         return self.downstream.force_flush(timeout_millis)
 
 
-def _with_attribute(span: ReadableSpan, key: str, value: str) -> ReadableSpan:
-    attributes = dict(span.attributes or {})
-    attributes[key] = value
+def _corrected(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with the error.type we set and the outcome of its held records."""
+    if not (_error_types or outcomes.held or outcomes.corrected):
+        return span  # the success path: nothing to look up
+    events = outcomes.span_ended(span)
+    context = span.context
+    wanted = _error_types.get(context.span_id) if _error_types and context else None
+    attributes = None
+    if wanted is not None and (span.attributes or {}).get(ERROR_TYPE) != wanted:
+        attributes = {**(span.attributes or {}), ERROR_TYPE: wanted}
+    if attributes is None and events is None:
+        return span
+    return rebuilt(span, attributes=attributes, events=events)
+
+
+def rebuilt(
+    span: ReadableSpan,
+    *,
+    attributes: Attributes | None = None,
+    events: Sequence[Event] | None = None,
+) -> ReadableSpan:
+    """A copy of ``span`` with other attributes or events (the SDK's way to change a span)."""
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=attributes,
-        events=span.events,
+        attributes=span.attributes if attributes is None else attributes,
+        events=span.events if events is None else events,
         links=span.links,
         kind=span.kind,
         status=span.status,
