@@ -8,7 +8,8 @@ import re
 import pytest
 
 from otel_errors._internal.scrubbing import DROP, RedactionConfig, RedactionConfigError, Redactor
-from otel_errors._internal.scrubbing.detectors import MAX_SCAN, iban_ok, luhn_ok
+from otel_errors._internal.scrubbing.detectors import DEFAULT_MAX_LENGTH as MAX_SCAN
+from otel_errors._internal.scrubbing.validators import iban_ok, luhn_ok
 
 CARD = "4111 1111 1111 1111"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9P"
@@ -290,12 +291,17 @@ def test_user_rules_see_whole_multi_line_texts(tmp_path):
 
 
 def test_huge_values_are_scanned_up_to_the_limit_and_cut(redactor):
-    """The unscanned tail is dropped (never exported unscanned) and the cut says so."""
-    text = "x" * (MAX_SCAN - 10) + " password=hunter2 " + "y" * 1000
+    """The tail past the limit is cut (never exported unscanned) and the marker says how much."""
+    text = "x" * (MAX_SCAN - 15) + " password=hunter2 " + "y" * 1000
     redacted, _ = redactor.redact_text(text)
-    assert "hunter2" not in redacted
-    assert redacted.endswith("chars dropped]")
-    assert len(redacted) < MAX_SCAN + 100
+    assert redacted == "x" * (MAX_SCAN - 15) + " password=[REDACTED:key_value]…[cut: 1001 chars]"
+
+
+def test_a_clean_head_is_cut_too():
+    """Cutting changes the value even when no rule fires: the caller must export the cut one."""
+    redactor = Redactor(RedactionConfig.build(max_length=10))
+    assert redactor.redact_text("abcdefghij-klmnop") == ("abcdefghij…[cut: 7 chars]", ())
+    assert redactor.redact_value("k", b"0123456789abc") == ("0123456789…[cut: 3 chars]", ())
 
 
 def test_adversarial_input_is_linear(redactor):

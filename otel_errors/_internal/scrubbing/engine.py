@@ -28,12 +28,11 @@ from typing import TYPE_CHECKING, Any
 from otel_errors._internal.scrubbing.detectors import (
     CHAR_TRIGGERS,
     DETECTORS,
-    MAX_SCAN,
     Detector,
     literal_pattern,
     shape_of,
-    value_on_next_line,
 )
+from otel_errors._internal.scrubbing.key_values import value_on_next_line
 from otel_errors._internal.scrubbing.keys import USER_HASH_KEY, USER_ID_KEYS, key_is_secret
 
 if TYPE_CHECKING:
@@ -50,6 +49,8 @@ _BY_LINE_FROM = 256
 """Multi-line texts from this length are scanned line by line (see ``_scan_lines``)."""
 _CLEAN_LINES_SIZE = 4096
 _CLEAN_LINE_MAX_LEN = 1024
+_CUT_MARGIN = 1024
+"""Characters scanned past the cut: a secret that starts before it is replaced whole."""
 _SCALARS = frozenset({bool, int, float})
 _SECRET_KEY_RULE = "secret_key"  # noqa: S105 - a rule name
 _USER_ID_RULE = "user_id"
@@ -83,6 +84,7 @@ class Redactor:
         )
         self._literals, self._by_literal = literal_pattern(detectors)
         self._scanners = [d for d in detectors if not d.triggers]
+        self._max_length = config.max_length
         self._value_rules = [r for r in config.rules if r.value is not None]
         self._key_rules = [r for r in config.rules if r.key is not None]
         self._keys: dict[str, tuple[str, str] | None] = {}
@@ -198,6 +200,10 @@ class Redactor:
             text = value.decode("utf-8", "replace")
             redacted = self._text(text, fired)
             return value if redacted is text else redacted
+        if isinstance(value, Mapping):  # a log body or extended attribute: keys count too
+            mapping, rules = self.redact_attributes(value)
+            fired += rules
+            return mapping
         if _is_sequence(value):
             items = [self._value(item, fired) for item in value]
             if all(new is old for new, old in zip(items, value, strict=True)):
@@ -211,10 +217,8 @@ class Redactor:
         clean = self._clean if len(text) <= _CLEAN_CACHE_MAX_LEN else self._long_clean
         if text in clean:
             return text
-        if len(text) > MAX_SCAN:
-            # Only the head is scanned; the unscanned rest is dropped, never exported.
-            head = self._text(text[:MAX_SCAN], fired)
-            return head + f"…[not scanned: {len(text) - MAX_SCAN} chars dropped]"
+        if len(text) > self._max_length:
+            return self._cut(text, fired)
         if _cannot_hold_builtin_secrets(text):
             redacted = text
         elif len(text) >= _BY_LINE_FROM and "\n" in text:
@@ -229,6 +233,21 @@ class Redactor:
                 clean.clear()
             clean[text] = None
         return redacted
+
+    def _cut(self, text: str, fired: list[str]) -> str:
+        """The first ``max_length`` characters, scanned, and a marker of what was cut.
+
+        No character is exported unscanned. The scan reaches ``_CUT_MARGIN`` past the
+        cut, so a secret that starts before it is replaced whole, not cut in two.
+        """
+        limit = self._max_length
+        window = text[: limit + _CUT_MARGIN]
+        found = [secret for secret in self._found(window) if secret[0] < limit]
+        end = max([limit, *(stop for _, stop, _ in found)])
+        kept = self._replace(window[:end], found, fired) if found else window[:end]
+        for rule in self._value_rules:
+            kept = self._user_rule(rule, kept, fired)
+        return f"{kept}…[cut: {len(text) - end} chars]"
 
     def _scan_lines(self, text: str, fired: list[str]) -> str:
         """``_scan_text`` for the lines not seen clean before, each run of them at once.
