@@ -117,7 +117,7 @@ def test_allow_listed_keys_pass_untouched():
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow",
          "private_key"),
         ("key AKIAIOSFODNN7EXAMPLE here", "AKIAIOSFODNN7EXAMPLE", "aws_access_key"),
-        ("ghp_" + "a" * 36, "ghp_" + "a" * 36, "github_token"),
+        ("ghp_" + "aB3x" * 9, "ghp_" + "aB3x" * 9, "github_token"),
         ("xoxb-123456789012-abcdefABCDEF", "xoxb-123456789012-abcdefABCDEF", "slack_token"),
         ("sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc", "stripe_key"),
         ("AIza" + "SyA" + "x" * 32, "AIza" + "SyA" + "x" * 32, "google_api_key"),

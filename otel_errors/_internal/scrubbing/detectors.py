@@ -39,7 +39,7 @@ from otel_errors._internal.scrubbing.finders import (
     scanning,
     url_passwords,
 )
-from otel_errors._internal.scrubbing.key_values import key_values
+from otel_errors._internal.scrubbing.key_values import cli_values, key_values
 
 if TYPE_CHECKING:
     from otel_errors._internal.scrubbing.finders import Finder
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_LENGTH = 64 * 1024
 """Characters of one value that are kept and scanned; the rest is cut, never exported."""
 
-CHAR_TRIGGERS = frozenset("=:@+>")
+CHAR_TRIGGERS = frozenset("=:@+>,")
 """Triggers the engine finds with ``str.find``, every occurrence."""
 
 
@@ -75,6 +75,15 @@ _NOT_AFTER = r"(?![A-Za-z0-9])"
 _AWS_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA",
                  "AROA", "ASCA")  # fmt: skip
 """Prefixes of AWS unique identifiers (IAM user guide, "Unique identifiers")."""
+_CLI_OPTIONS = ("-u ", "--user ", "--password ", "--passwd ", "--pass ", "--token ",
+                "--api-key ", "--secret ")  # fmt: skip
+_DNI_SHAPES = tuple(
+    number + separator + letter
+    for number in (b" 99999999", b" A9999999", b" a9999999")
+    for separator in (b"", b" ")
+    for letter in (b"A", b"a")
+)
+"""DNI (8 digits) and NIE (X/Y/Z and 7 digits), a dash or space or nothing, a letter."""
 
 DETECTORS: tuple[Detector, ...] = (
     Detector(
@@ -106,18 +115,25 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("url_password", url_passwords, triggers=(":",)),
     Detector(
         "aws_access_key",
-        anchored(rf"(?P<secret>(?:{'|'.join(_AWS_PREFIXES)})[A-Z0-9]{{16}})" + _NOT_AFTER),
+        anchored(
+            rf"(?P<secret>(?:{'|'.join(_AWS_PREFIXES)})[A-Z0-9]{{16}})" + _NOT_AFTER,
+            validate=check.token_ok,
+        ),
         triggers=_AWS_PREFIXES,
     ),
     Detector(
         "github_token",
-        anchored(r"(?P<secret>gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})"),
+        anchored(
+            r"(?P<secret>gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})",
+            validate=check.token_ok,
+        ),
         triggers=("gh", "git"),
     ),
     Detector(
         "slack_token",
         anchored(
-            r"(?P<secret>(?:xox[abposr]|xoxe\.xox[bp]|xoxe|xapp)-[0-9]{1,16}-[A-Za-z0-9-]{6,})"
+            r"(?P<secret>(?:xox[abposr]|xoxe\.xox[bp]|xoxe|xapp)-[0-9]{1,16}-[A-Za-z0-9-]{6,})",
+            validate=check.token_ok,
         ),
         triggers=("xox", "xapp-"),
     ),
@@ -132,15 +148,24 @@ DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "stripe_key",
-        anchored(r"(?P<secret>(?:[sr]k_(?:live|test)|whsec)_[A-Za-z0-9]{10,})", back=1),
+        anchored(
+            r"(?P<secret>(?:[sr]k_(?:live|test)|whsec)_[A-Za-z0-9]{10,})",
+            back=1,
+            validate=check.token_ok,
+        ),
         triggers=("k_", "whsec_"),
     ),
     Detector(
         "google_api_key",
-        anchored(r"(?P<secret>AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])"),
+        anchored(r"(?P<secret>AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])", validate=check.token_ok),
         triggers=("AIza",),
     ),
-    Detector("key_value", key_values, triggers=("=", ":", ">", "%3D", "%3d", "%3A", "%3a")),
+    Detector("key_value", key_values, triggers=("=", ":", ">", ",", "%3D", "%3d", "%3A", "%3a")),
+    Detector(
+        "key_value",
+        cli_values,
+        triggers=_CLI_OPTIONS,
+    ),
     Detector("email", emails, triggers=("@", "%40")),  # %40: percent-encoded, in URLs
     Detector(
         "iban",
@@ -160,7 +185,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "us_ssn",
         anchored(
-            r"(?P<secret>[0-9]{3}[- ][0-9]{2}[- ][0-9]{4})(?![0-9A-Za-z-])", validate=check.ssn_ok
+            r"(?P<secret>[0-9]{3}[-. ][0-9]{2}[-. ][0-9]{4})(?![0-9A-Za-z-])", validate=check.ssn_ok
         ),
         triggers=(b" 999 99 9999",),
     ),
@@ -170,15 +195,15 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?P<secret>[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D])" + _NOT_AFTER,
             validate=check.nino_ok,
         ),
-        triggers=(b" AA999999A", b" AA 99 99 99 A"),
+        triggers=(b" AA999999A", b" AA 99 99 99 A", b" AA 999999A", b" AA999999 A"),
     ),
     Detector(
         "es_dni",
         anchored(
-            r"(?P<secret>(?:[0-9]{8}|[XYZ][0-9]{7})[- ]?[A-Z])" + _NOT_AFTER,
+            r"(?P<secret>(?:[0-9]{8}|[XYZxyz][0-9]{7})[- ]?[A-Za-z])" + _NOT_AFTER,
             validate=check.es_dni_ok,
         ),
-        triggers=(b" 99999999A", b" 99999999 A", b" A9999999A", b" A9999999 A"),
+        triggers=_DNI_SHAPES,
     ),
     Detector(
         "fi_hetu",
@@ -202,7 +227,7 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?:\+|00)[1-9][0-9]{0,2}[ .-]?(?:\(0\)[ .-]?)?(?:\(?[0-9]{1,5}\)?[ .-]?){1,5}"
             r"[0-9]{2,5}(?![0-9])"
             r"|\(?[2-9][0-9]{2}(?:\) ?|[ .-])[2-9][0-9]{2}[ .-][0-9]{4}(?![0-9])"
-            r"|0[1-9][0-9]{1,4}(?:[ /-]|\) ?)[0-9]{3,4}[ -]?[0-9]{3,4}(?![0-9])",
+            r"|0[1-9][0-9]{0,4}(?:[ /-]|\) ?)[0-9]{3,4}[ -]?[0-9]{3,4}(?![0-9])",
             check.phone_ok,
         ),
         default_on=False,
@@ -212,7 +237,7 @@ DETECTORS: tuple[Detector, ...] = (
         scanning(
             r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![A-Za-z0-9]|\.[0-9])"
             r"|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)[0-9]{1,3}(?:\.[0-9]{1,3}){3})?"
-            r"(?![\w:.])",
+            r"(?![\w:]|\.[0-9])",
             check.ip_ok,
         ),
         default_on=False,

@@ -25,6 +25,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from otel_errors._internal.scrubbing.carriers import original_span, views
 from otel_errors._internal.scrubbing.detectors import (
     CHAR_TRIGGERS,
     DETECTORS,
@@ -305,7 +306,18 @@ class Redactor:
         return self._replace(text, found, fired) if found else text
 
     def _found(self, text: str) -> list[tuple[int, int, str]]:
-        """``(start, end, rule)`` of each secret in ``text`` (overlaps possible)."""
+        """``(start, end, rule)`` of each secret in ``text`` (overlaps possible).
+
+        Detectors also run over the text's decoded views (percent-encoding, JSON
+        escapes); what they find there is mapped back to the encoded characters.
+        """
+        found = self._found_plain(text)
+        for view in views(text):
+            for start, end, name in self._found_plain(view[0]):
+                found.append((*original_span(view, start, end), name))
+        return found
+
+    def _found_plain(self, text: str) -> list[tuple[int, int, str]]:
         found: list[tuple[int, int, str]] = []
         for detector, positions in self._anchors(text).items():
             for start, end in detector.find(text, positions):
@@ -342,18 +354,29 @@ class Redactor:
                     starts[detector] = starts.get(detector, []) + positions
 
     def _replace(self, text: str, found: list[tuple[int, int, str]], fired: list[str]) -> str:
-        """``text`` with each secret found replaced by its marker, the first of overlaps."""
+        """``text`` with each secret found replaced by its marker.
+
+        Overlapping secrets are replaced as one, named after the longest of them: a
+        key's value that holds a PEM block is hidden up to the block's end.
+        """
         found.sort()
-        pieces: list[str] = []
-        last = 0
+        merged: list[list[Any]] = []
         for start, end, name in found:
-            if start < last:  # overlaps a secret already replaced
-                continue
-            pieces.append(text[last:start])
+            if merged and start < merged[-1][1]:
+                last = merged[-1]
+                if end - start > last[3]:
+                    last[2], last[3] = name, end - start
+                last[1] = max(last[1], end)
+            else:
+                merged.append([start, end, name, end - start])
+        pieces: list[str] = []
+        last_end = 0
+        for start, end, name, _ in merged:
+            pieces.append(text[last_end:start])
             pieces.append(self._marker(name, text[start:end]))
-            last = end
+            last_end = end
             fired.append(name)
-        pieces.append(text[last:])
+        pieces.append(text[last_end:])
         return "".join(pieces)
 
     def _user_rule(self, rule: Any, text: str, fired: list[str]) -> str:

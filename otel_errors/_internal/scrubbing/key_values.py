@@ -24,20 +24,28 @@ from otel_errors._internal.scrubbing.keys import key_is_secret
 
 _IDENTIFIER_END = re.compile(r"[A-Za-z0-9_.-]{1,80}\Z")
 """The identifier that ends where the search ends (``endpos``)."""
-_OPERATOR_CHARS = "?:.+!"
-"""Characters before ``=`` that belong to the operator (``?=``, ``:=``, ``.=``)."""
+_OPERATOR_CHARS = "?:.+!="
+"""Characters before ``=`` that belong to the operator (``?=``, ``:=``, ``::=``, ``.=``)."""
 _MAX_SPACES = 3
 _QUOTES = "\"'`"
-_OPERATOR = re.compile(r"(?:::=|:=|=>|==|=|:|>|%3[DdAa])[ \t]{0,3}(?:\r?\n\s{0,3})?@?")
-"""At a separator: the operator and up to three spaces, or a line break (YAML, logs)."""
+_OPERATOR = re.compile(
+    r"(?:[?:.+!=]{0,3}=>?|:|>|,|%3[DdAa])[ \t]{0,3}(?:(?:\r?\n){1,2}[ \t]{0,16})?@?"
+)
+"""At a separator: the operator, up to three spaces, or up to two line breaks and an indent."""
 _UNQUOTED = re.compile(
     r"(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+)?(?:[^\s\"'&,;)}\]<>%]|%(?!26|2[Cc]))"
     r"{3,512}"
 )
 """An unquoted value: up to a delimiter (``&`` and ``%26`` end a query parameter)."""
+_TYPE_WORDS = frozenset({"string", "String", "str", "char", "bytes", "text"})
+"""Type names written between a variable and its value: the variable is the key."""
+_CLI_OPTION = re.compile(
+    r"(?<![\w-])--?(?P<name>u|user|password|passwd|pass|token|api-key|secret)[ \t]{1,3}"
+    r"(?P<value>\"[^\"\n]{1,512}\"|'[^'\n]{1,512}'|[^\s\"']{1,512})"
+)
 _NEXT_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\s{0,3}[:=]")
 _PLACEHOLDER = re.compile(
-    r"(?:\$\{[^}]*\}|\{\{[^}]*\}\}|%\([^)]*\)s|%s|\$[0-9]+|:[A-Za-z_]\w*|<[^<>]*>|\?|\*+|"
+    r"(?:\$\{[^}]*\}+|\$[A-Z_][A-Z0-9_]*|\$[0-9]|\$\(.*|\[[A-Z_]+\]|\{\{[^}]*\}\}|%\([^)]*\)s|%s|\$[0-9]+|:[A-Za-z_]\w*|<[^<>]*>|\?|\*+|"
     r"null|none|nil|true|false|undefined|redacted|\[REDACTED[:\w]*\]|\[HASH:[:\w]*\])\Z",
     re.IGNORECASE,
 )
@@ -62,29 +70,66 @@ def follows_key(text: str, separator: int) -> bool:
     r"""Whether the separator at ``separator`` comes after an identifier naming a secret.
 
     Reads back over operator characters, up to three spaces, a closing quote (also
-    escaped, ``\\"``, or ``&quot;``) or the ``<`` of an XML tag, then the identifier.
+    escaped, ``\"``, or ``&quot;``) or the ``<`` of an XML tag, then the identifier.
     """
     char = text[separator]
     if char == ":" and text.startswith("//", separator + 1):
         return False  # a URL scheme
+    end = _before_operator(text, separator)
+    if char == ">":
+        return _xml_key(text, end)
+    quoted = end > 0 and text[end - 1] in _QUOTES
+    if quoted:
+        end -= 2 if end > 1 and text[end - 2] == "\\" else 1
+    elif text.endswith("&quot;", 0, end):
+        end -= 6
+    elif char == ",":
+        return False  # only a quoted key before a comma: setenv("TOKEN", "x")
+    match = _IDENTIFIER_END.search(text, max(0, end - 80), end)
+    if match is not None and match.group() in _TYPE_WORDS:  # var token string = "x"
+        end = match.start()
+        while end > 0 and text[end - 1] in " \t:":
+            end -= 1
+        match = _IDENTIFIER_END.search(text, max(0, end - 80), end)
+    return match is not None and _is_secret(match.group())
+
+
+def _before_operator(text: str, separator: int) -> int:
+    """Where the key ends: before the operator's other characters and up to three spaces."""
     end = separator
-    if char == "=":
-        while end > 0 and separator - end < 2 and text[end - 1] in _OPERATOR_CHARS:  # noqa: PLR2004
+    if text[separator] == "=":
+        while end > 0 and separator - end < 3 and text[end - 1] in _OPERATOR_CHARS:  # noqa: PLR2004
             end -= 1
     spaces = 0
     while end > 0 and spaces < _MAX_SPACES and text[end - 1] in " \t":
         end -= 1
         spaces += 1
-    if char == ">":
-        return _xml_key(text, end)
-    if end > 0 and text[end - 1] in _QUOTES:
-        end -= 1
-        if end > 0 and text[end - 1] == "\\":
-            end -= 1
-    elif text.endswith("&quot;", 0, end):
-        end -= 6
-    match = _IDENTIFIER_END.search(text, max(0, end - 80), end)
-    return match is not None and _is_secret(match.group())
+    return end
+
+
+def cli_values(text: str, options: list[int]) -> list[tuple[int, int]]:
+    """Values of command-line options that carry credentials: ``curl -u user:password``.
+
+    ``-u``/``--user`` values are credentials when they hold a ``:``; ``--password``,
+    ``--token`` and the like always are (``--password=x`` is a ``key=value``).
+    """
+    spans: list[tuple[int, int]] = []
+    for option in options:
+        match = _CLI_OPTION.match(text, option)
+        if match is None:
+            continue
+        start, end = match.span("value")
+        while end - start > 1 and text[start] in _QUOTES and text[end - 1] == text[start]:
+            start, end = start + 1, end - 1
+        if match.group("name") in ("u", "user"):  # user:password, the password is secret
+            colon = text.find(":", start, end)
+            if colon == -1:
+                continue
+            # An API key as the user name and no password (``-u sk_test_x:``) is the secret.
+            start, end = (colon + 1, end) if colon + 1 < end else (start, colon)
+        if start < end and not _PLACEHOLDER.match(text, start, end):
+            spans.append((start, end))
+    return spans
 
 
 def _xml_key(text: str, end: int) -> bool:
@@ -118,6 +163,8 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
     if crossed_line and _NEXT_KEY.match(text, start):
         return None  # an empty value, and the next line's key
     span = _quoted(text, start)
+    if span is None and text[separator] == ",":
+        return None
     if span is None:
         match = _UNQUOTED.match(text, start)
         if match is None:
@@ -155,7 +202,7 @@ def _quoted(text: str, start: int) -> tuple[int, int] | None:
 
 _CREDENTIAL_SCHEMES = ("bearer", "basic", "token", "digest")
 _KEY_END_LAST = frozenset(":=>;\"'")
-"""Last characters of a line ending in a separator (``=>`` too), a quote or ``&quot;``."""
+"""Last characters of a line ending in a separator (``=>``, an XML tag), a quote or ``&quot;``."""
 
 
 def value_on_next_line(line: str) -> bool:
@@ -167,6 +214,8 @@ def value_on_next_line(line: str) -> bool:
     end = line.rstrip()
     if end[-1:] not in _KEY_END_LAST:  # most lines: only a scheme can end them so
         return end[-6:].lower().endswith(_CREDENTIAL_SCHEMES)
+    if end.endswith(">"):
+        return _xml_key(end, len(end) - 1)
     end = end.removesuffix("&quot;").rstrip("\"'\\").rstrip()
     if end.endswith("=>"):
         end = end[:-1]

@@ -11,6 +11,7 @@ addresses (``ipaddress``).
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 
 _DOUBLED = str.maketrans("0123456789", "0246813579")
@@ -61,10 +62,29 @@ def luhn_sum_ok(digits: str) -> bool:
     return (sum(doubled.encode()) - 48 * len(doubled)) % 10 == 0  # byte sum = digit sum
 
 
+_IBAN_REGISTRY = (
+    "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 DK18 "
+    "DO28 EE20 EG29 ES24 FI18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HR21 HU28 IE22 IL23 "
+    "IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 LI21 LT20 LU20 LV21 LY25 MC27 MD24 ME22 MK19 "
+    "MR27 MT31 MU30 NL18 NO15 PK24 PL28 PS29 PT25 QA29 RO24 RS22 SA24 SC31 SD18 SE24 SI19 "
+    "SK24 SM27 ST25 SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20"
+)
+_IBAN_LENGTHS = {entry[:2]: int(entry[2:]) for entry in _IBAN_REGISTRY.split()}
+"""IBAN length per country, from the ISO 13616 registry (SWIFT's IBAN registry)."""
+
+
 def iban_ok(text: str) -> bool:
-    """Whether ``text`` is an IBAN with a valid mod-97 check (spaces and dashes ignored)."""
+    """Whether ``text`` is an IBAN: its country's length and a valid mod-97 check.
+
+    Spaces and dashes are ignored; a country missing from the registry table may
+    have any IBAN length (15-34).
+    """
     compact = text.replace(" ", "").replace("-", "").upper()
-    if not 15 <= len(compact) <= 34 or not compact.isalnum() or not compact.isascii():  # noqa: PLR2004
+    if not compact.isalnum() or not compact.isascii():
+        return False
+    if len(compact) != _IBAN_LENGTHS.get(compact[:2], len(compact)) or not (
+        15 <= len(compact) <= 34  # noqa: PLR2004
+    ):
         return False
     rearranged = compact[4:] + compact[:4]
     number = int("".join(str(int(c, 36)) for c in rearranged))
@@ -80,6 +100,25 @@ def looks_random(text: str) -> bool:
     if text.isalpha() and (text.islower() or text.isupper() or text.istitle()):
         return False
     return len(text) >= 8  # noqa: PLR2004 - shortest credential the detector takes
+
+
+def token_ok(text: str) -> bool:
+    """Whether a provider token's body looks issued, not a placeholder.
+
+    Issued tokens are random: ``ghp_xxxx...``, ``AKIAXXXX...`` or ``xoxb-123-abc`` in
+    documentation and templates repeat a character or are too short to be real
+    (Slack's shortest documented token has 20 characters after its prefix).
+    """
+    body = text[text.find("-") + 1 :] if text.startswith(("xox", "xapp")) else text[4:]
+    if (
+        text.startswith(("xox", "xapp"))
+        and (
+            len(body) < 20  # noqa: PLR2004
+            or not (sum(c.isdigit() for c in body) >= 10 or any(c.isdigit() for c in body[2:]))  # noqa: PLR2004
+        )
+    ):
+        return False
+    return len(set(body.replace("_", "").replace("-", ""))) > 3  # noqa: PLR2004
 
 
 def ssn_ok(text: str) -> bool:
@@ -131,9 +170,13 @@ _HETU_CENTURY = frozenset("+-ABCDEFUVWXY")
 
 
 def fi_hetu_ok(text: str) -> bool:
-    """A Finnish personal identity code ``DDMMYYCZZZQ``: a date, century sign, mod-31 check."""
-    day, month = int(text[:2]), int(text[2:4])
-    if text[6] not in _HETU_CENTURY or not (1 <= day <= 31 and 1 <= month <= 12):  # noqa: PLR2004
+    """A Finnish personal identity code ``DDMMYYCZZZQ``: a real date, century sign, mod-31."""
+    if text[6] not in _HETU_CENTURY:
+        return False
+    century = {"+": 1800, "-": 1900}.get(text[6], 1900 if text[6] in "UVWXY" else 2000)
+    try:
+        dt.date(century + int(text[4:6]), int(text[2:4]), int(text[:2]))
+    except ValueError:
         return False
     digits = text[:6] + text[7:10]
     return digits.isdigit() and _HETU_CHECK[int(digits) % 31] == text[10].upper()
