@@ -77,13 +77,6 @@ _AWS_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA",
 """Prefixes of AWS unique identifiers (IAM user guide, "Unique identifiers")."""
 _CLI_OPTIONS = ("-u ", "--user ", "--password ", "--passwd ", "--pass ", "--token ",
                 "--api-key ", "--secret ")  # fmt: skip
-_DNI_SHAPES = tuple(
-    number + separator + letter
-    for number in (b" 99999999", b" A9999999", b" a9999999")
-    for separator in (b"", b" ")
-    for letter in (b"A", b"a")
-)
-"""DNI (8 digits) and NIE (X/Y/Z and 7 digits), a dash or space or nothing, a letter."""
 
 DETECTORS: tuple[Detector, ...] = (
     Detector(
@@ -107,7 +100,9 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "bearer",
         anchored(
-            r"(?i:bearer|basic)\s+(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)", validate=check.looks_random
+            r"(?i:bearer|basic)\s+(?P<secret>[A-Za-z0-9._~+/-]{8,}(?![A-Za-z0-9._~+/-])"
+            r"(?:=+(?![A-Za-z0-9])|(?!=)))",  # base64 padding ends it; "name=" is a key
+            validate=check.looks_random,
         ),
         triggers=("bearer ", "basic "),
         any_case=True,
@@ -195,7 +190,7 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?P<secret>[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D])" + _NOT_AFTER,
             validate=check.nino_ok,
         ),
-        triggers=(b" AA999999A", b" AA 99 99 99 A", b" AA 999999A", b" AA999999 A"),
+        triggers=(b" AA99", b" AA 99"),  # the first shared with IBANs
     ),
     Detector(
         "es_dni",
@@ -203,7 +198,7 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?P<secret>(?:[0-9]{8}|[XYZxyz][0-9]{7})[- ]?[A-Za-z])" + _NOT_AFTER,
             validate=check.es_dni_ok,
         ),
-        triggers=_DNI_SHAPES,
+        triggers=(b" 9999", b" A9999999"),  # the first shared with cards
     ),
     Detector(
         "fi_hetu",
@@ -211,7 +206,7 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?P<secret>[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y])" + _NOT_AFTER,
             validate=check.fi_hetu_ok,
         ),
-        triggers=(b" 999999 999", b" 999999A999"),
+        triggers=(b" 9999",),  # shared with cards
     ),
     Detector(
         "it_fiscal_code",
@@ -219,7 +214,7 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?P<secret>[A-Z]{6}[0-9]{2}[A-Z][0-9]{2}[A-Z][0-9]{3}[A-Z])" + _NOT_AFTER,
             validate=check.it_fiscal_code_ok,
         ),
-        triggers=(b" AAAAAA99A99A999A",),
+        triggers=(b" AAAAAA99",),
     ),
     Detector(
         "phone",

@@ -19,11 +19,12 @@ A value is not a secret when it is a placeholder (``${VAR}``, ``{{ var }}``,
 from __future__ import annotations
 
 import re
+import string
 
 from otel_errors._internal.scrubbing.keys import key_is_secret
 
-_IDENTIFIER_END = re.compile(r"[A-Za-z0-9_.-]{1,80}\Z")
-"""The identifier that ends where the search ends (``endpos``)."""
+_IDENTIFIER_CHARS = string.ascii_letters + string.digits + "_.-"
+_MAX_IDENTIFIER = 64
 _OPERATOR_CHARS = "?:.+!="
 """Characters before ``=`` that belong to the operator (``?=``, ``:=``, ``::=``, ``.=``)."""
 _MAX_SPACES = 3
@@ -37,6 +38,7 @@ _UNQUOTED = re.compile(
     r"{3,512}"
 )
 """An unquoted value: up to a delimiter (``&`` and ``%26`` end a query parameter)."""
+_TEMPLATE_STARTS = ("${", "{{", "%(", "$(", "<%", "#{")
 _TYPE_WORDS = frozenset({"string", "String", "str", "char", "bytes", "text"})
 """Type names written between a variable and its value: the variable is the key."""
 _CLI_OPTION = re.compile(
@@ -78,20 +80,28 @@ def follows_key(text: str, separator: int) -> bool:
     end = _before_operator(text, separator)
     if char == ">":
         return _xml_key(text, end)
+    if char == "," and text[end - 1 : end] not in _QUOTES:
+        return False  # only a quoted key before a comma: setenv("TOKEN", "x")
     quoted = end > 0 and text[end - 1] in _QUOTES
     if quoted:
         end -= 2 if end > 1 and text[end - 2] == "\\" else 1
     elif text.endswith("&quot;", 0, end):
         end -= 6
-    elif char == ",":
-        return False  # only a quoted key before a comma: setenv("TOKEN", "x")
-    match = _IDENTIFIER_END.search(text, max(0, end - 80), end)
-    if match is not None and match.group() in _TYPE_WORDS:  # var token string = "x"
-        end = match.start()
+    identifier = _identifier_before(text, end)
+    if identifier in _TYPE_WORDS:  # var token string = "x"
+        end -= len(identifier)
         while end > 0 and text[end - 1] in " \t:":
             end -= 1
-        match = _IDENTIFIER_END.search(text, max(0, end - 80), end)
-    return match is not None and _is_secret(match.group())
+        identifier = _identifier_before(text, end)
+    return bool(identifier) and _is_secret(identifier)
+
+
+def _identifier_before(text: str, end: int) -> str:
+    """The identifier (letters, digits, ``_.-``) that ends at ``end``, at most 64 characters."""
+    if end == 0 or text[end - 1] not in _IDENTIFIER_CHARS:
+        return ""
+    window = text[max(0, end - _MAX_IDENTIFIER) : end]
+    return window[len(window.rstrip(_IDENTIFIER_CHARS)) :]
 
 
 def _before_operator(text: str, separator: int) -> int:
@@ -134,13 +144,9 @@ def cli_values(text: str, options: list[int]) -> list[tuple[int, int]]:
 
 def _xml_key(text: str, end: int) -> bool:
     """Whether ``text[:end]`` ends with an opening tag naming a secret: ``<password``."""
-    match = _IDENTIFIER_END.search(text, max(0, end - 80), end)
-    return (
-        match is not None
-        and match.start() > 0
-        and text[match.start() - 1] == "<"
-        and _is_secret(match.group())
-    )
+    identifier = _identifier_before(text, end)
+    start = end - len(identifier)
+    return bool(identifier) and start > 0 and text[start - 1] == "<" and _is_secret(identifier)
 
 
 def _is_secret(identifier: str) -> bool:
@@ -159,6 +165,8 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
     if operator is None:
         return None
     start = operator.end()
+    if text.startswith(_TEMPLATE_STARTS, start):
+        return None  # a template or variable: ${DB_PASSWORD}, {{ secrets.TOKEN }}, %(key)s
     crossed_line = "\n" in operator.group()
     if crossed_line and _NEXT_KEY.match(text, start):
         return None  # an empty value, and the next line's key
@@ -184,6 +192,8 @@ def _quoted(text: str, start: int) -> tuple[int, int] | None:
     """
     if text.startswith("&quot;", start):
         closing, start = "&quot;", start + 6
+    elif text.startswith("''", start):  # a quote inside an SQL string literal
+        closing, start = "''", start + 2
     elif text.startswith(('\\"', "\\'"), start):
         closing, start = text[start : start + 2], start + 2
     elif text[start : start + 1] in _QUOTES and text[start : start + 1]:

@@ -109,7 +109,10 @@ def token_ok(text: str) -> bool:
     documentation and templates repeat a character or are too short to be real
     (Slack's shortest documented token has 20 characters after its prefix).
     """
-    body = text[text.find("-") + 1 :] if text.startswith(("xox", "xapp")) else text[4:]
+    if text.startswith(("xox", "xapp")):
+        body = text[text.find("-") + 1 :]
+    else:  # after the prefix: AKIA..., AIza..., ghp_..., sk_live_..., github_pat_..._...
+        body = text.rsplit("_", 1)[-1] if "_" in text[:12] else text[4:]
     if (
         text.startswith(("xox", "xapp"))
         and (
