@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -95,6 +96,36 @@ def test_every_part_of_a_span_is_redacted(pipeline, metric_points):
     after = rule_counts(metric_points)
     for rule in ("key_value", "email", "secret_key", "card"):
         assert after.get(rule, 0) > before.get(rule, 0), (rule, after)
+
+
+def test_database_detail_is_cleaned_in_the_status_description(pipeline):
+    """The PostgreSQL DETAIL value the SDK copies into the span status leaves no trace."""
+    tracer, exporter = pipeline
+    message = (
+        'duplicate key value violates unique constraint "orders_ref_key"\n'
+        "DETAIL:  Key (ref)=(order-2026-0001) already exists."
+    )
+    with pytest.raises(RuntimeError), tracer.start_as_current_span("INSERT shop"):
+        raise RuntimeError(message)
+    (span,) = exporter.get_finished_spans()
+    assert "order-2026-0001" not in str(span.status.description)
+    assert "Key (ref)=([REDACTED:database_value])" in str(span.status.description)
+    assert "order-2026-0001" not in span.events[0].attributes["exception.message"]
+
+
+def test_names_and_resources_go_through_the_engine(redactor):
+    """Span name, event names and resource attributes are exported strings like any other."""
+    resource = Resource({"service.name": "shop", "process.command_line": "app --password hunter2"})
+    span = ReadableSpan(
+        name="GET /reset?token=abc12345token",
+        resource=resource,
+        events=(Event("mail sent to jane@example.com", {}),),
+    )
+    exported = redact_span(span, redactor, [])
+    assert exported.name == "GET /reset?token=[REDACTED:key_value]"
+    assert exported.events[0].name == "mail sent to [REDACTED:email]"
+    assert "hunter2" not in str(exported.resource.attributes)
+    assert redact_span(span, redactor, []).resource is exported.resource  # redacted once
 
 
 def test_clean_spans_are_exported_as_they_are(pipeline):
