@@ -157,11 +157,26 @@ def test_look_alikes_stay(redactor, text):
     assert redactor.redact_text(text) == (text, ())
 
 
+PEM_IN_JSON = (
+    '{"pem": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\nAbCdEf\\n'
+    '-----END PRIVATE KEY-----\\n"}'
+)
+SLACK_APP = "xapp-1-A0123456789-1234567890123-abcdef0123456789abcdef"
+PGP_KEY = (
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0AbCdEfGh\n=abcd\n"
+    "-----END PGP PRIVATE KEY BLOCK-----"
+)
+UNSIGNED_JWT = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+DETAIL = (
+    'duplicate key value violates unique constraint "orders_ref_key"\n'
+    "DETAIL:  Key (ref)=(order-2026-0001) already exists."
+)
+
+
 # Families and syntaxes of issue 13: each found as written and inside every carrier.
 FAMILIES = [
     ('{"detail":"password = \\"x-secret-1\\""}', "x-secret-1", "key_value"),
-    ('{"pem": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\nAbC'
-     'dEf\\n-----END PRIVATE KEY-----\\n"}', "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "private_key"),
+    (PEM_IN_JSON, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "private_key"),
     ("genericToken=abcd1234efgh", "abcd1234efgh", "key_value"),
     ("IBMCLOUDIAMAPIKEY=Zf3D0LXCM3EIMbgJ", "Zf3D0LXCM3EIMbgJ", "key_value"),
     ("slapi_key=Zf3D0LXCM3EIMbgJ", "Zf3D0LXCM3EIMbgJ", "key_value"),
@@ -174,14 +189,12 @@ FAMILIES = [
     ("<genericToken>\n    Zf3D0LXCM3EIMbgJ\n</genericToken>", "Zf3D0LXCM3EIMbgJ", "key_value"),
     ("    db.connect(user='shop', pw='hunter2')", "hunter2", "key_value"),
     ("curl -u admin:Zf3D0LXCM3EIMbgJ https://api.test", "Zf3D0LXCM3EIMbgJ", "key_value"),
-    ("xapp-1-A0123456789-1234567890123-abcdef0123456789abcdef", "xapp-1-A0123456789", "slack_token"),
+    (SLACK_APP, "xapp-1-A0123456789", "slack_token"),
     ("xoxe.xoxp-1-Mi0yLTEyMzQ1Njc4OTAxMi0xMjM0NTY3ODkw", "Mi0yLTEyMzQ1Njc4OTAx", "slack_token"),
     ("xoxe-1-My0xLTEyMzQ1Njc4OTAxMi0xMjM0NTY3ODkw", "My0xLTEyMzQ1Njc4OTAx", "slack_token"),
-    ("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxMjM0NTY3ODkwIn0.",
-     "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "jwt"),
+    (UNSIGNED_JWT, "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "jwt"),
     ("rk_live_4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc", "stripe_key"),
-    ("-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0AbCdEfGh\n=abcd\n"
-     "-----END PGP PRIVATE KEY BLOCK-----", "lQOYBF0AbCdEfGh", "private_key"),
+    (PGP_KEY, "lQOYBF0AbCdEfGh", "private_key"),
     ("UATP card 135410014004955 declined", "135410014004955", "card"),
     ("Maestro UK 6759649826438453 declined", "6759649826438453", "card"),
     ("to BE68539007547034 EUR", "BE68539007547034", "iban"),
@@ -192,14 +205,13 @@ FAMILIES = [
     ("DNI 12345678Z, NIE X1234567L", "12345678Z", "es_dni"),
     ("henkilötunnus 131052-308T", "131052-308T", "fi_hetu"),
     ("codice fiscale RSSMRA85T10A562S", "RSSMRA85T10A562S", "it_fiscal_code"),
-    ('duplicate key value violates unique constraint "orders_ref_key"\n'
-     "DETAIL:  Key (ref)=(order-2026-0001) already exists.", "order-2026-0001", "database_value"),
+    (DETAIL, "order-2026-0001", "database_value"),
 ]  # fmt: skip
 CARRIERS = {
     "as written": lambda t: t,
     "log line": lambda t: f"2026-11-28T10:00:00Z ERROR failed: {t} request_id=7",
     "JSON body": lambda t: json.dumps({"error": t}),
-    "SQL": lambda t: "INSERT INTO audit (note) VALUES ('" + t.replace("'", "''") + "')",
+    "SQL": lambda t: "INSERT INTO audit (note) VALUES ('{}')".format(t.replace("'", "''")),  # noqa: S608 - test data
     "URL": lambda t: "https://shop.test/debug?note=" + quote(t, safe=""),
     "stack trace": lambda t: f'Traceback (most recent call last):\n  File "a.py", line 1\nE: {t}\n',
 }

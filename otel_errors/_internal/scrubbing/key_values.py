@@ -165,11 +165,10 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
     if operator is None:
         return None
     start = operator.end()
-    if text.startswith(_TEMPLATE_STARTS, start):
-        return None  # a template or variable: ${DB_PASSWORD}, {{ secrets.TOKEN }}, %(key)s
-    crossed_line = "\n" in operator.group()
-    if crossed_line and _NEXT_KEY.match(text, start):
-        return None  # an empty value, and the next line's key
+    if text.startswith(_TEMPLATE_STARTS, start) or (
+        "\n" in operator.group() and _NEXT_KEY.match(text, start)
+    ):
+        return None  # a template (${DB_PASSWORD}), or no value and the next line's key
     span = _quoted(text, start)
     if span is None and text[separator] == ",":
         return None
