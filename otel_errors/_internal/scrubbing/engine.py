@@ -53,6 +53,10 @@ _CLEAN_LINE_MAX_LEN = 1024
 _CUT_MARGIN = 1024
 """Characters scanned past the cut: a secret that starts before it is replaced whole."""
 _SCALARS = frozenset({bool, int, float})
+_NEEDS = {",": '"', ">": "<"}
+"""A trigger character that only anchors a key next to another: ``"KEY", "x"``, ``<key>x``.
+
+(A single-quoted ``'KEY', 'x'`` pair is not looked for without a double quote.)"""
 _SECRET_KEY_RULE = "secret_key"  # noqa: S105 - a rule name
 _USER_ID_RULE = "user_id"
 
@@ -76,7 +80,7 @@ class Redactor:
         detectors = [d for d in DETECTORS if d.default_on or d.name in config.extra_detectors]
         triggers = {t for d in detectors for t in d.triggers}
         self._by_char = tuple(
-            (char, tuple(d for d in detectors if char in d.triggers))
+            (char, tuple(d for d in detectors if char in d.triggers), _NEEDS.get(char, ""))
             for char in sorted(t for t in triggers if isinstance(t, str) and t in CHAR_TRIGGERS)
         )
         self._by_shape = tuple(
@@ -327,9 +331,9 @@ class Redactor:
     def _anchors(self, text: str) -> dict[Detector, list[int]]:
         """The detectors worth running on ``text``, each with its trigger positions."""
         starts: dict[Detector, list[int]] = {}
-        for char, detectors in self._by_char:
+        for char, detectors, needs in self._by_char:
             index = text.find(char)
-            if index != -1:
+            if index != -1 and (not needs or needs in text):
                 positions = _positions(text, char, index)
                 for detector in detectors:  # ":" and "=" both trigger key_value (any order)
                     starts[detector] = starts.get(detector, []) + positions
