@@ -167,8 +167,10 @@ class ErrorRecorder:
             The catalogue entry the exception was classified as.
         """
         trace_id = _trace_id(span)
-        if not span.is_recording() or getattr(exc, _MARK, None) == trace_id:
+        if getattr(exc, _MARK, None) == trace_id:
             return self._seen_again(span, exc, trace_id, handled=handled, code=code)
+        if not span.is_recording():
+            return self._count_unsampled(span, exc, trace_id, handled=handled, code=code)
         event_attributes, entry = self.attributes(exc, handled=handled, code=code, span=span)
         if not handled:
             _set_error_type(span, error_type(entry, exc))
@@ -193,6 +195,25 @@ class ErrorRecorder:
             outcomes.hold(exc, Held(span, trace_id, event, finish))
         else:
             finish(handled)
+        return entry
+
+    def _count_unsampled(
+        self,
+        span: trace.Span,
+        exc: BaseException,
+        trace_id: int,
+        *,
+        handled: bool,
+        code: str | ErrorCode | None,
+    ) -> ErrorCode:
+        """A span that is not sampled gets no event, but the error still counts, once.
+
+        Metrics are not sampled: with head sampling at 10%, ``errors_total`` must still
+        count every error, or every rate and alert built on it reads a tenth.
+        """
+        entry = self._entry(exc, code)
+        _mark(exc, trace_id)
+        self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled)
         return entry
 
     def _seen_again(
