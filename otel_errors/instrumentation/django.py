@@ -15,9 +15,10 @@ unhandled.
 ``process_exception`` runs after every middleware of the application's (they sit
 inside ours), so an exception that reaches it is one nobody handled:
 
-- ``Http404``, ``PermissionDenied``, ``BadRequest`` and ``SuspiciousOperation`` are
-  the application's normal answers: Django's own response (``response_for_exception``,
-  what Django would answer a moment later) is returned from here, so that contrib's
+- ``Http404``, ``PermissionDenied``, ``MultiPartParserError``, ``BadRequest`` and
+  ``SuspiciousOperation`` are the application's normal answers: Django's own response
+  (``response_for_exception``, what Django would answer a moment later) is returned
+  from here, so that contrib's
   middleware does not record them as failures; with ``OTEL_ERRORS_PROBLEM_DETAILS=all``
   clients that prefer JSON get a ``WEB-4xx`` problem instead.
 - Anything else is recorded as unhandled, before Django logs it on ``django.request``,
@@ -188,8 +189,15 @@ def _answer(request: HttpRequest, exception: Exception) -> HttpResponse | None:
     from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
     from django.core.handlers.exception import response_for_exception
     from django.http import Http404
+    from django.http.multipartparser import MultiPartParserError
 
-    client_errors = {Http404: 404, PermissionDenied: 403, BadRequest: 400, SuspiciousOperation: 400}
+    client_errors = {  # what response_for_exception answers below 500
+        Http404: 404,
+        PermissionDenied: 403,
+        MultiPartParserError: 400,
+        BadRequest: 400,
+        SuspiciousOperation: 400,
+    }
     status = next((s for cls, s in client_errors.items() if isinstance(exception, cls)), None)
     answer = (
         not settings.DEBUG
