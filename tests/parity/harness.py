@@ -300,17 +300,29 @@ def _extract(archive: Path, target: Path, wanted: tuple[str, ...]) -> None:
         sdist.extractall(target, members=members, filter="data")
 
 
-def ensure_venv(suite: Suite, side: str, cache: Path) -> Path:
-    """The side's environment: the suite's lock, and the vanilla distro or (later) otel_errors."""
-    lock = suite.lock.read_text()
+def ensure_venv(name: str, lock_path: Path, side: str, cache: Path, *, bootstrap: bool) -> Path:
+    """A side's environment from a lock: with the vanilla distro, or without it for otel_errors.
+
+    Args:
+        name: The environment's name (a suite, or ``startup`` for the benchmark).
+        lock_path: The lock holding both sides' needs.
+        side: ``vanilla`` or ``otel_errors`` (which gets the checkout from
+            :func:`install_checkout`).
+        cache: The harness's cache directory.
+        bootstrap: Check that the lock holds every instrumentation
+            ``opentelemetry-bootstrap`` would install in the vanilla environment.
+
+    Returns:
+        The environment's Python.
+    """
+    lock = lock_path.read_text()
     python_version = ".".join(map(str, sys.version_info[:3]))
-    name = f"{suite.name}-{side}-{_key(lock, side, python_version, sys.base_prefix)}"
-    venv = cache / "venvs" / name
+    folder = f"{name}-{side}-{_key(lock, side, python_version, sys.base_prefix)}"
+    venv = cache / "venvs" / folder
     python = venv / "bin" / "python"
     if not (venv / ".complete").exists():
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-        # The lock holds both distros' needs; each side leaves out the other distro.
         requirements = [
             line
             for line in lock.splitlines()
@@ -319,10 +331,10 @@ def ensure_venv(suite: Suite, side: str, cache: Path) -> Path:
         lock_copy = venv / "requirements.txt"
         lock_copy.write_text("\n".join(requirements) + "\n")
         _pip("install", "--no-deps", "-r", str(lock_copy), python=python)
-        if side == "vanilla":
+        if bootstrap and side == "vanilla":
             _check_bootstrap(venv)
         (venv / ".complete").touch()
-    _prune(venv.parent, f"{suite.name}-{side}-", {name})
+    _prune(venv.parent, f"{name}-{side}-", {folder})
     return python
 
 
@@ -358,7 +370,7 @@ def install_checkout(python: Path, cache: Path) -> None:
     marker.write_text(build)
 
 
-def _child_env(python: Path, extra: dict[str, str]) -> dict[str, str]:
+def child_env(python: Path, extra: dict[str, str]) -> dict[str, str]:
     """This process's environment without OpenTelemetry, Python, pytest and Django settings."""
     dropped = ("OTEL_", "PYTHON", "PYTEST_", "DJANGO_", "VIRTUAL_ENV", "COV_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
@@ -366,7 +378,7 @@ def _child_env(python: Path, extra: dict[str, str]) -> dict[str, str]:
     return {**env, **extra}
 
 
-def _wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, float]:
+def wait(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, float]:
     """Waits for ``process`` (killing its group past ``timeout``); returns exit code and CPU s."""
 
     def kill() -> None:
@@ -391,7 +403,7 @@ def run_side(
     with tempfile.TemporaryDirectory(prefix=f"parity-{suite.name}-") as scratch:
         results = Path(scratch, "results.jsonl")
         results.touch()
-        env = _child_env(
+        env = child_env(
             python,
             {
                 "OTEL_SERVICE_NAME": f"parity-{suite.name}",
@@ -417,7 +429,7 @@ def run_side(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            exit_code, cpu = _wait(process, timeout)
+            exit_code, cpu = wait(process, timeout)
         wall = time.perf_counter() - started
         outcomes = _read_outcomes(results)
         tail = output.read_text(errors="replace")[-3000:]
@@ -565,7 +577,9 @@ def _rerun_note(rerun: dict[str, Run] | None, worse: list[str]) -> str:
 def run_suite(suite: Suite, cache: Path, timeout: float) -> dict[str, Any]:
     """Prepares, runs and compares one suite on both sides."""
     workdir = ensure_source(suite, cache)
-    pythons = {side: ensure_venv(suite, side, cache) for side in SIDES}
+    pythons = {
+        side: ensure_venv(suite.name, suite.lock, side, cache, bootstrap=True) for side in SIDES
+    }
     install_checkout(pythons["otel_errors"], cache)
     runs = {side: run_side(suite, pythons[side], workdir, (), timeout) for side in SIDES}
     if not runs["vanilla"].outcomes:
