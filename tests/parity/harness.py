@@ -614,9 +614,9 @@ def summary(report: dict[str, Any]) -> str:
     )
     regressions = report["regressions"]
     lines.append(f"  passed under vanilla, failed under otel_errors: {len(regressions)}")
-    by_reason = Counter(r["reason"] for r in regressions)
+    by_reason = Counter(_shape(r["reason"]) for r in regressions)
     for reason, count in by_reason.most_common(15):
-        examples = [r["test"] for r in regressions if r["reason"] == reason][:3]
+        examples = [r["test"] for r in regressions if _shape(r["reason"]) == reason][:3]
         lines.append(f"    {count:4} x {reason}")
         lines.extend(f"           {example}" for example in examples)
     lines.extend(
@@ -628,6 +628,11 @@ def summary(report: dict[str, Any]) -> str:
         for entry in report["better_under_otel_errors"][:10]
     )
     return "\n".join(lines)
+
+
+def _shape(reason: str) -> str:
+    """A reason without its ids and addresses, so that the same failure groups together."""
+    return re.sub(r"\b(0x)?[0-9a-f]{8,}\b", "…", reason)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
