@@ -11,12 +11,13 @@ does worse under otel_errors than under vanilla (passed or skipped there, failed
 errored or not run here) is a parity failure, and the harness exits 1.
 
 Determinism: the suites run in their own fixed order, one process each (Django's
-``--parallel 1``). Every test whose outcome differs between the two sides is run
-again once on both sides, with the rest of its module (so its local context
-stays); a difference counts only if the rerun shows it again. One that does not
-is reported as flaky, not failed. Tests that fail on both sides are counted, not
-judged: they fail without otel_errors too. When more tests differ than
-``RERUN_LIMIT``, the difference is systematic and the first run's verdict stands.
+``--parallel 1``). Every test that does worse under otel_errors is run again once
+on both sides, with the rest of its module (so its local context stays); it
+counts only if the rerun shows the difference again. One that does not is
+reported as flaky, not failed; one that does better under otel_errors is only
+reported. Tests that fail on both sides are listed, not judged: they fail without
+otel_errors too. When more than ``RERUN_LIMIT`` tests do worse, the difference is
+systematic and the first run's verdict stands.
 
 Downloads and the four environments are cached under
 ``${OTEL_ERRORS_CACHE:-~/.cache/otel-errors}/parity``, keyed by the sdist hashes,
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
 
 SIDES = ("vanilla", "otel_errors")
 RERUN_LIMIT = 200
-"""More differing tests than this are a systematic difference: no rerun."""
+"""More tests doing worse under otel_errors than this are a systematic difference."""
 DEFAULT_TIMEOUT = 900.0
 """Seconds one run of one suite may take before it is killed (and its tests count as not run)."""
 _RANK = {"passed": 2, "xfailed": 2, "skipped": 1, "failed": 0, "error": 0, "not run": 0}
@@ -479,11 +480,6 @@ def _worse(vanilla: Run, ours: Run, test: str) -> bool:
     return _RANK[_outcome(ours, test)[0]] < _RANK[theirs]
 
 
-def _differs(vanilla: Run, ours: Run, test: str) -> bool:
-    theirs = vanilla.outcomes.get(test, ("not run", ""))[0]
-    return _RANK[_outcome(ours, test)[0]] != _RANK[theirs]
-
-
 def counts(run: Run) -> dict[str, int]:
     """Tests run and each outcome's count."""
     tally = Counter(outcome for outcome, _ in run.outcomes.values())
@@ -570,8 +566,8 @@ def compare(suite: Suite, runs: dict[str, Run], rerun: dict[str, Run] | None) ->
 
 def _rerun_note(rerun: dict[str, Run] | None, worse: list[str]) -> str:
     if rerun is None:
-        return f"none: {len(worse)} differing tests is a systematic difference"
-    return f"{len(rerun['vanilla'].outcomes)} tests of the differing tests' modules, both sides"
+        return f"none: {len(worse)} tests doing worse is a systematic difference"
+    return f"{len(rerun['vanilla'].outcomes)} tests of their modules, both sides"
 
 
 def run_suite(suite: Suite, cache: Path, timeout: float) -> dict[str, Any]:
@@ -587,7 +583,7 @@ def run_suite(suite: Suite, cache: Path, timeout: float) -> dict[str, Any]:
     if not runs["vanilla"].telemetry["spans"]:
         raise HarnessError(f"{suite.name}: vanilla exported no span; the launcher did not run")
     tests = set(runs["vanilla"].outcomes) | set(runs["otel_errors"].outcomes)
-    differing = sorted(t for t in tests if _differs(runs["vanilla"], runs["otel_errors"], t))
+    differing = sorted(t for t in tests if _worse(runs["vanilla"], runs["otel_errors"], t))
     rerun = None
     if differing and len(differing) <= RERUN_LIMIT:
         modules = sorted({suite.module_of(t) for t in differing})
