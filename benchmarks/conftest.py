@@ -6,6 +6,9 @@ by the median of its group's baseline and printed as a ratio (lower is better), 
 figures the README reports. The ratio of the minimums is printed too: where a round
 trip through a server dominates (databases, HTTP), noise from other processes only
 ever adds time, and the minimums compare what each side costs at best.
+
+Figures measured outside pytest-benchmark's timer (the start-up benchmark's CPU time
+of child processes) are added to ``summary_lines`` and printed in a section of their own.
 """
 
 from __future__ import annotations
@@ -14,8 +17,23 @@ from typing import Any
 
 import pytest
 
+_SUMMARY_LINES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def summary_lines(request: pytest.FixtureRequest) -> list[str]:
+    """Lines a benchmark adds to the end-of-run summary (figures the timer cannot hold)."""
+    return request.config.stash.setdefault(_SUMMARY_LINES, [])
+
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    lines = config.stash.get(_SUMMARY_LINES, [])
+    if lines:
+        terminalreporter.section(
+            "start-up: otel_errors / vanilla (CPU of the child, lower is better)"
+        )
+        for line in lines:
+            terminalreporter.write_line(line)
     session = getattr(config, "_benchmarksession", None)
     if session is None or not session.benchmarks:
         return

@@ -13,8 +13,11 @@
 # plus unversioned symlinks (otelcol-otel-errors, jaeger, ...) to the current
 # ones, so `PATH=$OTEL_ERRORS_CACHE/bin:$PATH` works. A warm run (nothing
 # changed) only hashes the manifest and checks files: about a second.
-# Go's module and build caches also live under the cache dir (unless GOMODCACHE
-# / GOCACHE are set), so deleting the cache dir gives a genuinely cold build.
+# Go's module and build caches live under the cache dir while a build runs (unless
+# GOMODCACHE / GOCACHE are set) and are deleted when it ends: they hold several GB
+# that later runs do not need, since the binaries are kept. Set
+# OTEL_ERRORS_KEEP_GO_CACHE=true to keep them (faster rebuilds after a manifest
+# change). Deleting the cache dir gives a genuinely cold build.
 #
 # Stdout: one NAME=PATH line per binary (also written to bin/paths.env), e.g.
 #   eval "$(collector-config/build.sh)"; "$OTELCOL_BIN" --version
@@ -58,6 +61,7 @@ if ! flock -w 3600 9; then die "could not lock $CACHE/.lock"; fi
 
 go_env() {
     command -v go >/dev/null || die "go is not on PATH"
+    [[ -n "${GOMODCACHE:-}" ]] || OWN_GO_CACHE=1
     export GOMODCACHE="${GOMODCACHE:-$CACHE/go/mod}"
     export GOCACHE="${GOCACHE:-$CACHE/go/build}"
     export GOPATH="${GOPATH:-$CACHE/go/path}"
@@ -242,7 +246,14 @@ case "$PROM_FROM" in
     *) die "OTEL_ERRORS_PROMETHEUS_FROM must be go or apt, not '$PROM_FROM'" ;;
 esac
 results="$(mktemp "$CACHE/.results.XXXXXX")"
-trap 'rm -f "$results"' EXIT
+OWN_GO_CACHE=0
+drop_go_cache() {
+    [[ "$OWN_GO_CACHE" == 1 && "${OTEL_ERRORS_KEEP_GO_CACHE:-false}" != true ]] || return 0
+    log "deleting Go's module and build caches ($(du -sh "$CACHE/go" 2>/dev/null | cut -f1))"
+    go clean -modcache >/dev/null 2>&1 || true  # module files are read-only
+    rm -rf "$CACHE/go"
+}
+trap 'rm -f "$results"; drop_go_cache' EXIT
 for target in "${targets[@]}"; do
     case "$target" in
         collector) build_collector >> "$results" ;;

@@ -3,25 +3,65 @@
 Every exception recorded once, with a stable error code, severity, category,
 fingerprint and correlation ids. Start it with ``opentelemetry-instrument``,
 ``import otel_errors.auto`` or :func:`configure`; the three give the same pipeline.
+
+The public names are imported on first use (PEP 562): the launcher imports this
+package before it starts the application (for the ``opentelemetry_environment_variables``
+entry point), and that must cost nothing.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from otel_errors._internal.app_error import AppError
-from otel_errors._internal.catalog import Catalog, CatalogError, Category, ErrorCode, Kind, Severity
-from otel_errors._internal.handling import ErrorHandler, handle, record_error
-from otel_errors._internal.http_client import HTTPErrorResponse
-from otel_errors._internal.registry import registry as _registry
-from otel_errors._internal.settings import ConfigurationError
 from otel_errors._internal.version import __version__
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
 
+    from otel_errors._internal.app_error import AppError
+    from otel_errors._internal.catalog import (
+        Catalog,
+        CatalogError,
+        Category,
+        ErrorCode,
+        Kind,
+        Severity,
+    )
     from otel_errors._internal.classification import CodeRule, Match
+    from otel_errors._internal.handling import ErrorHandler, handle, record_error
+    from otel_errors._internal.http_client import HTTPErrorResponse
+    from otel_errors._internal.settings import ConfigurationError
+
+_LAZY = {
+    "AppError": "otel_errors._internal.app_error",
+    "Catalog": "otel_errors._internal.catalog",
+    "CatalogError": "otel_errors._internal.catalog",
+    "Category": "otel_errors._internal.catalog",
+    "ConfigurationError": "otel_errors._internal.settings",
+    "ErrorCode": "otel_errors._internal.catalog",
+    "ErrorHandler": "otel_errors._internal.handling",
+    "HTTPErrorResponse": "otel_errors._internal.http_client",
+    "Kind": "otel_errors._internal.catalog",
+    "Severity": "otel_errors._internal.catalog",
+    "handle": "otel_errors._internal.handling",
+    "record_error": "otel_errors._internal.handling",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Imports a public name from its module the first time it is used."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otel_errors' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def configure(
@@ -43,10 +83,11 @@ def configure(
     redaction_allow_keys: Sequence[str] | None = None,
     redaction_rules: str | os.PathLike[str] | None = None,
     redaction_extra_detectors: Sequence[str] | None = None,
-    problem_details: bool | None = None,
+    problem_details: str | bool | None = None,
     problem_type_base: str | None = None,
     debug: bool | None = None,
     request_id_header: str | None = None,
+    request_id_echo: bool | None = None,
     service_name: str | None = None,
     environment: str | None = None,
     instrument: bool = True,
@@ -76,10 +117,12 @@ def configure(
         redaction_allow_keys: ``OTEL_ERRORS_REDACTION_ALLOW_KEYS``.
         redaction_rules: ``OTEL_ERRORS_REDACTION_RULES``.
         redaction_extra_detectors: ``OTEL_ERRORS_REDACTION_EXTRA_DETECTORS``.
-        problem_details: ``OTEL_ERRORS_PROBLEM_DETAILS``.
+        problem_details: ``OTEL_ERRORS_PROBLEM_DETAILS``: ``"app_errors"``, ``"all"`` or
+            ``"off"`` (True is ``"all"``, False ``"off"``).
         problem_type_base: ``OTEL_ERRORS_PROBLEM_TYPE_BASE``.
         debug: ``OTEL_ERRORS_DEBUG``.
         request_id_header: ``OTEL_ERRORS_REQUEST_ID_HEADER``.
+        request_id_echo: ``OTEL_ERRORS_REQUEST_ID_ECHO``.
         service_name: Resource ``service.name`` (else ``OTEL_SERVICE_NAME``).
         environment: Resource ``deployment.environment.name``.
         instrument: Also instrument every installed library, as the launcher does.
@@ -118,6 +161,7 @@ def configure(
             "problem_type_base": problem_type_base,
             "debug": debug,
             "request_id_header": request_id_header,
+            "request_id_echo": request_id_echo,
         },
         strict=True,
         resource_attributes=resource,
@@ -137,17 +181,23 @@ def register_exception(match: Match, code: CodeRule) -> None:
     Rules registered later win over earlier ones for the same class, so an
     application overrides the shipped defaults by registering its own.
     """
-    _registry.classifier.add(match, code)
+    from otel_errors._internal.registry import registry
+
+    registry.classifier.add(match, code)
 
 
 def classify(exc: BaseException) -> ErrorCode:
     """The catalogue entry for ``exc`` (``UNKNOWN`` when nothing matches). Never raises."""
-    return _registry.classifier.classify(exc).error
+    from otel_errors._internal.registry import registry
+
+    return registry.classifier.classify(exc).error
 
 
 def get_catalog() -> Catalog:
     """The live catalogue: shipped defaults, application files and Python declarations."""
-    return _registry.catalog
+    from otel_errors._internal.registry import registry
+
+    return registry.catalog
 
 
 __all__ = [

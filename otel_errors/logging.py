@@ -8,7 +8,10 @@
   format, and ``basicConfig`` is never turned into a no-op by our handler;
 - an :class:`OtelLogHandler` that emits every record through the OpenTelemetry
   logs pipeline (``LoggerProvider``, OTLP) with the same fields as attributes, so
-  Loki receives them with trace ids. It survives ``basicConfig``/``dictConfig``.
+  Loki receives them with trace ids. It survives ``basicConfig``/``dictConfig``. It
+  is invisible to the application's console: where it is the only handler a record
+  meets, the record still goes to ``logging.lastResort`` (stderr, WARNING and up),
+  exactly as it would without us.
 
 Both use the fields of ``otel_errors._internal.log_fields``. Records from the
 ``opentelemetry`` and ``otel_errors`` loggers never enter the OpenTelemetry
@@ -87,6 +90,7 @@ class OtelLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Translates and emits ``record``; recursion and own loggers are skipped."""
+        _last_resort_unless_handled(record)
         if record.name.startswith(_OWN_LOGGERS) or getattr(self._local, "busy", False):
             return
         self._local.busy = True
@@ -118,6 +122,19 @@ class OtelLogHandler(logging.Handler):
             body=fields["message"],
             attributes=attributes,
         )
+
+
+def _last_resort_unless_handled(record: logging.LogRecord) -> None:
+    """What ``Logger.callHandlers`` does when it finds no handler, ours not counted."""
+    last_resort = logging.lastResort
+    if last_resort is None or record.levelno < last_resort.level:
+        return
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    while logger is not None:
+        if any(not isinstance(h, OtelLogHandler) for h in logger.handlers):
+            return
+        logger = logger.parent if logger.propagate else None
+    last_resort.handle(record)
 
 
 def severity_number(level: int) -> SeverityNumber:

@@ -8,7 +8,8 @@
 # script shows what the newest releases would do: it installs the package and its
 # `dev` group into .venv-latest without the lock, prints every version that differs
 # from tests/locks/dev.txt, and runs pytest there (without the end-to-end tests,
-# which exercise binaries, not Python packages), with the PostgreSQL and Redis of
+# which exercise binaries, not Python packages, nor the parity harness, whose suites
+# install their own locks, tests/parity/*.txt), with the PostgreSQL and Redis of
 # tests/servers.sh. When it passes, `bash tests/lock.sh` takes the new versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,4 +55,4 @@ if [ -z "${OTEL_ERRORS_TEST_POSTGRES_DSN:-}" ] || [ -z "${OTEL_ERRORS_TEST_REDIS
   . ./.test-servers.env
   set +a
 fi
-"$VENV/bin/python" -m pytest -p no:cacheprovider -m "not e2e" "$@"
+"$VENV/bin/python" -m pytest -p no:cacheprovider -m "not e2e and not parity" "$@"

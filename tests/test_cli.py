@@ -159,6 +159,8 @@ _SHIPPED = (
     "collector-config/**/*",
     "examples/**/*",
     "tests/*.sh",
+    "tests/parity/**/*.py",
+    "benchmarks/*.py",
     ".ci/run",
 )
 

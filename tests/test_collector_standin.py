@@ -73,9 +73,11 @@ def test_slow_mode_delays_the_answer(standin):
 def test_down_refuses_connections_and_up_recovers(standin, protocol):
     """Down means a refused connection; after up the same endpoint accepts again."""
     standin.down()
-    exporter = _exporter(standin, protocol, timeout=1.0)
-    assert exporter.export([_one_span("lost")]) is SpanExportResult.FAILURE
+    refused = _exporter(standin, protocol, timeout=1.0)
+    assert refused.export([_one_span("lost")]) is SpanExportResult.FAILURE
+    refused.shutdown()
     standin.up()
+    exporter = _exporter(standin, protocol, timeout=10.0)
     assert exporter.export([_one_span("after")]) is SpanExportResult.SUCCESS
     exporter.shutdown()
     assert [s.name for s in standin.spans()] == ["after"]

@@ -1,4 +1,6 @@
-"""Django: problem details, request ids and once-only recording, with and without contrib.
+"""Django: answers kept by default, problem details on request, request ids.
+
+Errors are recorded once, and as unhandled when they escape, with and without contrib.
 
 A real Django WSGI handler served by werkzeug on 127.0.0.1, real HTTP requests.
 Settings are configured here, once for the test session (nothing else uses Django).
@@ -6,6 +8,7 @@ Settings are configured here, once for the test session (nothing else uses Djang
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +39,7 @@ from opentelemetry.trace import SpanKind
 from werkzeug.serving import make_server
 
 from otel_errors.instrumentation.django import MIDDLEWARE, DjangoErrorsInstrumentor
+from otel_errors.instrumentation.hooks import ProcessHooksErrorsInstrumentor
 
 
 class Frozen(otel_errors.AppError, code="GEN-002"):
@@ -58,11 +62,20 @@ async def async_bug(request: HttpRequest) -> HttpResponse:
     return HttpResponse({}["missing"])
 
 
+def logged(request: HttpRequest) -> HttpResponse:
+    try:
+        return HttpResponse(str(1 // 0))
+    except ZeroDivisionError:
+        logging.getLogger("tests.django.views").exception("division failed")
+        raise
+
+
 urlpatterns = [
     path("bug", bug),
     path("frozen", frozen),
     path("gone", gone),
     path("abug", async_bug),
+    path("logged", logged),
 ]
 
 
@@ -79,7 +92,10 @@ def url(request) -> Iterator[str]:
     if request.param == "with-contrib":
         DjangoInstrumentor().instrument()
     DjangoErrorsInstrumentor().instrument()
+    hooks = ProcessHooksErrorsInstrumentor()  # Django logs an escaped exception before answering
+    hooks.instrument()
     yield from serve()
+    hooks.uninstrument()
     DjangoErrorsInstrumentor().uninstrument()
     if request.param == "with-contrib":
         DjangoInstrumentor().uninstrument()
@@ -94,9 +110,36 @@ def _event(spans) -> dict[str, object]:
     return spans.only_exception()
 
 
+def _errors_by_handled(metric_points, code: str) -> dict[bool, int]:
+    counts = {True: 0, False: 0}
+    for attrs, value in metric_points("errors"):
+        if attrs["error.code"] == code:
+            counts[attrs["error.handled"]] += value
+    return counts
+
+
+@pytest.mark.parametrize(
+    ("route", "code"), [("bug", "BUG-005"), ("abug", "BUG-003"), ("logged", "BUG-005")]
+)
+def test_unhandled_exception_keeps_django_s_page_and_is_unhandled(
+    url, spans, metric_points, route, code
+):
+    """Sync, async and logged-then-raised: Django's 500 page; one unhandled event and count."""
+    before = _errors_by_handled(metric_points, code)
+    response = requests.get(f"{url}/{route}", headers={"X-Request-ID": "dj-0"}, timeout=5)
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert "x-request-id" not in response.headers
+    event = _event(spans)
+    assert (event["error.code"], event["error.handled"]) == (code, False)
+    after = _errors_by_handled(metric_points, code)
+    assert (after[False] - before[False], after[True] - before[True]) == (1, 0)
+
+
 @pytest.mark.parametrize(("route", "code"), [("bug", "BUG-005"), ("abug", "BUG-003")])
-def test_unhandled_exception_becomes_a_problem(url, spans, route, code):
-    """Sync and async views: 500 problem+json with request and trace ids; one event."""
+def test_unhandled_exception_becomes_a_problem_when_asked(url, spans, use_settings, route, code):
+    """With problem details for all: 500 problem+json with request and trace ids; one event."""
+    use_settings(problem_details="all")
     response = requests.get(f"{url}/{route}", headers={"X-Request-ID": "dj-1"}, timeout=5)
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
@@ -109,7 +152,7 @@ def test_unhandled_exception_becomes_a_problem(url, spans, route, code):
 
 
 def test_app_error_problem(url, spans):
-    """An AppError answers with its catalogue status and public message only."""
+    """An AppError answers with its catalogue status and public message only, by default."""
     response = requests.get(f"{url}/frozen", timeout=5)
     assert response.status_code == 500
     body = response.json()
@@ -121,8 +164,25 @@ def test_app_error_problem(url, spans):
     assert _event(spans)["error.code"] == "GEN-002"
 
 
-def test_http404_for_json_and_html_clients(url, spans):
-    """Http404: WEB-404 problem for JSON clients, Django's page for browsers; not recorded."""
+def test_app_error_to_a_browser_keeps_django_s_page(url, spans):
+    """A client that prefers HTML never gets a problem: Django's 500 page."""
+    response = requests.get(f"{url}/frozen", headers={"Accept": "text/html"}, timeout=5)
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert _event(spans)["error.handled"] is False
+
+
+def test_http404_keeps_django_s_answer_by_default(url, spans):
+    """Http404 is Django's own 404 for every client by default, and not recorded."""
+    as_json = requests.get(f"{url}/gone", headers={"Accept": "application/json"}, timeout=5)
+    assert as_json.status_code == 404
+    assert as_json.headers["content-type"].startswith("text/html")
+    assert spans.exception_events() == []
+
+
+def test_http404_for_json_and_html_clients(url, spans, use_settings):
+    """With problem details for all: WEB-404 problem for JSON clients, Django's page for HTML."""
+    use_settings(problem_details="all")
     as_json = requests.get(f"{url}/gone", headers={"Accept": "application/json"}, timeout=5)
     assert (as_json.status_code, as_json.json()["code"]) == (404, "WEB-404")
     as_html = requests.get(f"{url}/gone", headers={"Accept": "text/html"}, timeout=5)

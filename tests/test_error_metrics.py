@@ -82,3 +82,22 @@ def test_cardinality_is_bounded_with_overflow_and_one_warning(spans, tracer, met
     overflow = _errors(metric_points, **{"error.code": "OVERFLOW"})
     assert overflow == [({"error.code": "OVERFLOW", "error.severity": "P2"}, 3)]
     assert caplog.text.count("reached 3 attribute sets") == 1
+
+
+def test_errors_in_traces_that_are_not_sampled_are_still_counted(spans, metric_points):
+    """Head sampling drops the span, not the count: each exception is counted once."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("tests")
+    before = sum(v for _, v in _errors(metric_points, **{"exception.type": "InterruptedError"}))
+    with pytest.raises(InterruptedError), unsampled.start_as_current_span("dropped") as span:
+        assert not span.is_recording()
+        try:
+            raise InterruptedError
+        except InterruptedError as exc:
+            otel_errors.record_error(exc, handled=False)
+            raise
+    after = sum(v for _, v in _errors(metric_points, **{"exception.type": "InterruptedError"}))
+    assert after - before == 1
+    assert spans.all() == []

@@ -383,8 +383,19 @@ def test_logged_exception_without_a_span_gets_a_span_of_its_own(instrumented, sp
     assert (event["error.code"], event["error.handled"]) == ("BUG-003", True)
 
 
-def test_logged_then_raised_is_recorded_once(instrumented, spans, tracer, app_logger):
-    """Logged and raised again: one event (the logged one); the span still fails."""
+def _errors_by_handled(metric_points, code: str) -> dict[bool, int]:
+    counts = {True: 0, False: 0}
+    for attrs, value in metric_points("errors"):
+        if attrs["error.code"] == code:
+            counts[attrs["error.handled"]] += value
+    return counts
+
+
+def test_logged_then_raised_is_recorded_once_as_unhandled(
+    instrumented, spans, tracer, app_logger, metric_points
+):
+    """Logged and raised again: one event, unhandled, and the counter says the same."""
+    before = _errors_by_handled(metric_points, "VAL-001")
     with pytest.raises(ValueError, match="bad"), tracer.start_as_current_span("request"):
         try:
             raise ValueError("bad")
@@ -394,7 +405,72 @@ def test_logged_then_raised_is_recorded_once(instrumented, spans, tracer, app_lo
     request = spans.named("request")
     assert request.status.status_code is StatusCode.ERROR
     assert request.attributes["error.type"] == "VAL-001"
+    assert spans.only_exception()["error.handled"] is False
+    after = _errors_by_handled(metric_points, "VAL-001")
+    assert (after[False] - before[False], after[True] - before[True]) == (1, 0)
+
+
+def test_logged_and_kept_is_counted_handled_when_its_span_ends(
+    instrumented, spans, tracer, app_logger, metric_points
+):
+    """A logged exception that does not escape is counted once, handled, at its span's end."""
+    before = _errors_by_handled(metric_points, "VAL-001")
+    with tracer.start_as_current_span("request"):
+        try:
+            int("x")
+        except ValueError:
+            app_logger.exception("bad input")
+        assert _errors_by_handled(metric_points, "VAL-001") == before  # outcome not known yet
+    after = _errors_by_handled(metric_points, "VAL-001")
+    assert (after[False] - before[False], after[True] - before[True]) == (0, 1)
     assert spans.only_exception()["error.handled"] is True
+
+
+def test_logged_then_escaping_an_inner_span_fails_the_logging_span(
+    instrumented, spans, tracer, app_logger
+):
+    """Logged on a span, raised again inside a child: the logged event becomes unhandled."""
+    with (
+        pytest.raises(KeyError),
+        tracer.start_as_current_span("outer"),
+    ):
+        try:
+            {}["missing"]
+        except KeyError as exc:
+            app_logger.exception("lookup failed")
+            with tracer.start_as_current_span("inner"):
+                raise exc from None
+    outer = spans.named("outer")
+    (event,) = [e for e in outer.events if e.name == "exception"]
+    assert event.attributes["error.handled"] is False
+    assert outer.attributes["error.type"] == "BUG-003"
+    assert [e.name for e in spans.named("inner").events] == []
+
+
+@pytest.mark.usefixtures("instrumented")
+def test_logged_then_raised_as_a_log_record_is_an_error(
+    tracer, app_logger, log_records, use_settings, monkeypatch
+):
+    """With exceptions as log records, a held one is emitted ERROR once its outcome is known."""
+    monkeypatch.setenv("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN", "logs")
+    use_settings()
+    with pytest.raises(ValueError, match="late"), tracer.start_as_current_span("request"):
+        try:
+            raise ValueError("late")
+        except ValueError:
+            app_logger.exception("failed")
+            assert [r for r in log_records.get_finished_logs() if r.log_record.event_name] == []
+            raise
+    (record,) = [r.log_record for r in log_records.get_finished_logs() if r.log_record.event_name]
+    assert (record.severity_text, record.attributes["error.handled"]) == ("ERROR", False)
+
+
+def test_a_thread_ending_with_system_exit_is_not_recorded(instrumented, collected, spans):
+    """Python ignores SystemExit in a thread silently; so does the thread hook."""
+    exit_ = SystemExit(3)
+    _raise_in_thread(exit_)
+    assert collected.threads == [exit_]
+    assert spans.all() == []
 
 
 @pytest.mark.parametrize(
@@ -405,6 +481,8 @@ def test_logged_then_raised_is_recorded_once(instrumented, spans, tracer, app_lo
         ("django.request", logging.ERROR, False),  # "Internal Server Error" (a 500)
         ("django.request", logging.WARNING, True),  # a 4xx the framework answered
         ("aiohttp.server", logging.ERROR, False),
+        ("gunicorn.error", logging.ERROR, False),  # "Error handling request"
+        ("celery.app.trace", logging.ERROR, False),  # a task "raised unexpected"
         ("grpc", logging.ERROR, True),  # not the server's logger
     ],
 )
@@ -515,7 +593,7 @@ def test_a_failure_inside_the_hooks_never_reaches_the_application(
         raise RuntimeError("recorder exploded")
 
     monkeypatch.setattr(hooks, "get_recorder", broken)
-    monkeypatch.setattr(logging_exc_info, "record_error", lambda *a, **k: broken())
+    monkeypatch.setattr(logging_exc_info, "record_logged", lambda *a, **k: broken())
     exc = ConnectionResetError("thread died")
     _raise_in_thread(exc)
     assert collected.threads == [exc]

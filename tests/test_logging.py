@@ -86,9 +86,10 @@ def test_otel_handler_emits_the_same_fields(tracer, log_records):
     handler = OtelLogHandler()
     with tracer.start_as_current_span("job") as span:
         handler.emit(
-            _record("worker", logging.ERROR, "retry later", exc=_raised(TimeoutError("slow")),
-                    attempt=3)
-        )  # fmt: skip
+            _record(
+                "worker", logging.ERROR, "retry later", exc=_raised(TimeoutError("slow")), attempt=3
+            )
+        )
     (readable,) = log_records.get_finished_logs()
     record = readable.log_record
     assert record.body == "retry later"
@@ -165,3 +166,34 @@ def test_uninstall_restores_logging():
     lines = _run("uninstall(); print('BASIC', logging.basicConfig.__module__)")
     assert "BASIC logging" in lines
     assert _root(lines) == "ROOT []"
+
+
+PLAIN_SCRIPT = textwrap.dedent(
+    """
+    import logging, sys
+    if sys.argv[1] == "ours":
+        from otel_errors.logging import install
+        install(console=False)
+    logging.getLogger("app").warning("hello %s", "world")
+    logging.getLogger("app").info("details")
+    logging.getLogger("otel_errors").warning("a setting is wrong")
+    logging.getLogger("quiet").propagate = False
+    logging.getLogger("quiet").error("no handler here either")
+    """
+)
+
+
+def test_without_json_console_logs_the_console_is_the_application_s():
+    """The OTel handler alone on the root does not silence Python's last-resort output."""
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", PLAIN_SCRIPT, way],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        for way in ("vanilla", "ours")
+    ]
+    assert outputs[0].stderr == "hello world\na setting is wrong\nno handler here either\n"
+    assert (outputs[1].stdout, outputs[1].stderr) == (outputs[0].stdout, outputs[0].stderr)

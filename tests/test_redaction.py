@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from urllib.parse import quote
 
 import pytest
 
 from otel_errors._internal.scrubbing import DROP, RedactionConfig, RedactionConfigError, Redactor
-from otel_errors._internal.scrubbing.detectors import MAX_SCAN, iban_ok, luhn_ok
+from otel_errors._internal.scrubbing.detectors import DEFAULT_MAX_LENGTH as MAX_SCAN
+from otel_errors._internal.scrubbing.validators import iban_ok, luhn_ok
 
 CARD = "4111 1111 1111 1111"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9P"
@@ -116,7 +118,7 @@ def test_allow_listed_keys_pass_untouched():
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow",
          "private_key"),
         ("key AKIAIOSFODNN7EXAMPLE here", "AKIAIOSFODNN7EXAMPLE", "aws_access_key"),
-        ("ghp_" + "a" * 36, "ghp_" + "a" * 36, "github_token"),
+        ("ghp_" + "aB3x" * 9, "ghp_" + "aB3x" * 9, "github_token"),
         ("xoxb-123456789012-abcdefABCDEF", "xoxb-123456789012-abcdefABCDEF", "slack_token"),
         ("sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc", "stripe_key"),
         ("AIza" + "SyA" + "x" * 32, "AIza" + "SyA" + "x" * 32, "google_api_key"),
@@ -153,6 +155,120 @@ def test_detectors_find_secrets_in_free_text(redactor, text, secret, rule):
 )
 def test_look_alikes_stay(redactor, text):
     assert redactor.redact_text(text) == (text, ())
+
+
+PEM_IN_JSON = (
+    '{"pem": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\nAbCdEf\\n'
+    '-----END PRIVATE KEY-----\\n"}'
+)
+SLACK_APP = "xapp-1-A0123456789-1234567890123-abcdef0123456789abcdef"
+PGP_KEY = (
+    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBF0AbCdEfGh\n=abcd\n"
+    "-----END PGP PRIVATE KEY BLOCK-----"
+)
+UNSIGNED_JWT = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+DETAIL = (
+    'duplicate key value violates unique constraint "orders_ref_key"\n'
+    "DETAIL:  Key (ref)=(order-2026-0001) already exists."
+)
+
+
+# Families and syntaxes of issue 13: each found as written and inside every carrier.
+FAMILIES = [
+    ('{"detail":"password = \\"x-secret-1\\""}', "x-secret-1", "key_value"),
+    (PEM_IN_JSON, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC", "private_key"),
+    ("genericToken=abcd1234efgh", "abcd1234efgh", "key_value"),
+    ("IBMCLOUDIAMAPIKEY=Zf3D0LXCM3EIMbgJ", "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ("slapi_key=Zf3D0LXCM3EIMbgJ", "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ('password_super_secure = "value with spaces"', "value with spaces", "key_value"),
+    ('token := "Zf3D0LXCM3EIMbgJ"', "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ('PASSWORD ::= "Zf3D0LXCM3EIMbgJ"', "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ("API_KEY ?= Zf3D0LXCM3EIMbgJ", "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ('$pass .= "Zf3D0LXCM3EIMbgJ";', "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ('string password = @"Zf3D0LXCM3EIMbgJ";', "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ("<genericToken>\n    Zf3D0LXCM3EIMbgJ\n</genericToken>", "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ("    db.connect(user='shop', pw='hunter2')", "hunter2", "key_value"),
+    ("curl -u admin:Zf3D0LXCM3EIMbgJ https://api.test", "Zf3D0LXCM3EIMbgJ", "key_value"),
+    (SLACK_APP, "xapp-1-A0123456789", "slack_token"),
+    ("xoxe.xoxp-1-Mi0yLTEyMzQ1Njc4OTAxMi0xMjM0NTY3ODkw", "Mi0yLTEyMzQ1Njc4OTAx", "slack_token"),
+    ("xoxe-1-My0xLTEyMzQ1Njc4OTAxMi0xMjM0NTY3ODkw", "My0xLTEyMzQ1Njc4OTAx", "slack_token"),
+    (UNSIGNED_JWT, "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "jwt"),
+    ("rk_live_4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc", "stripe_key"),
+    (PGP_KEY, "lQOYBF0AbCdEfGh", "private_key"),
+    ("UATP card 135410014004955 declined", "135410014004955", "card"),
+    ("Maestro UK 6759649826438453 declined", "6759649826438453", "card"),
+    ("to BE68539007547034 EUR", "BE68539007547034", "iban"),
+    ("to DE89-3704-0044-0532-0130-00", "3704-0044-0532", "iban"),
+    ("mail jane@xn--bcher-kva.xn--p1ai", "jane@xn--bcher-kva", "email"),
+    ("applicant 078-05-1120 declined", "078-05-1120", "us_ssn"),
+    ("NI number AB 12 34 56 C", "AB 12 34 56 C", "uk_nino"),
+    ("DNI 12345678Z, NIE X1234567L", "12345678Z", "es_dni"),
+    ("henkilötunnus 131052-308T", "131052-308T", "fi_hetu"),
+    ("codice fiscale RSSMRA85T10A562S", "RSSMRA85T10A562S", "it_fiscal_code"),
+    (DETAIL, "order-2026-0001", "database_value"),
+]  # fmt: skip
+CARRIERS = {
+    "as written": lambda t: t,
+    "log line": lambda t: f"2026-11-28T10:00:00Z ERROR failed: {t} request_id=7",
+    "JSON body": lambda t: json.dumps({"error": t}),
+    "SQL": lambda t: "INSERT INTO audit (note) VALUES ('{}')".format(t.replace("'", "''")),  # noqa: S608 - test data
+    "URL": lambda t: "https://shop.test/debug?note=" + quote(t, safe=""),
+    "stack trace": lambda t: f'Traceback (most recent call last):\n  File "a.py", line 1\nE: {t}\n',
+}
+
+
+@pytest.mark.parametrize("carrier", CARRIERS)
+@pytest.mark.parametrize(("text", "secret", "rule"), FAMILIES)
+def test_families_are_found_in_every_carrier(redactor, text, secret, rule, carrier):
+    """Each family is redacted as written and inside a log line, JSON, SQL, a URL, a stack trace."""
+    wrap = CARRIERS[carrier]
+    shown = {"JSON body": json.dumps(secret)[1:-1], "URL": quote(secret, safe=""),
+             "SQL": secret.replace("'", "''")}.get(carrier, secret)  # fmt: skip
+    redacted, fired = redactor.redact_text(wrap(text))
+    assert shown not in redacted
+    assert rule in fired
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DE89 3704 0044 0532 0130 01",  # an invalid IBAN whose groups pass Luhn
+        "https://blog.example.org/img/xoxo-indieweb-1.jpg",
+        "GITHUB_API_KEY=\nDYNATRACE_API_KEY=",
+        '"https://url:8000";@x',
+        "ghp_" + "x" * 36,  # a placeholder, not an issued token
+        "password: ${DB_PASSWORD}",
+        "token_type=bearer expires_in=3600",
+        "ref 666-12-3456, code QQ123456A, DNI 12345678A, HETU 310289-211C",  # failed checks
+        "at 12:30:45 on 2026-11-28",
+    ],
+)
+def test_listed_false_positives_stay(redactor, text):
+    """The look-alikes that issue 13 lists, and identifiers that fail their checks, are kept."""
+    assert redactor.redact_text(text) == (text, ())
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("call (415) 555-0134", "555-0134"),
+        ("call +44 20 7946 0958", "7946 0958"),
+        ("tel 030 1234 5678", "1234 5678"),
+        ("from 2001:db8::1 and 203.0.113.7", "2001:db8::1"),
+        ("from 2001:db8::1 and 203.0.113.7", "203.0.113.7"),
+    ],
+)
+def test_optional_phone_and_ip_detectors_when_on(text, secret):
+    """Phone numbers (international, North American, national) and IPv4/IPv6 when switched on."""
+    extra = Redactor(RedactionConfig.build(extra_detectors=["phone", "ip_address"]))
+    assert secret not in extra.redact_text(text)[0]
+
+
+def test_mappings_are_scanned_with_their_keys(redactor):
+    """A structured log body: nested keys decide like attribute keys, values are scanned."""
+    value, fired = redactor.redact_value("body", {"user": {"password": "x", "note": "a@b.io"}})
+    assert value == {"user": {"password": "[REDACTED:secret_key]", "note": "[REDACTED:email]"}}
+    assert sorted(fired) == ["email", "secret_key"]
 
 
 def test_validators():
@@ -290,12 +406,17 @@ def test_user_rules_see_whole_multi_line_texts(tmp_path):
 
 
 def test_huge_values_are_scanned_up_to_the_limit_and_cut(redactor):
-    """The unscanned tail is dropped (never exported unscanned) and the cut says so."""
-    text = "x" * (MAX_SCAN - 10) + " password=hunter2 " + "y" * 1000
+    """The tail past the limit is cut (never exported unscanned) and the marker says how much."""
+    text = "x" * (MAX_SCAN - 15) + " password=hunter2 " + "y" * 1000
     redacted, _ = redactor.redact_text(text)
-    assert "hunter2" not in redacted
-    assert redacted.endswith("chars dropped]")
-    assert len(redacted) < MAX_SCAN + 100
+    assert redacted == "x" * (MAX_SCAN - 15) + " password=[REDACTED:key_value]…[cut: 1001 chars]"
+
+
+def test_a_clean_head_is_cut_too():
+    """Cutting changes the value even when no rule fires: the caller must export the cut one."""
+    redactor = Redactor(RedactionConfig.build(max_length=10))
+    assert redactor.redact_text("abcdefghij-klmnop") == ("abcdefghij…[cut: 7 chars]", ())
+    assert redactor.redact_value("k", b"0123456789abc") == ("0123456789…[cut: 3 chars]", ())
 
 
 def test_adversarial_input_is_linear(redactor):

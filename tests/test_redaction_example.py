@@ -3,8 +3,9 @@
 Secrets ride in request headers (captured as span attributes), query strings, an
 exception message (the shop puts the full card number in ``CardDeclined``) and a log
 line (it logs the card too). None of them may appear in any exported span, log
-record or metric point (the embedded default's JSON lines), nor in the JSON logs
-on stderr; the ``redactions`` counter shows what was caught, by rule.
+record or metric point (the embedded default's JSON lines), nor in our JSON console
+logs on stderr (turned on here; the server's own plain console output is the
+application's, untouched); the ``redactions`` counter shows what was caught, by rule.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def test_no_planted_secret_leaves_the_shop(tmp_path, postgres_dsn, redis_url):
         data, postgres_dsn, redis_url,
         env_extra={
             "OTEL_METRIC_EXPORT_INTERVAL": "500",
+            "OTEL_ERRORS_LOG_CONSOLE_JSON": "true",
             "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST": "authorization,x-api-key",
         },
         traffic=("--requests", "40", "--header", f"Authorization: Bearer {JWT}",
@@ -37,7 +39,10 @@ def test_no_planted_secret_leaves_the_shop(tmp_path, postgres_dsn, redis_url):
 
     exported = {name: (data / name).read_text() for name in ("spans.jsonl", "logs.jsonl")}
     exported["metrics.jsonl"] = (data / "metrics.jsonl").read_text()
-    exported["stderr"] = stderr
+    exported["JSON logs on stderr"] = "\n".join(
+        line for line in stderr.splitlines() if line.startswith("{")
+    )
+    assert exported["JSON logs on stderr"], stderr[-2000:]
     for where, text in exported.items():
         for secret in PLANTED:
             assert secret not in text, f"{secret!r} leaked into {where}"

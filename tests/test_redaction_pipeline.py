@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from otel_errors._internal import redaction_setup
 from otel_errors._internal.names import INTERNAL_FAILURES_METRIC
@@ -27,8 +28,10 @@ from otel_errors._internal.redaction_export import (
     REDACTIONS_METRIC,
     RedactingLogExporter,
     RedactingSpanExporter,
+    redact_span,
 )
 from otel_errors._internal.scrubbing import RedactionConfig, Redactor
+from otel_errors._internal.settings import Settings
 from otel_errors._internal.span_export import ExportSpanProcessor
 from otel_errors.logging import JsonFormatter
 
@@ -93,6 +96,36 @@ def test_every_part_of_a_span_is_redacted(pipeline, metric_points):
     after = rule_counts(metric_points)
     for rule in ("key_value", "email", "secret_key", "card"):
         assert after.get(rule, 0) > before.get(rule, 0), (rule, after)
+
+
+def test_database_detail_is_cleaned_in_the_status_description(pipeline):
+    """The PostgreSQL DETAIL value the SDK copies into the span status leaves no trace."""
+    tracer, exporter = pipeline
+    message = (
+        'duplicate key value violates unique constraint "orders_ref_key"\n'
+        "DETAIL:  Key (ref)=(order-2026-0001) already exists."
+    )
+    with pytest.raises(RuntimeError), tracer.start_as_current_span("INSERT shop"):
+        raise RuntimeError(message)
+    (span,) = exporter.get_finished_spans()
+    assert "order-2026-0001" not in str(span.status.description)
+    assert "Key (ref)=([REDACTED:database_value])" in str(span.status.description)
+    assert "order-2026-0001" not in span.events[0].attributes["exception.message"]
+
+
+def test_names_and_resources_go_through_the_engine(redactor):
+    """Span name, event names and resource attributes are exported strings like any other."""
+    resource = Resource({"service.name": "shop", "process.command_line": "app --password hunter2"})
+    span = ReadableSpan(
+        name="GET /reset?token=abc12345token",
+        resource=resource,
+        events=(Event("mail sent to jane@example.com", {}),),
+    )
+    exported = redact_span(span, redactor, [])
+    assert exported.name == "GET /reset?token=[REDACTED:key_value]"
+    assert exported.events[0].name == "mail sent to [REDACTED:email]"
+    assert "hunter2" not in str(exported.resource.attributes)
+    assert redact_span(span, redactor, []).resource is exported.resource  # redacted once
 
 
 def test_clean_spans_are_exported_as_they_are(pipeline):
@@ -184,6 +217,78 @@ def test_errors_counter_attributes_are_redacted(tracer, metric_points):
     routes = {a.get("http.route") for a, _ in metric_points("errors")}
     assert "/unsubscribe/[REDACTED:email]" in routes
     assert not any("jane@example.com" in str(r) for r in routes)
+
+
+def _planted(size: int, limit: int) -> str:
+    """``size`` characters, clean but for secrets in the head, across the cut and in the tail."""
+    pieces = {
+        1_000: " password=hunter2 ",
+        limit - 8: " 5555 5555 5555 4444 ",  # across the cut: its first digits are kept
+        size // 2: " jane@example.com ",
+        size - 40: " card 4111 1111 1111 1111 ",
+    }
+    text, position = [], 0
+    for at, secret in sorted(pieces.items()):
+        text += ["x" * (at - position), secret]
+        position = at + len(secret)
+    return "".join(text) + "y" * (size - position)
+
+
+DEFAULT_MAX_LENGTH = 64 * 1024  # the documented default cut
+HUGE_SECRETS = ("hunter2", "5555 5555", "jane@example.com", "4111 1111 1111 1111")
+HUGE_SIZES = [DEFAULT_MAX_LENGTH + 1, 1 << 20, 16 << 20]
+
+
+@pytest.mark.parametrize("size", HUGE_SIZES)
+def test_huge_values_never_leave_the_process_unscanned(pipeline, size):
+    """A span's name, attributes, status and event with a huge value: cut, scanned, no secret."""
+    tracer, exporter = pipeline
+    value = _planted(size, DEFAULT_MAX_LENGTH)
+    with pytest.raises(ValueError, match="hunter2"):
+        with tracer.start_as_current_span(value, attributes={"app.note": value}) as span:
+            span.add_event("note", {"text": value})
+            raise ValueError(value)
+    (exported,) = exporter.get_finished_spans()
+    texts = [exported.name, str(exported.status.description), *exported.attributes.values()]
+    texts += [str(v) for event in exported.events for v in event.attributes.values()]
+    for text in texts:
+        assert len(text) < DEFAULT_MAX_LENGTH + 200, len(text)
+        for secret in HUGE_SECRETS:
+            assert secret not in text, secret
+    assert exported.attributes["app.note"].endswith(" chars]")
+    assert "[REDACTED:key_value]" in exported.attributes["app.note"]
+
+
+def test_huge_log_bodies_are_cut_and_scanned(redactor):
+    """A log body clean up to the limit is cut there, with a marker; what follows never leaves."""
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(
+        SimpleLogRecordProcessor(RedactingLogExporter(exporter, redactor))
+    )
+    logger = logging.getLogger("redaction.huge")
+    logger.propagate = False
+    handler = LoggingHandler(logger_provider=provider)
+    logger.addHandler(handler)
+    try:
+        logger.warning("%s password=hunter2 jane@example.com", "x" * (DEFAULT_MAX_LENGTH - 1))
+    finally:
+        logger.removeHandler(handler)
+        provider.shutdown()
+    (record,) = [r.log_record for r in exporter.get_finished_logs()]
+    assert record.body == "x" * (DEFAULT_MAX_LENGTH - 1) + " …[cut: 33 chars]"
+
+
+def test_the_standard_value_length_limit_sets_the_cut(monkeypatch):
+    """With OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT set, every exported string is cut there."""
+    monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "100")
+    redactor = redaction_setup.build_redactor(Settings.load(environ={}))
+    span = ReadableSpan(name="n" * 85 + " password=hunter2 " + "z" * 50, status=Status(
+        StatusCode.ERROR, "e" * 300))  # fmt: skip
+    redacted = redact_span(span, redactor, [])
+    # The password starts before the cut and ends after it: it is replaced whole.
+    assert redacted.name == "n" * 85 + " password=[REDACTED:key_value]…[cut: 51 chars]"
+    assert redacted.status.description == "e" * 100 + "…[cut: 200 chars]"
 
 
 SCRIPT = textwrap.dedent(

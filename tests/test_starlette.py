@@ -1,4 +1,6 @@
-"""FastAPI/Starlette: problem details, request ids and once-only recording, with/without contrib.
+"""FastAPI/Starlette: answers kept by default, problem details on request.
+
+Also request ids and once-only recording, with and without contrib.
 
 Each test runs a real uvicorn server on 127.0.0.1 and sends real HTTP requests.
 """
@@ -105,8 +107,19 @@ def url(request, instrumented) -> Iterator[str]:
         FastAPIInstrumentor.uninstrument_app(app)
 
 
-def test_unhandled_bug_becomes_a_problem_response(url, spans):
-    """A bug answers 500 problem+json with code, trace id and request id, no internals."""
+def test_unhandled_bug_keeps_the_framework_answer(url, spans):
+    """By default a bug answers Starlette's own 500, no header added; one unhandled event."""
+    response = requests.get(f"{url}/bug", headers={"X-Request-ID": "req-41"}, timeout=5)
+    assert (response.status_code, response.text) == (500, "Internal Server Error")
+    assert response.headers["content-type"].startswith("text/plain")
+    assert "x-request-id" not in response.headers
+    event = _wait_for_exception(spans)
+    assert (event["error.code"], event["error.handled"]) == ("BUG-005", False)
+
+
+def test_unhandled_bug_becomes_a_problem_when_asked(url, spans, use_settings):
+    """With problem details for all, a bug is a 500 problem with code, trace and request id."""
+    use_settings(problem_details="all")
     response = requests.get(f"{url}/bug", headers={"X-Request-ID": "req-42"}, timeout=5)
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
@@ -125,6 +138,18 @@ def test_unhandled_bug_becomes_a_problem_response(url, spans):
     event = spans.only_exception()
     assert event["error.code"] == "BUG-005"
     assert event["error.handled"] is False
+
+
+def test_html_clients_keep_the_framework_pages(url, spans, use_settings):
+    """A browser gets the framework's answers even with problem details for all."""
+    use_settings(problem_details="all")
+    browser = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+    bug = requests.get(f"{url}/bug", headers=browser, timeout=5)
+    declined = requests.get(f"{url}/declined", headers=browser, timeout=5)
+    teapot = requests.get(f"{url}/teapot", headers=browser, timeout=5)
+    assert (bug.status_code, bug.text) == (500, "Internal Server Error")
+    assert (declined.status_code, declined.text) == (500, "Internal Server Error")
+    assert (teapot.status_code, teapot.json()) == (404, {"detail": "No teapot here"})
 
 
 def test_app_error_uses_its_catalogue_status(url, spans):
@@ -149,8 +174,17 @@ def test_server_status_app_error_fails_the_span(url, spans):
     assert spans.only_exception()["error.handled"] is False
 
 
-def test_validation_errors_list_fields_without_values(url, spans):
-    """422 problem with field-level errors; submitted values are never echoed."""
+def test_validation_errors_keep_fastapi_s_answer_by_default(url, spans):
+    """FastAPI's 422 body (its detail list, read by frontends) is untouched by default."""
+    response = requests.post(f"{url}/orders", json={"quantity": 0, "card": "x"}, timeout=5)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["detail"][0]["msg"] == "Input should be greater than or equal to 1"
+
+
+def test_validation_errors_list_fields_without_values(url, spans, use_settings):
+    """With problem details for all: 422 problem with field-level errors, values never echoed."""
+    use_settings(problem_details="all")
     response = requests.post(
         f"{url}/orders", json={"quantity": 0, "card": "4111111111111111"}, timeout=5
     )
@@ -169,8 +203,17 @@ def test_validation_errors_list_fields_without_values(url, spans):
     assert spans.only_exception()["error.code"] == "WEB-422"
 
 
-def test_http_exceptions_keep_the_application_detail(url, spans):
-    """HTTPException(404) answers a WEB-404 problem with the app's detail, not recorded."""
+def test_http_exceptions_keep_fastapi_s_answer_by_default(url, spans):
+    """HTTPException(404) and routing 404s answer FastAPI's own JSON by default, not recorded."""
+    response = requests.get(f"{url}/teapot", timeout=5)
+    assert (response.status_code, response.json()) == (404, {"detail": "No teapot here"})
+    assert requests.get(f"{url}/nowhere", timeout=5).json() == {"detail": "Not Found"}
+    assert spans.exception_events() == []
+
+
+def test_http_exceptions_keep_the_application_detail(url, spans, use_settings):
+    """With problem details for all, HTTPException(404) is a WEB-404 problem with its detail."""
+    use_settings(problem_details="all")
     response = requests.get(f"{url}/teapot", timeout=5)
     assert response.status_code == 404
     body = response.json()
@@ -180,14 +223,21 @@ def test_http_exceptions_keep_the_application_detail(url, spans):
 
 
 @pytest.mark.parametrize("incoming", [None, "<script>alert(1)</script> id", "x" * 200])
-def test_unsafe_or_missing_request_ids_are_replaced(url, spans, incoming):
-    """Missing, unsafe or oversized ids are replaced by a generated one, echoed and on the span."""
+def test_unsafe_or_missing_request_ids_are_replaced(url, spans, incoming, use_settings):
+    """Missing, unsafe or oversized ids are replaced by a generated one, echoed when asked."""
+    use_settings(request_id_echo=True)
     headers = {"X-Request-ID": incoming} if incoming else {}
     response = requests.get(f"{url}/teapot", headers=headers, timeout=5)
     generated = response.headers["x-request-id"]
     assert len(generated) == 32
     assert generated != incoming
-    assert response.json()["request_id"] == generated
+    assert response.json() == {"detail": "No teapot here"}
+
+
+def test_request_ids_are_not_echoed_by_default(url, spans):
+    """Without OTEL_ERRORS_REQUEST_ID_ECHO the response headers are the framework's."""
+    response = requests.get(f"{url}/teapot", headers={"X-Request-ID": "in-1"}, timeout=5)
+    assert "x-request-id" not in response.headers
 
 
 def test_request_id_on_the_server_span(spans, instrumented):
@@ -211,18 +261,25 @@ def test_applications_own_handlers_stay_in_charge(spans, instrumented):
 
 
 def test_problem_details_can_be_switched_off(spans, instrumented, use_settings):
-    """OTEL_ERRORS_PROBLEM_DETAILS=false keeps the framework's own responses."""
-    use_settings(problem_details=False)
+    """OTEL_ERRORS_PROBLEM_DETAILS=off keeps the framework's answers, even for AppErrors."""
+    use_settings(problem_details="off")
     for base in serve(make_app()):
         bug = requests.get(f"{base}/bug", timeout=5)
+        declined = requests.get(f"{base}/declined", timeout=5)
         teapot = requests.get(f"{base}/teapot", timeout=5)
     assert (bug.status_code, bug.text) == (500, "Internal Server Error")
+    assert (declined.status_code, declined.text) == (500, "Internal Server Error")
     assert teapot.json() == {"detail": "No teapot here"}
+    events = spans.exception_events()
+    assert sorted((e["error.code"], e["error.handled"]) for e in events) == [
+        ("BUG-005", False),
+        ("TST-402", False),
+    ]
 
 
 def test_debug_mode_adds_the_exception(spans, instrumented, use_settings):
     """OTEL_ERRORS_DEBUG=true includes type, message and stack trace."""
-    use_settings(debug=True, problem_type_base="https://errors.example.com/")
+    use_settings(debug=True, problem_type_base="https://errors.example.com/", problem_details="all")
     for base in serve(make_app()):
         body = requests.get(f"{base}/bug", timeout=5).json()
     assert body["type"] == "https://errors.example.com/BUG-005"
@@ -241,6 +298,14 @@ def test_uninstrument_restores_starlette(spans):
     for base in serve(make_app()):
         response = requests.get(f"{base}/bug", timeout=5)
     assert response.text == "Internal Server Error"
+
+
+def _wait_for_exception(spans) -> dict[str, object]:
+    deadline = time.monotonic() + 5
+    while not spans.exception_events():
+        assert time.monotonic() < deadline, [s.name for s in spans.all()]
+        time.sleep(0.01)
+    return spans.only_exception()
 
 
 def _wait_for_spans(spans, trace_id: str) -> None:
@@ -267,7 +332,7 @@ def test_request_counts_without_contrib(spans, instrumented, metric_points):
     for base in serve(app):
         for n in range(3):
             requests.get(f"{base}/count-me/{n}", timeout=5)
-        assert requests.get(f"{base}/fail", timeout=5).json()["code"] == "BUG-008"
+        assert requests.get(f"{base}/fail", timeout=5).status_code == 500
     counts = {
         (p.attributes.get("http.route"), p.attributes["http.response.status_code"]): p.count
         for p in metric_points("http.server.request.duration", raw=True, scope="otel_errors")

@@ -8,6 +8,7 @@ The README's settings table is generated from :data:`SETTINGS` and a test checks
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES: Final = "OTEL_ERRORS_HTTP_CLIENT_ERROR_S
 """HTTP response statuses that HTTP clients record as errors without an exception."""
 
 OTEL_ERRORS_PROBLEM_DETAILS: Final = "OTEL_ERRORS_PROBLEM_DETAILS"
-"""Web frameworks answer failures with RFC 9457 problem details."""
+"""Which failures web frameworks answer with RFC 9457 problem details."""
 
 OTEL_ERRORS_PROBLEM_TYPE_BASE: Final = "OTEL_ERRORS_PROBLEM_TYPE_BASE"
 """URI prefix of problem ``type`` (the code is appended); ``about:blank`` when empty."""
@@ -51,6 +52,9 @@ OTEL_ERRORS_DEBUG: Final = "OTEL_ERRORS_DEBUG"
 
 OTEL_ERRORS_REQUEST_ID_HEADER: Final = "OTEL_ERRORS_REQUEST_ID_HEADER"
 """Header carrying the request id in and out of web frameworks."""
+
+OTEL_ERRORS_REQUEST_ID_ECHO: Final = "OTEL_ERRORS_REQUEST_ID_ECHO"
+"""Every response repeats the request id in the request id header."""
 
 OTEL_ERRORS_METRICS_CARDINALITY_LIMIT: Final = "OTEL_ERRORS_METRICS_CARDINALITY_LIMIT"
 """Distinct attribute sets of the errors counter before new ones fold into OVERFLOW."""
@@ -141,6 +145,26 @@ def _statuses(text: str) -> frozenset[int]:
             raise ValueError
         statuses.update(range(first, last + 1))
     return frozenset(statuses)
+
+
+class ProblemDetails(str, Enum):
+    """Failures web frameworks answer with problem details (``OTEL_ERRORS_PROBLEM_DETAILS``)."""
+
+    APP_ERRORS = "app_errors"
+    """Only the application's own ``AppError``s: raising one is the opt-in."""
+    ALL = "all"
+    """Every failure, with the framework's status; never for clients that prefer HTML."""
+    OFF = "off"
+    """None: every answer is the framework's."""
+
+
+def _problem_details(text: str) -> ProblemDetails:
+    """A mode, or a boolean as before modes existed: true is ``all``, false is ``off``."""
+    value = text.strip().lower()
+    try:
+        return ProblemDetails(value)
+    except ValueError:
+        return ProblemDetails.ALL if _bool(value) else ProblemDetails.OFF
 
 
 def _text(text: str) -> str:
@@ -237,9 +261,10 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         env=OTEL_ERRORS_LOG_CONSOLE_JSON,
         keyword="log_console_json",
         kind="true or false",
-        default="true",
+        default="false",
         parse=_bool,
-        doc="JSON-lines logs on stderr while the application configures no logging itself.",
+        doc="JSON-lines logs on stderr while the application configures no logging itself "
+        "(off: the console output stays the application's).",
     ),
     Setting(
         env=OTEL_ERRORS_LOG_EXPORT,
@@ -292,10 +317,11 @@ SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
         env=OTEL_ERRORS_PROBLEM_DETAILS,
         keyword="problem_details",
-        kind="true or false",
-        default="true",
-        parse=_bool,
-        doc="Web frameworks answer failures with RFC 9457 `application/problem+json`.",
+        kind="app_errors, all or off (true = all, false = off)",
+        default="app_errors",
+        parse=_problem_details,
+        doc="Failures answered with RFC 9457 `application/problem+json`: the application's "
+        "`AppError`s, every failure (status kept, never to HTML clients), or none.",
     ),
     Setting(
         env=OTEL_ERRORS_PROBLEM_TYPE_BASE,
@@ -319,7 +345,16 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         kind="header name",
         default="x-request-id",
         parse=_header_name,
-        doc="Header read for the request id (generated when absent) and echoed in responses.",
+        doc="Header the request id is read from (generated when absent) and, when echoed, "
+        "written to.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_REQUEST_ID_ECHO,
+        keyword="request_id_echo",
+        kind="true or false",
+        default="false",
+        parse=_bool,
+        doc="Every response carries the request id header (off: only problem responses).",
     ),
     Setting(
         env=OTEL_ERRORS_STACK_CACHE_SIZE,

@@ -44,12 +44,14 @@ def _reset_in_child() -> None:
     """
     from otel_errors._internal import active, delivery, fail_open, sdk_internals, shutdown
     from otel_errors._internal.fail_open import report_internal_failure
+    from otel_errors._internal.outcome import outcomes
 
     steps = (
         _release_locks,
         sdk_internals.reset_metrics_after_fork,
         active.forget_parent_counts,
         delivery.forget_parent_counts,
+        outcomes.forget_parent,
         fail_open.forget_parent_logs,
         shutdown.forget_parent_deadline,
     )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
+from time import time_ns
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from opentelemetry import trace
@@ -55,21 +57,97 @@ def record_error(
         The catalogue entry the exception was classified as (``UNKNOWN`` if recording failed).
     """
     try:
-        target = span if span is not None else trace.get_current_span()
-        if target.is_recording():
-            return _record_on(target, exc, handled=handled, code=code, attributes=attributes)
-        recorder = get_recorder()
-        if recorder.was_recorded(exc):
-            return recorder.classifier.resolve(code) if code else recorder.classify(exc)
-        with own_span_if_none() as own:
-            return _record_on(own, exc, handled=handled, code=code, attributes=attributes)
+        return _record(exc, handled=handled, code=code, attributes=attributes, span=span)
     except Exception as failure:
         report_internal_failure("record_error", failure)
         return UNKNOWN
 
 
+def record_logged(exc: BaseException, *, handled: bool) -> None:
+    """Records an exception a logger reported, where :func:`record_error` would.
+
+    One the application logged (``handled``) waits on its span for its outcome: if it
+    escapes before the span ends, it is recorded as unhandled (see ``outcome``). Never
+    raises.
+    """
+    try:
+        _record(exc, handled=handled, code=None, attributes=None, span=None, logged=handled)
+    except Exception as failure:
+        report_internal_failure("record_logged", failure)
+
+
+def _record(
+    exc: BaseException,
+    *,
+    handled: bool,
+    code: str | ErrorCode | None,
+    attributes: Mapping[str, Any] | None,
+    span: trace.Span | None,
+    logged: bool = False,
+) -> ErrorCode:
+    target = span if span is not None else trace.get_current_span()
+    if target.is_recording():
+        return _record_on(
+            target, exc, handled=handled, code=code, attributes=attributes, logged=logged
+        )
+    recorder = get_recorder()
+    if recorder.was_recorded(exc):
+        return recorder.classifier.resolve(code) if code else recorder.classify(exc)
+    waiting = _spanless_logged.get()
+    if logged and waiting is not None and len(waiting) < _MAX_WAITING:
+        waiting.append((exc, time_ns()))
+        return recorder.classify(exc)
+    with own_span_if_none() as own:
+        return _record_on(own, exc, handled=handled, code=code, attributes=attributes)
+
+
+_spanless_logged: contextvars.ContextVar[list[tuple[BaseException, int]] | None] = (
+    contextvars.ContextVar("otel_errors_spanless_logged", default=None)
+)
+_MAX_WAITING = 64
+"""Logged exceptions one request keeps waiting at most; more are recorded at once."""
+
+
+def begin_request() -> contextvars.Token[list[tuple[BaseException, int]] | None]:
+    """Opens a request scope for a web framework integration that has no server span.
+
+    An exception the application logs outside any span waits in it for its outcome
+    (as one logged on a span waits for the span's end, see ``outcome``): if it then
+    escapes to the framework, it is recorded once, unhandled; what is still waiting
+    when the request ends is recorded as handled, at the time it was logged.
+    """
+    return _spanless_logged.set([])
+
+
+def end_request(token: contextvars.Token[list[tuple[BaseException, int]] | None]) -> None:
+    """Closes the request scope; records what its logged exceptions turned out to be."""
+    waiting = _spanless_logged.get() or []
+    try:
+        _spanless_logged.reset(token)
+    except ValueError:  # closed from another context: the list is still ours to finish
+        _spanless_logged.set(None)
+    recorder = get_recorder()
+    for exc, logged_at in waiting:
+        if not recorder.was_recorded(exc):
+            with own_span_if_none(start_time=logged_at) as own:
+                recorder.record(own, exc, handled=True, timestamp=logged_at)
+
+
 @contextlib.contextmanager
-def own_span_if_none() -> Iterator[trace.Span]:
+def request_scope() -> Iterator[None]:
+    """:func:`begin_request` and :func:`end_request` around a block; never raises."""
+    token = begin_request()
+    try:
+        yield
+    finally:
+        try:
+            end_request(token)
+        except Exception as failure:
+            report_internal_failure("request_scope", failure)
+
+
+@contextlib.contextmanager
+def own_span_if_none(start_time: int | None = None) -> Iterator[trace.Span]:
     """The current span if it records, else a short span of our own, made current.
 
     Used where an error must be tied to a trace even outside any instrumented
@@ -81,7 +159,10 @@ def own_span_if_none() -> Iterator[trace.Span]:
         yield current
         return
     with trace.get_tracer(_TRACER_NAME).start_as_current_span(
-        _OWN_SPAN_NAME, record_exception=False, set_status_on_exception=False
+        _OWN_SPAN_NAME,
+        start_time=start_time,
+        record_exception=False,
+        set_status_on_exception=False,
     ) as own:
         yield own
 
@@ -93,8 +174,11 @@ def _record_on(
     handled: bool,
     code: str | ErrorCode | None,
     attributes: Mapping[str, Any] | None,
+    logged: bool = False,
 ) -> ErrorCode:
-    entry = get_recorder().record(span, exc, handled=handled, code=code, attributes=attributes)
+    entry = get_recorder().record(
+        span, exc, handled=handled, code=code, attributes=attributes, logged=logged
+    )
     if not handled and span.is_recording():
         span.set_status(Status(StatusCode.ERROR, f"{entry.code}: {entry.title}"))
     return entry

@@ -1,5 +1,13 @@
 """RFC 9457 problem details built from the catalogue, shared by every web framework.
 
+When: by default otel_errors changes no response. The application's own
+``AppError``s are answered with problem details (raising one is the opt-in);
+every other failure only with ``OTEL_ERRORS_PROBLEM_DETAILS=all``, and then with
+the status the framework would have given (500 for an unhandled exception, the
+``HTTPException``'s own). A client that prefers HTML never gets one: it keeps the
+framework's page. :func:`wanted` and :func:`prefers_html` hold that policy for
+every framework integration.
+
 The response says what the catalogue says in public (title, message, HTTP status,
 code) and how to find the failure (trace id, request id), never the internal
 message or a stack trace unless ``OTEL_ERRORS_DEBUG`` is on. ``type`` is
@@ -23,6 +31,8 @@ from opentelemetry import trace
 from opentelemetry.trace import format_trace_id
 
 from otel_errors._internal.active import get_recorder
+from otel_errors._internal.app_error import AppError
+from otel_errors._internal.environment_variables import ProblemDetails
 from otel_errors._internal.handling import own_span_if_none, record_error
 from otel_errors._internal.request_id import current_request_id
 from otel_errors._internal.rules import web as rules_web
@@ -33,6 +43,75 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = "application/problem+json"
 SERVER_ERROR = rules_web.SERVER_ERROR
+_JSON_TYPES = ("application/json", CONTENT_TYPE)
+
+
+def wanted(error: BaseException) -> bool:
+    """Whether otel_errors answers ``error`` itself, by ``OTEL_ERRORS_PROBLEM_DETAILS``.
+
+    The caller still checks :func:`prefers_html` and the framework's own handlers.
+    """
+    mode = get_recorder().settings.problem_details
+    if mode is ProblemDetails.OFF:
+        return False
+    return mode is ProblemDetails.ALL or isinstance(error, AppError)
+
+
+def unhandled_status(error: BaseException) -> int:
+    """The status of a problem for an exception that escaped the application.
+
+    An ``AppError`` has its catalogue status; anything else keeps the framework's 500.
+    """
+    if isinstance(error, AppError):
+        return get_recorder().classifier.resolve(error.code).http_status
+    return SERVER_ERROR
+
+
+def prefers_html(accept: str | None) -> bool:
+    """Whether a client with this ``Accept`` header ranks HTML above JSON.
+
+    Browsers do (``text/html`` first, ``*/*`` last); API clients, ``*/*`` alone and a
+    missing header do not; a tie goes to JSON. Each type takes the quality of the most
+    specific range that matches it (RFC 9110, section 12.5.1).
+    """
+    if not accept:
+        return False
+    ranges = [_media_range(part) for part in accept.split(",")[:_MAX_RANGES]]
+    return _quality_of("text/html", ranges) > max(_quality_of(t, ranges) for t in _JSON_TYPES)
+
+
+_MAX_RANGES = 32
+"""An ``Accept`` header is untrusted input: only this many ranges are read."""
+
+
+def _media_range(text: str) -> tuple[str, float]:
+    kind, _, params = text.partition(";")
+    quality = 1.0
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                quality = min(max(float(value.strip()), 0.0), 1.0)
+            except ValueError:
+                quality = 0.0
+    return kind.strip().lower(), quality
+
+
+def _quality_of(media_type: str, ranges: list[tuple[str, float]]) -> float:
+    major = media_type.split("/", 1)[0]
+    best_specificity, quality = -1, 0.0
+    for kind, q in ranges:
+        if kind == media_type:
+            specificity = 2
+        elif kind == f"{major}/*":
+            specificity = 1
+        elif kind == "*/*":
+            specificity = 0
+        else:
+            continue
+        if specificity > best_specificity:
+            best_specificity, quality = specificity, q
+    return quality
 
 
 @dataclass(frozen=True)

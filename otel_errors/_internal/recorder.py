@@ -25,6 +25,7 @@ from otel_errors._internal.classification import Classification, Classifier, qua
 from otel_errors._internal.enrichment import Enrichers
 from otel_errors._internal.environment_variables import OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN
 from otel_errors._internal.error_metrics import ErrorMetrics
+from otel_errors._internal.outcome import Held, outcomes
 from otel_errors._internal.span_export import remember_error_type
 from otel_errors._internal.stack import StackFormatter
 from otel_errors._internal.text import safe_str, sanitize, truncate
@@ -32,6 +33,7 @@ from otel_errors._internal.text import safe_str, sanitize, truncate
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from opentelemetry.sdk.trace import Event
     from opentelemetry.util.types import AttributeValue
 
     from otel_errors._internal.catalog import ErrorCode
@@ -146,6 +148,7 @@ class ErrorRecorder:
         attributes: Mapping[str, Any] | None = None,
         timestamp: int | None = None,
         fatal: bool = False,
+        logged: bool = False,
     ) -> ErrorCode:
         """Records ``exc`` on ``span`` unless this trace already holds it.
 
@@ -157,30 +160,78 @@ class ErrorRecorder:
             attributes: Extra attributes; they win over computed ones, as in the SDK.
             timestamp: Event time in ns since the epoch (now when omitted).
             fatal: The error ends the process (log records get severity FATAL).
+            logged: The application logged it: handled unless it escapes before the
+                span ends (see ``outcome``).
 
         Returns:
             The catalogue entry the exception was classified as.
         """
-        if not span.is_recording() or getattr(exc, _MARK, None) == _trace_id(span):
-            entry = self._entry(exc, code)
-            if not handled and span.is_recording():
-                _set_error_type(span, error_type(entry, exc))
-            return entry
+        trace_id = _trace_id(span)
+        if getattr(exc, _MARK, None) == trace_id:
+            return self._seen_again(span, exc, trace_id, handled=handled, code=code)
+        if not span.is_recording():
+            return self._count_unsampled(span, exc, trace_id, handled=handled, code=code)
         event_attributes, entry = self.attributes(exc, handled=handled, code=code, span=span)
         if not handled:
             _set_error_type(span, error_type(entry, exc))
         if attributes:
             event_attributes.update(attributes)
-        if self.as_log_record:
-            self._emit_log(
-                span, event_attributes, handled=handled, fatal=fatal, timestamp=timestamp
-            )
+        exception_type = str(event_attributes[names.EXCEPTION_TYPE])
+
+        def finish(final_handled: bool) -> None:
+            event_attributes[names.ERROR_HANDLED] = final_handled
+            if self.as_log_record:
+                self._emit_log(
+                    span, event_attributes, handled=final_handled, fatal=fatal, timestamp=timestamp
+                )
+            self.metrics.count(span, entry, exception_type, handled=final_handled)
+
+        event = None
         if self.as_span_event:
-            span.add_event(names.EXCEPTION_EVENT, event_attributes, timestamp)
-        _mark(exc, _trace_id(span))
-        self.metrics.count(
-            span, entry, str(event_attributes[names.EXCEPTION_TYPE]), handled=handled
-        )
+            span.add_event(names.EXCEPTION_EVENT, dict(event_attributes), timestamp)
+            event = _last_event(span) if logged else None
+        _mark(exc, trace_id)
+        if logged and outcomes.enabled:
+            outcomes.hold(exc, Held(span, trace_id, event, finish))
+        else:
+            finish(handled)
+        return entry
+
+    def _count_unsampled(
+        self,
+        span: trace.Span,
+        exc: BaseException,
+        trace_id: int,
+        *,
+        handled: bool,
+        code: str | ErrorCode | None,
+    ) -> ErrorCode:
+        """A span that is not sampled gets no event, but the error still counts, once.
+
+        Metrics are not sampled: with head sampling at 10%, ``errors_total`` must still
+        count every error, or every rate and alert built on it reads a tenth.
+        """
+        entry = self._entry(exc, code)
+        _mark(exc, trace_id)
+        self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled)
+        return entry
+
+    def _seen_again(
+        self,
+        span: trace.Span,
+        exc: BaseException,
+        trace_id: int,
+        *,
+        handled: bool,
+        code: str | ErrorCode | None,
+    ) -> ErrorCode:
+        """No second event; an escape still marks the span, and a held record, failed."""
+        entry = self._entry(exc, code)
+        if not handled:
+            held = outcomes.escaped(exc, trace_id)
+            for target in (span, held.span if held else None):
+                if target is not None and target.is_recording():
+                    _set_error_type(target, error_type(entry, exc))
         return entry
 
     def classify(self, exc: BaseException) -> ErrorCode:
@@ -232,6 +283,12 @@ def _is_app_error(exc: BaseException) -> bool:
 def _set_error_type(span: trace.Span, value: str) -> None:
     span.set_attribute(names.ERROR_TYPE, value)
     remember_error_type(span.get_span_context().span_id, value)
+
+
+def _last_event(span: trace.Span) -> Event | None:
+    """The event just added to an SDK span (None for other span implementations)."""
+    events = getattr(span, "events", None)
+    return events[-1] if events else None
 
 
 def _trace_id(span: trace.Span) -> int:

@@ -7,11 +7,13 @@ processor cannot change a finished span anyway (the SDK's advice is to rebuild i
 and hand it on, which is what happens here for the spans that need it).
 
 Covered: span names (they carry URLs and statements), attributes, status
-descriptions (the SDK writes ``f"{type}: {message}"`` there), event attributes
-(``exception.message``/``exception.stacktrace`` included), link attributes, log
-bodies and attributes. Each redaction is counted on ``redactions`` (attribute
-``rule``, never the value). A span or record that cannot be redacted is dropped,
-not exported in clear, and the loss is counted on ``otel_errors.internal_failures``.
+descriptions (the SDK writes ``f"{type}: {message}"`` there), event names and
+attributes (``exception.message``/``exception.stacktrace`` included), link
+attributes, resources, log bodies, attributes and event names. Values longer than
+the redactor's limit are cut there (with a marker) and the kept part is scanned.
+Each redaction is counted on ``redactions`` (attribute ``rule``, never the value).
+A span or record that cannot be redacted is dropped, not exported in clear, and the
+loss is counted on ``otel_errors.internal_failures``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from opentelemetry import metrics
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
@@ -31,15 +34,19 @@ from otel_errors._internal.names import METER_NAME
 from otel_errors._internal.scrubbing import DROP
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from opentelemetry.metrics import Counter as MetricCounter
 
     from otel_errors._internal.scrubbing import Redactor
 
 T = TypeVar("T")
+A = TypeVar("A", bound="Mapping[str, Any] | None")
 REDACTIONS_METRIC = "redactions"
 _counter: MetricCounter | None = None
+_RESOURCES_CACHED = 64
+_resources: dict[int, tuple[Resource, Resource]] = {}
+"""Redacted resources by the identity of the original (kept alive by the entry)."""
 
 
 def count_redactions(fired: Counter[str]) -> None:
@@ -58,27 +65,37 @@ def count_redactions(fired: Counter[str]) -> None:
 
 
 def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> ReadableSpan:
-    """``span`` itself when nothing needed redaction, else a rebuilt copy; adds to ``fired``."""
-    name, name_fired = redactor.redact_text(span.name)
-    attributes, attribute_fired = redactor.redact_attributes(span.attributes)
+    """``span`` itself when nothing changed, else a rebuilt copy; adds to ``fired``.
+
+    Every string the exporters serialise goes through ``redactor``: the name, the
+    status description, attributes, event names and attributes, link attributes and
+    the resource. A value the redactor changed without a rule firing (one cut at the
+    length limit) is exported changed too.
+    """
+    name = _text(span.name, redactor, fired)
+    attributes = _attributes(span.attributes, redactor, fired)
     status = span.status
-    status_fired: tuple[str, ...] = ()
     if status.description:
-        description, status_fired = redactor.redact_text(status.description)
-        if status_fired:
+        description = _text(status.description, redactor, fired)
+        if description is not status.description:
             status = Status(status.status_code, description)
-    events, events_changed = _events(span.events, redactor, fired) if span.events else ((), False)
-    links, links_changed = _links(span.links, redactor, fired) if span.links else ((), False)
-    fired += name_fired
-    fired += attribute_fired
-    fired += status_fired
-    if not (name_fired or attribute_fired or status_fired or events_changed or links_changed):
+    events = _events(span.events, redactor, fired) if span.events else span.events
+    links = _links(span.links, redactor, fired) if span.links else span.links
+    resource = _resource(span.resource, redactor, fired)
+    if (
+        name is span.name
+        and attributes is span.attributes
+        and status is span.status
+        and events is span.events
+        and links is span.links
+        and resource is span.resource
+    ):
         return span
     return ReadableSpan(
         name=name,
         context=span.context,
         parent=span.parent,
-        resource=span.resource,
+        resource=resource,
         attributes=attributes,
         events=events,
         links=links,
@@ -90,34 +107,62 @@ def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> Rea
     )
 
 
-def _events(
-    events: Sequence[Event], redactor: Redactor, fired: list[str]
-) -> tuple[Sequence[Event], bool]:
+def _text(text: str, redactor: Redactor, fired: list[str]) -> str:
+    redacted, rules = redactor.redact_text(text)
+    fired += rules
+    return redacted
+
+
+def _attributes(attributes: A, redactor: Redactor, fired: list[str]) -> A:
+    redacted, rules = redactor.redact_attributes(attributes)
+    fired += rules
+    return redacted  # type: ignore[return-value]  # the same mapping type, or a dict
+
+
+def _resource(resource: Resource, redactor: Redactor, fired: list[str]) -> Resource:
+    """``resource`` redacted once per resource object (one per provider), then reused.
+
+    Its attributes hold command lines (``process.command_args``) that may carry secrets.
+    """
+    cached = _resources.get(id(resource))
+    if cached is not None and cached[0] is resource:
+        return cached[1]
+    attributes, rules = redactor.redact_attributes(resource.attributes)
+    fired += rules
+    redacted = (
+        resource
+        if attributes is resource.attributes
+        else Resource(dict(attributes or {}), resource.schema_url)
+    )
+    if len(_resources) >= _RESOURCES_CACHED:
+        _resources.clear()
+    _resources[id(resource)] = (resource, redacted)
+    return redacted
+
+
+def _events(events: Sequence[Event], redactor: Redactor, fired: list[str]) -> Sequence[Event]:
     changed = False
     result: list[Event] = []
     for event in events:
-        attributes, event_fired = redactor.redact_attributes(event.attributes)
-        if event_fired:
+        name = _text(event.name, redactor, fired)
+        attributes = _attributes(event.attributes, redactor, fired)
+        if name is not event.name or attributes is not event.attributes:
             changed = True
-            fired += event_fired
-            event = Event(event.name, attributes, event.timestamp)  # noqa: PLW2901 - a copy
+            event = Event(name, attributes, event.timestamp)  # noqa: PLW2901 - a copy
         result.append(event)
-    return (result if changed else events), changed
+    return result if changed else events
 
 
-def _links(
-    links: Sequence[Link], redactor: Redactor, fired: list[str]
-) -> tuple[Sequence[Link], bool]:
+def _links(links: Sequence[Link], redactor: Redactor, fired: list[str]) -> Sequence[Link]:
     changed = False
     result: list[Link] = []
     for link in links:
-        attributes, link_fired = redactor.redact_attributes(link.attributes)
-        if link_fired:
+        attributes = _attributes(link.attributes, redactor, fired)
+        if attributes is not link.attributes:
             changed = True
-            fired += link_fired
             link = Link(link.context, attributes)  # noqa: PLW2901 - a copy
         result.append(link)
-    return (result if changed else links), changed
+    return result if changed else links
 
 
 def redact_batch(
@@ -179,27 +224,38 @@ class RedactingSpanExporter(SpanExporter):
 def redact_log(
     readable: ReadableLogRecord, redactor: Redactor, fired: list[str]
 ) -> ReadableLogRecord:
-    """``readable`` itself when nothing needed redaction, else a copy with a new record."""
+    """``readable`` itself when nothing changed, else a copy with a new record.
+
+    Body (text or structured), attributes, event name and resource are redacted.
+    """
     record = readable.log_record
-    attributes, attribute_fired = redactor.redact_attributes(record.attributes)
+    attributes = _attributes(record.attributes, redactor, fired)
     body = record.body
-    body_fired: tuple[str, ...] = ()
     if isinstance(body, str):
-        body, body_fired = redactor.redact_text(body)
+        body = _text(body, redactor, fired)
     elif body is not None:
-        redacted_body, body_fired = redactor.redact_value("body", body)
+        redacted_body, rules = redactor.redact_value("body", body)
+        fired += rules
         body = None if redacted_body is DROP else redacted_body
-    fired += attribute_fired
-    fired += body_fired
-    if not (attribute_fired or body_fired):
+    event_name = record.event_name
+    if event_name:
+        event_name = _text(event_name, redactor, fired)
+    resource = _resource(readable.resource, redactor, fired)
+    if (
+        attributes is record.attributes
+        and body is record.body
+        and event_name is record.event_name
+        and resource is readable.resource
+    ):
         return readable
     copy = type(record).__new__(type(record))
     copy.__dict__.update(record.__dict__)
     copy.attributes = attributes
     copy.body = body
+    copy.event_name = event_name
     return ReadableLogRecord(
         log_record=copy,
-        resource=readable.resource,
+        resource=resource,
         instrumentation_scope=readable.instrumentation_scope,
         limits=readable.limits,
     )

@@ -8,6 +8,7 @@ defaults when nothing configured it (``otel_errors.logging`` used alone).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ def build_redactor(settings: Settings) -> Redactor:
             allow_keys=settings.redaction_allow_keys,
             extra_detectors=settings.redaction_extra_detectors,
             rules_file=Path(settings.redaction_rules) if settings.redaction_rules else None,
+            max_length=value_length_limit(),
         )
     except RedactionConfigError as exc:
         variable = (
@@ -56,6 +58,17 @@ def build_redactor(settings: Settings) -> Redactor:
     return Redactor(config)
 
 
+def value_length_limit() -> int | None:
+    """``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` when set to a whole number, else None.
+
+    The SDK cuts attribute values there already; the redactor cuts every other
+    exported string (names, status descriptions, log bodies) at the same length. An
+    invalid value is the SDK's to report; the redactor then keeps its default.
+    """
+    raw = os.environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
 def get_redactor() -> Redactor:
     """The active redactor (defaults when none was configured)."""
     redactor = _redactor
@@ -63,7 +76,7 @@ def get_redactor() -> Redactor:
         return redactor
     with _lock:
         if _redactor is None:
-            set_redactor(Redactor(RedactionConfig.build()))
+            set_redactor(Redactor(RedactionConfig.build(max_length=value_length_limit())))
         return _redactor  # type: ignore[return-value]  # set just above
 
 

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from otel_errors._internal.environment_variables import SETTINGS, Setting
+from otel_errors._internal.environment_variables import SETTINGS, ProblemDetails, Setting
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -41,10 +41,11 @@ class Settings:
     redaction_allow_keys: tuple[str, ...]
     redaction_rules: str
     redaction_extra_detectors: tuple[str, ...]
-    problem_details: bool
+    problem_details: ProblemDetails
     problem_type_base: str
     debug: bool
     request_id_header: str
+    request_id_echo: bool
 
     @classmethod
     def load(
@@ -107,6 +108,8 @@ def _from_keyword(setting: Setting, value: object) -> tuple[object, str | None]:
             return default, problem
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
+    if isinstance(value, bool):
+        value = str(value).lower()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):

@@ -8,8 +8,10 @@ Why one processor for several jobs: each processor costs the SDK three calls per
 span; the success path must stay as cheap as the vanilla SDK's.
 
 It tells ``local_roots`` when server and consumer spans start and end (the
-endpoint of the errors counter), and counts a span that the wrapped processor's full
-queue drops (see ``delivery``).
+endpoint of the errors counter), and ``outcome`` when any span ends: logged
+exceptions held on it are then counted, and those that escaped meanwhile get
+``error.handled=false`` in the rebuilt span. It counts a span that the wrapped
+processor's full queue drops (see ``delivery``).
 
 It restores ``error.type``: instrumentations set it from the HTTP status (``"500"``)
 or the exception class after we set it to the error code, and DESIGN.md promises the
@@ -34,14 +36,15 @@ from otel_errors._internal.delivery import QUEUE_FULL
 from otel_errors._internal.fail_open import report_internal_failure
 from otel_errors._internal.local_roots import ENTRY_KINDS, entered, left
 from otel_errors._internal.names import ERROR_TYPE
+from otel_errors._internal.outcome import outcomes
 from otel_errors._internal.text import sanitize
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Sequence
 
     from opentelemetry.context import Context
-    from opentelemetry.sdk.trace import Span
-    from opentelemetry.util.types import AttributeValue
+    from opentelemetry.sdk.trace import Event, Span
+    from opentelemetry.util.types import Attributes
 
     from otel_errors._internal.delivery import Tally
 
@@ -68,11 +71,12 @@ class ExportSpanProcessor(SpanProcessor):
     """
 
     def __init__(self, downstream: SpanProcessor, tally: Tally | None = None) -> None:
-        """Wraps ``downstream`` (and watches its queue when given a tally)."""
+        """Wraps ``downstream``; logged exceptions can now wait for their outcome."""
         self.downstream = downstream
         self.tally = tally
         if tally is not None:
             tally.watch(downstream)
+        outcomes.enabled = True
 
     @property
     def span_exporter(self) -> object:
@@ -86,24 +90,15 @@ class ExportSpanProcessor(SpanProcessor):
         self.downstream.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Restores our error.type if something overwrote it, then passes the span on."""
+        """Finishes held records, restores our error.type, then passes the span on."""
         if span.kind in ENTRY_KINDS:
             left(span)
-        context = span.context
-        wanted = _error_types.get(context.span_id) if _error_types and context else None
-        if wanted is not None and (span.attributes or {}).get(ERROR_TYPE) != wanted:
-            try:
-                span = _rebuilt(span, attributes={**(span.attributes or {}), ERROR_TYPE: wanted})
-            except Exception as failure:
-                report_internal_failure("span_export.error_type", failure)
-        description = span.status.description
-        if description and not description.isascii() and sanitize(description) != description:
-            try:
-                span = _rebuilt(span, status=Status(span.status.status_code, sanitize(description)))
-            except Exception as failure:
-                report_internal_failure("span_export.status", failure)
+        try:
+            span = _corrected(span)
+        except Exception as failure:
+            report_internal_failure("span_export.on_end", failure)
         tally = self.tally
-        if tally is not None and context and context.trace_flags.sampled:
+        if tally is not None and span.context and span.context.trace_flags.sampled:
             tally.hand()
             if tally.queue_full():
                 tally.lose(1, QUEUE_FULL)
@@ -118,20 +113,39 @@ class ExportSpanProcessor(SpanProcessor):
         return self.downstream.force_flush(timeout_millis)
 
 
-def _rebuilt(
+def _corrected(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with the error.type we set, the outcome of its held records, valid UTF-8."""
+    description = span.status.description
+    if description and not description.isascii() and sanitize(description) != description:
+        span = rebuilt(span, status=Status(span.status.status_code, sanitize(description)))
+    if not (_error_types or outcomes.held or outcomes.corrected):
+        return span  # the success path: nothing to look up
+    events = outcomes.span_ended(span)
+    context = span.context
+    wanted = _error_types.get(context.span_id) if _error_types and context else None
+    attributes = None
+    if wanted is not None and (span.attributes or {}).get(ERROR_TYPE) != wanted:
+        attributes = {**(span.attributes or {}), ERROR_TYPE: wanted}
+    if attributes is None and events is None:
+        return span
+    return rebuilt(span, attributes=attributes, events=events)
+
+
+def rebuilt(
     span: ReadableSpan,
     *,
-    attributes: Mapping[str, AttributeValue] | None = None,
+    attributes: Attributes | None = None,
+    events: Sequence[Event] | None = None,
     status: Status | None = None,
 ) -> ReadableSpan:
-    """A copy of ``span`` with other attributes or another status."""
+    """A copy of ``span`` with other attributes, events or status (the SDK's way to change it)."""
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
         attributes=span.attributes if attributes is None else attributes,
-        events=span.events,
+        events=span.events if events is None else events,
         links=span.links,
         kind=span.kind,
         status=span.status if status is None else status,

@@ -23,8 +23,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal.fail_open import report_internal_failure
 from otel_errors._internal.http_client import (
@@ -34,6 +32,7 @@ from otel_errors._internal.http_client import (
     record_error_response,
     recorded_trace,
 )
+from otel_errors._internal.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -47,18 +46,10 @@ class AioHttpClientErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  
         return ("aiohttp ~= 3.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        wrap_function_wrapper("aiohttp.client_reqrep", "ClientResponse.start", _start)
-        wrap_function_wrapper(
-            "aiohttp.client_reqrep",
-            "ClientResponse.raise_for_status",
-            raise_for_status_wrapper(recorded_trace),
-        )
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from aiohttp import client_reqrep
-
-        unwrap(client_reqrep.ClientResponse, "start")
-        unwrap(client_reqrep.ClientResponse, "raise_for_status")
+        _PATCHES.remove()
 
 
 async def _start(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -81,3 +72,14 @@ def _record(response: Any) -> None:
     )
     if trace_id is not None:
         mark_response(response, trace_id)
+
+
+_PATCHES = ImportPatches(
+    "aiohttp_client",
+    Patch("aiohttp.client_reqrep", "ClientResponse.start", _start),
+    Patch(
+        "aiohttp.client_reqrep",
+        "ClientResponse.raise_for_status",
+        raise_for_status_wrapper(recorded_trace),
+    ),
+)

@@ -63,9 +63,11 @@ from opentelemetry.trace import Status, StatusCode
 from otel_errors._internal import forking
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.patching import ImportPatches, OnImport
 
 if TYPE_CHECKING:
     from collections.abc import Collection
+    from types import ModuleType
 
     from opentelemetry.util.types import AttributeValue
 
@@ -90,18 +92,22 @@ class CeleryErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyp
         return ("celery >= 5",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        from celery import signals
-
-        signals.task_prerun.connect(_on_prerun, weak=False)
-        signals.task_failure.connect(_on_failure, weak=False)
-        signals.task_retry.connect(_on_retry, weak=False)
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from celery import signals
+        _PATCHES.remove()
 
-        signals.task_prerun.disconnect(_on_prerun)
-        signals.task_failure.disconnect(_on_failure)
-        signals.task_retry.disconnect(_on_retry)
+
+def _connect(signals: ModuleType) -> None:
+    signals.task_prerun.connect(_on_prerun, weak=False)
+    signals.task_failure.connect(_on_failure, weak=False)
+    signals.task_retry.connect(_on_retry, weak=False)
+
+
+def _disconnect(signals: ModuleType) -> None:
+    signals.task_prerun.disconnect(_on_prerun)
+    signals.task_failure.disconnect(_on_failure)
+    signals.task_retry.disconnect(_on_retry)
 
 
 def _task_attributes(task: Any, request: Any, task_id: object) -> dict[str, AttributeValue]:
@@ -209,3 +215,6 @@ def _record(
         entry = recorder.record(own, exc, handled=handled)
         if not handled:
             own.set_status(Status(StatusCode.ERROR, f"{entry.code}: {entry.title}"))
+
+
+_PATCHES = ImportPatches("celery", OnImport("celery.signals", _connect, _disconnect))

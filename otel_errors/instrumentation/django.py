@@ -1,4 +1,4 @@
-"""Django: problem-details responses and request ids, with or without contrib's instrumentation.
+"""Django: unhandled errors recorded as unhandled, problem details on request, request ids.
 
 Django's extension point for this is a middleware. Contrib inserts its middleware
 into ``settings.MIDDLEWARE`` when it instruments, which forces Django settings to
@@ -8,30 +8,40 @@ a WSGI/ASGI handler starts, settings loaded by then) is wrapped to add our
 middleware right inside contrib's, so the server span is current in our code, or
 first in the list without contrib.
 
-The middleware answers exceptions from ``process_exception`` (when ``DEBUG`` is
-off, Django's debug page stays otherwise): ``AppError`` and unhandled exceptions
-get a problem response and are recorded (handled below 500); ``Http404``,
-``PermissionDenied``, ``BadRequest`` and ``SuspiciousOperation`` get ``WEB-404``,
-``WEB-403`` and ``WEB-400`` problems for clients that prefer JSON and Django's own
-pages for the others, without an event (they are the application's normal
-answers). Returning a response there also stops contrib's middleware from
-recording the exception (a second time, or at all for those client errors).
+Its ``__call__`` opens a request scope (see ``handling.begin_request``), so that without
+a server span an exception the view logged and then let escape is recorded once, as
+unhandled.
+
+``process_exception`` runs after every middleware of the application's (they sit
+inside ours), so an exception that reaches it is one nobody handled:
+
+- ``Http404``, ``PermissionDenied``, ``MultiPartParserError``, ``BadRequest`` and
+  ``SuspiciousOperation`` are the application's normal answers: Django's own response
+  (``response_for_exception``, what Django would answer a moment later) is returned
+  from here, so that contrib's
+  middleware does not record them as failures; with ``OTEL_ERRORS_PROBLEM_DETAILS=all``
+  clients that prefer JSON get a ``WEB-4xx`` problem instead.
+- Anything else is recorded as unhandled, before Django logs it on ``django.request``,
+  and answered by Django (its 500 page, or the debug page), except an ``AppError``
+  (or, with ``all``, any exception) for a client that does not prefer HTML, which gets
+  a problem response. ``DEBUG`` always keeps Django's debug pages.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal import problem, request_id, server_metrics
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.handling import own_span_if_none, record_error, request_scope
+from otel_errors._internal.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -50,15 +60,16 @@ class DjangoErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyp
         return ("django >= 4.2",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        wrap_function_wrapper(
-            "django.core.handlers.base", "BaseHandler.load_middleware", _load_middleware
-        )
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        _PATCHES.remove()
+        if "django.conf" not in sys.modules:
+            return
         from django.conf import settings
-        from django.core.handlers import base
 
-        unwrap(base.BaseHandler, "load_middleware")
+        if not settings.configured:
+            return
         middleware = list(getattr(settings, "MIDDLEWARE", None) or ())
         if MIDDLEWARE in middleware:
             middleware.remove(MIDDLEWARE)
@@ -110,7 +121,9 @@ class ProblemDetailsMiddleware:
         header, token = self._begin(request)
         started = None if server_metrics.contrib_is_active() else time.perf_counter()
         try:
-            return self._finish(request, self.get_response(request), header, started)
+            with request_scope():
+                response = self.get_response(request)
+            return self._finish(request, response, header, started)
         finally:
             _end(token)
 
@@ -118,7 +131,9 @@ class ProblemDetailsMiddleware:
         header, token = self._begin(request)
         started = None if server_metrics.contrib_is_active() else time.perf_counter()
         try:
-            return self._finish(request, await self.get_response(request), header, started)
+            with request_scope():
+                response = await self.get_response(request)
+            return self._finish(request, response, header, started)
         finally:
             _end(token)
 
@@ -148,7 +163,8 @@ class ProblemDetailsMiddleware:
     def _echo(response: HttpResponse, header: str) -> HttpResponse:
         rid = request_id.current_request_id.get()
         try:
-            if rid and not response.has_header(header):
+            echo = get_recorder().settings.request_id_echo
+            if rid and echo and not response.has_header(header):
                 response[header] = rid
         except Exception as failure:
             report_internal_failure("django.request_id", failure)
@@ -171,27 +187,36 @@ def _end(token: Any) -> None:
 def _answer(request: HttpRequest, exception: Exception) -> HttpResponse | None:
     from django.conf import settings
     from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+    from django.core.handlers.exception import response_for_exception
     from django.http import Http404
+    from django.http.multipartparser import MultiPartParserError
 
-    if settings.DEBUG or not get_recorder().settings.problem_details:
-        return None
-    client_errors = {Http404: 404, PermissionDenied: 403, BadRequest: 400, SuspiciousOperation: 400}
+    client_errors = {  # what response_for_exception answers below 500
+        Http404: 404,
+        PermissionDenied: 403,
+        MultiPartParserError: 400,
+        BadRequest: 400,
+        SuspiciousOperation: 400,
+    }
     status = next((s for cls, s in client_errors.items() if isinstance(exception, cls)), None)
+    answer = (
+        not settings.DEBUG
+        and problem.wanted(exception)
+        and not problem.prefers_html(request.headers.get("accept"))
+    )
     if status is not None:
-        if not _prefers_json(request):
-            # Django's own answer, returned from here so that contrib's middleware does
-            # not record the application's normal 404 as a failure.
-            from django.core.handlers.exception import response_for_exception
-
+        if settings.DEBUG:
+            return None
+        if not answer:
             return response_for_exception(request, exception)  # type: ignore[no-any-return,unused-ignore]
         entry = get_recorder().classifier.resolve(problem.web_code(status))
         return _response(problem.build(entry, instance=request.path, status=status))
-    return _response(problem.for_exception(exception, instance=request.path))
-
-
-def _prefers_json(request: HttpRequest) -> bool:
-    accept = request.headers.get("accept", "")
-    return not accept or "json" in accept or ("*/*" in accept and "text/html" not in accept)
+    with own_span_if_none():  # without a server span: the problem carries its trace id
+        record_error(exception, handled=False)
+        if not answer:
+            return None
+        status = problem.unhandled_status(exception)
+        return _response(problem.for_exception(exception, instance=request.path, status=status))
 
 
 def _response(answer: problem.Problem) -> HttpResponse:
@@ -203,3 +228,9 @@ def _response(answer: problem.Problem) -> HttpResponse:
     for name, value in headers.items():
         response[name] = value
     return response
+
+
+_PATCHES = ImportPatches(
+    "django",
+    Patch("django.core.handlers.base", "BaseHandler.load_middleware", _load_middleware),
+)

@@ -1,24 +1,30 @@
-"""Flask: problem-details responses and request ids, with or without contrib's instrumentation.
+"""Flask: unhandled errors recorded as unhandled, problem details on request, request ids.
 
-Where we hook, and why there: contrib wraps ``Flask.wsgi_app`` per application and
-registers ``before_request``/``teardown_request`` functions; we must not wrap those.
-Flask decides how to answer an error in ``Flask._find_error_handler``, called by
-``handle_user_exception``, ``handle_http_exception`` and ``handle_exception``.
-When the application registered no handler for an error, we return ours, so Flask's
-own flow stays intact around it: the ``got_request_exception`` signal, the error
-log, ``after_request`` functions, and re-raising in debug or testing mode.
+Recording: ``Flask.handle_exception`` is where an exception that escaped the view
+(and the application's error handlers) becomes a 500. We record it there as
+unhandled, on the server span, *before* Flask logs it with ``log_exception``, so
+that the logging hook finds it recorded already and its ``error.handled`` is what
+happened: the application did not handle it.
 
-- ``AppError`` with a 4xx status: answered from ``handle_user_exception``, recorded
-  as handled. With a 5xx status it is left to travel to ``handle_exception`` like any
-  unhandled error, so Flask logs it.
-- An unhandled exception (``InternalServerError`` wrapping the original): problem
-  for the original, recorded as unhandled inside the server span.
-- ``HTTPException`` from routing or ``abort()``: a ``WEB-<status>`` problem when the
-  client prefers JSON (HTML clients keep Flask's pages); recorded only from 500 up.
+Answers: by default Flask answers exactly as without otel_errors. Problem details
+(see ``problem``) come from ``Flask._find_error_handler``, and only where Flask found
+no handler of the application's: for an ``AppError`` (4xx from
+``handle_user_exception``; 5xx after ``handle_exception`` logged it) and, with
+``OTEL_ERRORS_PROBLEM_DETAILS=all``, for unhandled exceptions (status 500) and
+``HTTPException``s that Flask does not trap (``TRAP_HTTP_EXCEPTIONS``,
+``TRAP_BAD_REQUEST_ERRORS`` and the debug-mode ``KeyError`` trap make Flask re-raise,
+and stay in charge). Clients that prefer HTML keep Flask's pages. Everything around
+the handler is Flask's own flow: the ``got_request_exception`` signal, the error log,
+``after_request`` functions, re-raising in debug or testing mode.
 
-The request id is resolved in ``preprocess_request`` and echoed in
-``process_response``, methods that contrib does not touch; without contrib, the
-request is also recorded on ``http.server.request.duration`` there.
+A request scope (see ``handling.begin_request``) opens in ``preprocess_request`` and
+closes in ``do_teardown_request``: without a server span, an exception the view
+logged and then let escape is still recorded once, as unhandled.
+
+The request id is resolved in ``preprocess_request`` and, with
+``OTEL_ERRORS_REQUEST_ID_ECHO``, echoed in ``process_response``, methods that contrib
+does not touch; without contrib, the request is also recorded on
+``http.server.request.duration`` there.
 """
 
 from __future__ import annotations
@@ -30,14 +36,19 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal import problem, request_id, server_metrics
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.app_error import AppError
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.handling import (
+    begin_request,
+    end_request,
+    own_span_if_none,
+    record_error,
+)
 from otel_errors._internal.names import REQUEST_ID
+from otel_errors._internal.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -46,6 +57,7 @@ if TYPE_CHECKING:
 
 _G_KEY = "_otel_errors_request_id"
 _G_STARTED = "_otel_errors_started"
+_G_SCOPE = "_otel_errors_request_scope"
 
 
 class FlaskErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
@@ -56,15 +68,23 @@ class FlaskErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untype
         return ("flask >= 2.2",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        wrap_function_wrapper("flask", "Flask._find_error_handler", _find_error_handler)
-        wrap_function_wrapper("flask", "Flask.preprocess_request", _preprocess_request)
-        wrap_function_wrapper("flask", "Flask.process_response", _process_response)
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import flask
+        _PATCHES.remove()
 
-        for method in ("_find_error_handler", "preprocess_request", "process_response"):
-            unwrap(flask.Flask, method)
+
+def _handle_exception(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    # Without a server span, a span of our own covers Flask's handling (its error log,
+    # the 500 handler), so that both carry the trace the exception is recorded in.
+    with own_span_if_none():
+        try:
+            error = args[0] if args else kwargs.get("e")
+            if isinstance(error, BaseException):
+                record_error(error, handled=False)
+        except Exception as failure:
+            report_internal_failure("flask.handle_exception", failure)
+        return wrapped(*args, **kwargs)
 
 
 def _find_error_handler(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -72,32 +92,28 @@ def _find_error_handler(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> 
     if handler is not None:
         return handler
     try:
-        if get_recorder().settings.problem_details:
-            return _our_handler(args[0] if args else kwargs["e"])
+        return _our_handler(instance, args[0] if args else kwargs["e"])
     except Exception as failure:
         report_internal_failure("flask.error_handler", failure)
     return None
 
 
-def _our_handler(error: BaseException) -> Callable[[BaseException], Response] | None:
-    from werkzeug.exceptions import HTTPException, InternalServerError
+def _our_handler(app: Any, error: BaseException) -> Callable[[BaseException], Response] | None:
+    from flask import request
+    from werkzeug.exceptions import HTTPException
 
-    if isinstance(error, AppError):
+    if problem.prefers_html(request.headers.get("Accept")):
+        return None
+    original = getattr(error, "original_exception", None)
+    if isinstance(original, BaseException):  # handle_exception's InternalServerError
+        return _answer_server_error if problem.wanted(original) else None
+    if isinstance(error, HTTPException):
+        trapped = app.trap_http_exception(error)
+        return None if trapped or not problem.wanted(error) else _answer_http_exception
+    if isinstance(error, AppError) and problem.wanted(error):
         entry = get_recorder().classifier.resolve(error.code)
         return _answer_app_error if entry.http_status < problem.SERVER_ERROR else None
-    if isinstance(error, InternalServerError):
-        return _answer_server_error
-    if isinstance(error, HTTPException) and error.code is not None and _prefers_json():
-        return _answer_http_exception
     return None
-
-
-def _prefers_json() -> bool:
-    from flask import request
-
-    accept = request.accept_mimetypes
-    best = accept.best_match(["application/json", problem.CONTENT_TYPE, "text/html"])
-    return best in ("application/json", problem.CONTENT_TYPE) or not accept
 
 
 def _json_response(answer: problem.Problem, headers: dict[str, str] | None = None) -> Response:
@@ -119,10 +135,9 @@ def _answer_app_error(error: BaseException) -> Response:
 
 
 def _answer_server_error(error: BaseException) -> Response:
-    original = getattr(error, "original_exception", None)
-    if isinstance(original, BaseException):
-        return _json_response(problem.for_exception(original, instance=_instance()))
-    return _answer_http_exception(error)
+    original: BaseException = error.original_exception  # type: ignore[attr-defined]
+    status = problem.unhandled_status(original)
+    return _json_response(problem.for_exception(original, instance=_instance(), status=status))
 
 
 def _answer_http_exception(error: BaseException) -> Response:
@@ -150,6 +165,7 @@ def _preprocess_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> 
 
         header = get_recorder().settings.request_id_header
         setattr(g, _G_KEY, request_id.begin(request.headers.get(header))[0])
+        setattr(g, _G_SCOPE, begin_request())
     except Exception as failure:
         report_internal_failure("flask.request_id", failure)
     result = wrapped(*args, **kwargs)
@@ -172,8 +188,9 @@ def _process_response(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
         from flask import g
 
         rid = getattr(g, _G_KEY, None)
-        header = get_recorder().settings.request_id_header
-        if rid and header not in response.headers:
+        settings = get_recorder().settings
+        header = settings.request_id_header
+        if rid and settings.request_id_echo and header not in response.headers:
             response.headers[header] = rid
         started = getattr(g, _G_STARTED, None)
         if started is not None:
@@ -183,8 +200,35 @@ def _process_response(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
     return response
 
 
+def _do_teardown_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        from flask import g
+
+        token = g.pop(_G_SCOPE, None)
+        if token is not None:
+            end_request(token)
+    except Exception as failure:
+        report_internal_failure("flask.request_scope", failure)
+    return wrapped(*args, **kwargs)
+
+
 def _count_request(status: int, duration: float) -> None:
     from flask import request
 
     rule = request.url_rule
     server_metrics.record_request(rule.rule if rule else None, request.method, status, duration)
+
+
+_PATCHES = ImportPatches(
+    "flask",
+    *(
+        Patch("flask", f"Flask.{method}", wrapper)
+        for method, wrapper in (
+            ("handle_exception", _handle_exception),
+            ("_find_error_handler", _find_error_handler),
+            ("preprocess_request", _preprocess_request),
+            ("process_response", _process_response),
+            ("do_teardown_request", _do_teardown_request),
+        )
+    ),
+)

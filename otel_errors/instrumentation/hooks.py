@@ -13,7 +13,8 @@ before, so the application's output and behaviour are unchanged:
   the previous hook may end it without running ``atexit``. ``KeyboardInterrupt`` is
   an operator's Ctrl-C, not an error: it is not recorded.
 - ``threading.excepthook``: unhandled; a span of our own carries ``thread.name`` and
-  ``thread.id``.
+  ``thread.id``. A thread that ends with ``SystemExit`` is not recorded: Python
+  ignores that exit silently, and so do we.
 - the asyncio loop's exception handler: unhandled (a task nobody awaited, a failing
   callback, a transport error).
 - ``sys.unraisablehook``: unhandled (raised in ``__del__``, a finaliser, a callback
@@ -236,7 +237,7 @@ def _on_uncaught(
 
 def _on_thread_exception(args: threading.ExceptHookArgs) -> None:
     exc = getattr(args, "exc_value", None)
-    if not isinstance(exc, BaseException):
+    if not isinstance(exc, BaseException) or isinstance(exc, SystemExit):
         return
     thread = getattr(args, "thread", None)
     attributes: dict[str, AttributeValue] = {}

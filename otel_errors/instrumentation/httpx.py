@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal.fail_open import report_internal_failure
 from otel_errors._internal.http_client import (
@@ -38,6 +36,7 @@ from otel_errors._internal.http_client import (
     raise_for_status_wrapper,
     record_error_response,
 )
+from otel_errors._internal.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -51,21 +50,10 @@ class HTTPXErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untype
         return ("httpx >= 0.23", "httpcore >= 0.15")
 
     def _instrument(self, **kwargs: Any) -> None:
-        wrap_function_wrapper("httpcore", "ConnectionPool.handle_request", _handle_request)
-        wrap_function_wrapper(
-            "httpcore", "AsyncConnectionPool.handle_async_request", _handle_async_request
-        )
-        wrap_function_wrapper(
-            "httpx", "Response.raise_for_status", raise_for_status_wrapper(_recorded_trace)
-        )
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import httpcore
-        import httpx
-
-        unwrap(httpcore.ConnectionPool, "handle_request")
-        unwrap(httpcore.AsyncConnectionPool, "handle_async_request")
-        unwrap(httpx.Response, "raise_for_status")
+        _PATCHES.remove()
 
 
 def _handle_request(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -113,3 +101,11 @@ def _request(request: Any) -> Any:
 def _recorded_trace(response: Any) -> int | None:
     trace_id = response.extensions.get(RESPONSE_MARK)
     return trace_id if isinstance(trace_id, int) else None
+
+
+_PATCHES = ImportPatches(
+    "httpx",
+    Patch("httpcore", "ConnectionPool.handle_request", _handle_request),
+    Patch("httpcore", "AsyncConnectionPool.handle_async_request", _handle_async_request),
+    Patch("httpx", "Response.raise_for_status", raise_for_status_wrapper(_recorded_trace)),
+)

@@ -1,10 +1,12 @@
 """Exceptions the application logged: ``logger.exception(...)`` and ``exc_info=True``.
 
 An application that catches an exception and logs it with its traceback has looked
-at it and decided to go on: the exception is recorded as handled
-(``error.handled=true``), with its code, on the current span, or on a short span of
-its own when none is active (the rules of ``record_error``). Part of
-``ProcessHooksErrorsInstrumentor``; this module only holds the logging concern.
+at it, and has usually decided to go on: the exception is recorded, with its code, on
+the current span (or on a short span of its own when none is active, the rules of
+``record_error``) as handled (``error.handled=true``), unless it escapes before that
+span ends (``except: log.exception(...); raise``), in which case it is recorded as
+unhandled: see ``outcome``. Part of ``ProcessHooksErrorsInstrumentor``; this module
+only holds the logging concern.
 
 Where we hook, and why there: ``logging.Logger.callHandlers``, wrapped on the class.
 The alternative, a handler on the root logger, is fragile exactly where applications
@@ -18,28 +20,22 @@ attribute test.
 
 Servers are the exception: where a server catches what the application let escape,
 logs it at ERROR and answers with a failure, nobody handled it, and the record is
-recorded with ``error.handled=false`` (so it counts for the alerts on unhandled
-errors). The loggers, checked against their sources: ``grpc._server`` ("Exception
-calling application": a sync servicer raised, the call ends UNKNOWN; it is the only
-trace of it without the contrib gRPC instrumentation), ``uvicorn.error`` ("Exception
-in ASGI application"), ``django.request`` ("Internal Server Error"; 4xx are logged
-at WARNING and stay handled) and ``aiohttp.server`` ("Error handling request").
+recorded at once with ``error.handled=false`` (so it counts for the alerts on
+unhandled errors). The loggers, checked against their sources: ``grpc._server``
+("Exception calling application": a sync servicer raised, the call ends UNKNOWN; it is
+the only trace of it without the contrib gRPC instrumentation), ``uvicorn.error``
+("Exception in ASGI application"), ``django.request`` ("Internal Server Error"; 4xx
+are logged at WARNING and stay handled), ``aiohttp.server`` ("Error handling
+request"), ``gunicorn.error`` ("Error handling request": the WSGI application raised)
+and ``celery.app.trace`` (a task "raised unexpected"; expected ``throws`` are logged
+at INFO). Flask logs with the application's own logger, so the Flask integration
+records the exception as unhandled just before Flask logs it.
 
 Never recorded: records of the ``otel_errors`` and ``opentelemetry`` loggers (an
 exporter that logs its own failure must not feed new spans into the pipeline that is
 failing), and anything logged while a record is being recorded (a thread-local
 guard). A failure in here is counted and the record is then handled normally: the
 application's logging never breaks because of us.
-
-Logged, then raised again (``except: log.exception(...); raise``): the first
-recording is kept, so the event says ``error.handled=true`` on the span that was
-current when the application logged it. The same exception object escaping later
-does not add a second event (once per trace), but every span it escapes still gets
-status ERROR and ``error.type``, so the failure stays visible as a failure. We keep
-the first because the log call is where the application saw the error (its message
-and the span it was in), and because whether it will be raised again is unknowable
-at that point; error trackers make the same choice (the logged event wins over the
-later uncaught one).
 """
 
 from __future__ import annotations
@@ -51,10 +47,19 @@ from typing import Any
 from wrapt import wrap_function_wrapper
 
 from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.handling import record_error
+from otel_errors._internal.handling import record_logged
 
 _OWN_LOGGERS = ("otel_errors", "opentelemetry")
-_SERVER_LOGGERS = frozenset({"grpc._server", "uvicorn.error", "django.request", "aiohttp.server"})
+_SERVER_LOGGERS = frozenset(
+    {
+        "grpc._server",
+        "uvicorn.error",
+        "django.request",
+        "aiohttp.server",
+        "gunicorn.error",
+        "celery.app.trace",
+    }
+)
 """Their ERROR records carry exceptions the application did not handle (module docstring)."""
 _METHOD = "callHandlers"
 
@@ -103,7 +108,7 @@ def _record(record: logging.LogRecord, exc_info: Any) -> None:
         name = record.name if isinstance(record.name, str) else ""
         if isinstance(exc, BaseException) and not _is_own_logger(name):
             unhandled = name in _SERVER_LOGGERS and record.levelno >= logging.ERROR
-            record_error(exc, handled=not unhandled)
+            record_logged(exc, handled=not unhandled)
     except Exception as failure:
         report_internal_failure("process_hooks.logging", failure)
     finally:

@@ -33,16 +33,16 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv.attributes.db_attributes import (
     DB_OPERATION_NAME,
     DB_QUERY_TEXT,
     DB_RESPONSE_STATUS_CODE,
     DB_SYSTEM_NAME,
 )
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.patching import ImportPatches, Patch
 from otel_errors._internal.rules.db import sqlstate
 from otel_errors._internal.sql import operation_name, sanitize_statement
 from otel_errors.instrumentation._db_errors import record_db_error
@@ -67,16 +67,10 @@ class PsycopgErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # unty
         return ("psycopg >= 3.1",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        for cls, method in _SYNC:
-            wrap_function_wrapper("psycopg", f"{cls}.{method}", _execute)
-        for cls, method in _ASYNC:
-            wrap_function_wrapper("psycopg", f"{cls}.{method}", _execute_async)
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import psycopg
-
-        for cls, method in (*_SYNC, *_ASYNC):
-            unwrap(getattr(psycopg, cls), method)
+        _PATCHES.remove()
 
 
 def _execute(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -134,3 +128,10 @@ def _statement_text(query: Any, cursor: Any) -> str | None:
         # Composing needs a usable connection; after some failures (a terminated
         # session) there is none, and the error is recorded without its statement.
         return None
+
+
+_PATCHES = ImportPatches(
+    "psycopg",
+    *(Patch("psycopg", f"{cls}.{method}", _execute) for cls, method in _SYNC),
+    *(Patch("psycopg", f"{cls}.{method}", _execute_async) for cls, method in _ASYNC),
+)

@@ -47,17 +47,17 @@ from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Status, StatusCode
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal import forking, names
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.patching import ImportPatches, OnImport, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
+    from types import ModuleType
 
     from opentelemetry.metrics import Counter
 
@@ -88,16 +88,7 @@ class PyBreakerErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # un
         return ("pybreaker >= 1.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        global _listener, _transitions, _gauge_created  # noqa: PLW0603 - process-wide, like the patch
-        import pybreaker
-
-        class ErrorsListener(pybreaker.CircuitBreakerListener):
-            """Reports state transitions (the other notifications keep their no-op)."""
-
-            def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
-                _on_state_change(cb, old_state, new_state)
-
-        _listener = ErrorsListener()
+        global _transitions, _gauge_created  # noqa: PLW0603 - process-wide, like the patch
         meter = metrics.get_meter(names.METER_NAME)
         if _transitions is None:
             _transitions = meter.create_counter(
@@ -113,22 +104,35 @@ class PyBreakerErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # un
                 description="Circuit breaker state: 0 closed, 1 half-open, 2 open.",
             )
             _gauge_created = True
-        wrap_function_wrapper(pybreaker.CircuitBreaker, "__init__", _breaker_init)
-        wrap_function_wrapper(pybreaker.CircuitOpenState, "before_call", _open_before_call)
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        global _listener  # noqa: PLW0603 - see _instrument
-        import pybreaker
+        _PATCHES.remove()
 
-        unwrap(pybreaker.CircuitOpenState, "before_call")
-        unwrap(pybreaker.CircuitBreaker, "__init__")
-        with _lock:
-            breakers = list(_breakers)
-            _breakers.clear()
-        for breaker in breakers:
-            if _listener in breaker.listeners:
-                breaker.remove_listener(_listener)
-        _listener = None
+
+def _make_listener(pybreaker: ModuleType) -> None:
+    """Our listener, a subclass of pybreaker's (made once pybreaker is imported)."""
+    global _listener  # noqa: PLW0603 - process-wide, like the patch
+
+    class ErrorsListener(pybreaker.CircuitBreakerListener):  # type: ignore[name-defined,misc]
+        """Reports state transitions (the other notifications keep their no-op)."""
+
+        def state_change(self, cb: Any, old_state: Any, new_state: Any) -> None:
+            _on_state_change(cb, old_state, new_state)
+
+    _listener = ErrorsListener()
+
+
+def _drop_listener(pybreaker: ModuleType) -> None:
+    """Takes our listener off every breaker it was added to."""
+    global _listener  # noqa: PLW0603 - see _make_listener
+    with _lock:
+        breakers = list(_breakers)
+        _breakers.clear()
+    for breaker in breakers:
+        if _listener in breaker.listeners:
+            breaker.remove_listener(_listener)
+    _listener = None
 
 
 def _breaker_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
@@ -232,3 +236,11 @@ def _retry_after(breaker: Any) -> float | None:
         now = now.replace(tzinfo=None)
     remaining = float(timeout) - (now - opened_at).total_seconds()
     return round(max(remaining, 0.0), 3)
+
+
+_PATCHES = ImportPatches(
+    "pybreaker",
+    OnImport("pybreaker", _make_listener, _drop_listener),
+    Patch("pybreaker", "CircuitBreaker.__init__", _breaker_init),
+    Patch("pybreaker", "CircuitOpenState.before_call", _open_before_call),
+)

@@ -34,15 +34,15 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv.attributes.db_attributes import (
     DB_OPERATION_NAME,
     DB_RESPONSE_STATUS_CODE,
     DB_SYSTEM_NAME,
 )
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.patching import ImportPatches, Patch
 from otel_errors._internal.rules.redis import error_prefix
 from otel_errors.instrumentation._db_errors import record_db_error
 
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 SYSTEM = "redis"
 HANDLED_BY_REDIS_PY = frozenset({"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"})
 """Error prefixes that redis-py's cluster client follows or retries itself."""
-_MODULES = ("redis.client", "redis.asyncio.client")
 _SYSTEM_ATTRIBUTES = ("db.system.name", "db.system")
 """Where a Redis client span says it is one (stable and older semantic conventions)."""
 
@@ -65,14 +64,10 @@ class RedisErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untype
         return ("redis >= 4.2",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        wrap_function_wrapper("redis.client", "Redis.parse_response", _parse_response)
-        wrap_function_wrapper("redis.asyncio.client", "Redis.parse_response", _parse_response_async)
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import importlib
-
-        for module in _MODULES:
-            unwrap(importlib.import_module(module).Redis, "parse_response")
+        _PATCHES.remove()
 
 
 def _parse_response(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -119,3 +114,10 @@ def _is_redis_span(span: trace.Span) -> bool:
     if not span.is_recording() or attributes is None:
         return False
     return any(attributes.get(key) == SYSTEM for key in _SYSTEM_ATTRIBUTES)
+
+
+_PATCHES = ImportPatches(
+    "redis",
+    Patch("redis.client", "Redis.parse_response", _parse_response),
+    Patch("redis.asyncio.client", "Redis.parse_response", _parse_response_async),
+)

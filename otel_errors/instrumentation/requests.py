@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal.fail_open import report_internal_failure
 from otel_errors._internal.http_client import (
@@ -32,6 +30,7 @@ from otel_errors._internal.http_client import (
     record_error_response,
     recorded_trace,
 )
+from otel_errors._internal.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -45,16 +44,10 @@ class RequestsErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # unt
         return ("requests >= 2.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        wrap_function_wrapper("requests.adapters", "HTTPAdapter.send", _send)
-        wrap_function_wrapper(
-            "requests.models", "Response.raise_for_status", raise_for_status_wrapper(recorded_trace)
-        )
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import requests
-
-        unwrap(requests.adapters.HTTPAdapter, "send")
-        unwrap(requests.models.Response, "raise_for_status")
+        _PATCHES.remove()
 
 
 def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -80,3 +73,10 @@ def _record(response: Any) -> None:
         )
     if trace_id is not None:
         mark_response(response, trace_id)
+
+
+_PATCHES = ImportPatches(
+    "requests",
+    Patch("requests.adapters", "HTTPAdapter.send", _send),
+    Patch("requests.models", "Response.raise_for_status", raise_for_status_wrapper(recorded_trace)),
+)

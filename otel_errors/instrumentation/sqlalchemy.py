@@ -44,12 +44,14 @@ from opentelemetry.semconv.attributes.db_attributes import (
 )
 
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.patching import ImportPatches, OnImport
 from otel_errors._internal.rules.db import status_code
 from otel_errors._internal.sql import operation_name, sanitize_statement
 from otel_errors.instrumentation._db_errors import record_db_error
 
 if TYPE_CHECKING:
     from collections.abc import Collection
+    from types import ModuleType
 
     from sqlalchemy.engine import ExceptionContext
 
@@ -73,16 +75,22 @@ class SQLAlchemyErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # u
         return ("sqlalchemy >= 1.4",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        from sqlalchemy import event
-        from sqlalchemy.engine import Engine
-
-        event.listen(Engine, "handle_error", handle_error)
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        from sqlalchemy import event
-        from sqlalchemy.engine import Engine
+        _PATCHES.remove()
 
-        event.remove(Engine, "handle_error", handle_error)
+
+def _listen(sqlalchemy: ModuleType) -> None:
+    from sqlalchemy import event  # imported already: sqlalchemy is
+
+    event.listen(sqlalchemy.engine.Engine, "handle_error", handle_error)
+
+
+def _stop_listening(sqlalchemy: ModuleType) -> None:
+    from sqlalchemy import event
+
+    event.remove(sqlalchemy.engine.Engine, "handle_error", handle_error)
 
 
 def handle_error(context: ExceptionContext) -> None:
@@ -124,3 +132,6 @@ def _chain_like_sqlalchemy(wrapper: BaseException, original: BaseException | Non
         return
     wrapper.__cause__ = original
     wrapper.with_traceback(original.__traceback__)
+
+
+_PATCHES = ImportPatches("sqlalchemy", OnImport("sqlalchemy", _listen, _stop_listening))

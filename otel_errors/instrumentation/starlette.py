@@ -1,22 +1,26 @@
-"""Starlette and FastAPI: problem-details responses, request ids, validation errors.
+"""Starlette and FastAPI: unhandled errors recorded, problem details on request, request ids.
 
-Where we hook, and why there: the contrib FastAPI instrumentation rebuilds the
-middleware stack (``build_middleware_stack``) and puts its own middleware inside a
-``ServerErrorMiddleware``; we must not wrap what it wraps. Starlette's two error
-middlewares are stable extension points that exist with and without contrib:
+By default every answer is the framework's (see ``problem`` for when problem details
+are produced). Where we hook, and why there: the contrib FastAPI instrumentation
+rebuilds the middleware stack (``build_middleware_stack``) and puts its own middleware
+inside a ``ServerErrorMiddleware``; we must not wrap what it wraps. Starlette's two
+error middlewares are stable extension points that exist with and without contrib:
 
-- ``ExceptionMiddleware.__init__``: after it ran, our handlers are added for
-  ``AppError`` (unless the application has its own), and replace the *default*
-  handlers of ``HTTPException`` and FastAPI's ``RequestValidationError`` (an
-  application's own handlers are left alone);
-- ``ServerErrorMiddleware.error_response``: the default answer to an unhandled
-  exception (only used when the application has no 500 handler and debug is off)
-  becomes a problem response; the exception is recorded there, inside the server
-  span, so the contrib middleware that sees it next does not record it again;
+- ``ExceptionMiddleware.__init__``: after it ran, a handler for ``AppError`` is added
+  (unless the application has its own) and, with ``OTEL_ERRORS_PROBLEM_DETAILS=all``,
+  ours replace the *default* handlers of ``HTTPException`` and FastAPI's
+  ``RequestValidationError`` (an application's own handlers are left alone). Each of
+  ours hands a client that prefers HTML to what it replaced (the ``AppError`` handler
+  re-raises, as if it did not exist);
+- ``ServerErrorMiddleware.error_response``: the answer to an unhandled exception
+  (used when the application has no 500 handler and debug is off). The exception is
+  recorded there as unhandled (without contrib, nothing else records it before the
+  server logs it), and answered with a problem only when :func:`problem.wanted`;
 - ``ServerErrorMiddleware.__call__``: the outermost layer of every Starlette app
-  resolves the request id, puts it on the span and in a context variable, and
-  echoes it in the response headers; without contrib it also records the request
-  on ``http.server.request.duration`` (see ``server_metrics``).
+  opens a request scope (see ``handling.begin_request``), resolves the request id,
+  puts it on the span and in a context variable and, with
+  ``OTEL_ERRORS_REQUEST_ID_ECHO``, in the response headers; without contrib it also
+  records the request on ``http.server.request.duration`` (see ``server_metrics``).
 """
 
 from __future__ import annotations
@@ -27,13 +31,14 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal import problem, request_id, server_metrics
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.app_error import AppError
+from otel_errors._internal.environment_variables import ProblemDetails
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.handling import own_span_if_none, record_error, request_scope
+from otel_errors._internal.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection, MutableMapping
@@ -41,13 +46,10 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
+    Handler = Callable[[Request, Exception], Awaitable[Response]]
+
 _SCOPE_KEY = "otel_errors.request_id"
 _CONTRIB_KEY = "otel_errors.contrib_server_span"
-_PATCHES = (
-    ("starlette.middleware.exceptions", "ExceptionMiddleware", "__init__"),
-    ("starlette.middleware.errors", "ServerErrorMiddleware", "__call__"),
-    ("starlette.middleware.errors", "ServerErrorMiddleware", "error_response"),
-)
 
 
 class StarletteErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
@@ -58,15 +60,10 @@ class StarletteErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # un
         return ("starlette >= 0.27",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        wrappers = (_exception_middleware_init, _server_error_call, _error_response)
-        for (module, cls, method), wrapper in zip(_PATCHES, wrappers, strict=True):
-            wrap_function_wrapper(module, f"{cls}.{method}", wrapper)
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import importlib
-
-        for module, cls, method in _PATCHES:
-            unwrap(getattr(importlib.import_module(module), cls), method)
+        _PATCHES.remove()
 
 
 def _response(
@@ -84,19 +81,22 @@ def _response(
 def _exception_middleware_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
     wrapped(*args, **kwargs)
     try:
-        if get_recorder().settings.problem_details:
-            _install_handlers(instance)
+        _install_handlers(instance, get_recorder().settings.problem_details)
     except Exception as failure:
         report_internal_failure("starlette.handlers", failure)
 
 
-def _install_handlers(middleware: Any) -> None:
+def _install_handlers(middleware: Any, mode: ProblemDetails) -> None:
     from starlette.exceptions import HTTPException
 
+    if mode is ProblemDetails.OFF:
+        return
     handlers: dict[Any, Any] = middleware._exception_handlers
-    defaults: list[Any] = [getattr(middleware, "http_exception", None)]
     if AppError not in handlers:
         handlers[AppError] = _app_error_handler
+    if mode is not ProblemDetails.ALL:
+        return
+    defaults: list[Any] = [getattr(middleware, "http_exception", None)]
     try:
         from fastapi import exception_handlers as fastapi_handlers
         from fastapi.exceptions import RequestValidationError
@@ -104,18 +104,41 @@ def _install_handlers(middleware: Any) -> None:
         pass
     else:
         defaults.append(fastapi_handlers.http_exception_handler)
+        current = handlers.get(RequestValidationError)
         default = fastapi_handlers.request_validation_exception_handler
-        if _is_default(handlers.get(RequestValidationError), [default]):
-            handlers[RequestValidationError] = _validation_error_handler
-    if _is_default(handlers.get(HTTPException), defaults):
-        handlers[HTTPException] = _http_exception_handler
+        if _is_default(current, [default]):
+            handlers[RequestValidationError] = _unless_html(_validation_error_handler, default)
+    current = handlers.get(HTTPException)
+    if _is_default(current, defaults):
+        handlers[HTTPException] = _unless_html(_http_exception_handler, current)
 
 
 def _is_default(handler: Any, defaults: list[Any]) -> bool:
     return handler is None or any(handler == d for d in defaults if d is not None)
 
 
+def _unless_html(ours: Handler, framework: Any) -> Handler:
+    """``ours``, except for clients that prefer HTML: they get the framework's answer."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if framework is not None and problem.prefers_html(request.headers.get("accept")):
+            result: Response = await _maybe_await(framework(request, exc))
+            return result
+        return await ours(request, exc)
+
+    return handler
+
+
+async def _maybe_await(value: Any) -> Any:
+    """Starlette's default handlers are plain functions; FastAPI's are coroutines."""
+    if hasattr(value, "__await__"):
+        return await value
+    return value
+
+
 async def _app_error_handler(request: Request, exc: Exception) -> Response:
+    if problem.prefers_html(request.headers.get("accept")):
+        raise exc  # as if no handler existed: the framework's 500 page
     return _response(problem.for_exception(exc, instance=request.url.path))
 
 
@@ -147,12 +170,22 @@ async def _validation_error_handler(request: Request, exc: Exception) -> Respons
 
 def _error_response(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     try:
-        if get_recorder().settings.problem_details:
-            request, exc = args
-            return _response(problem.for_exception(exc, instance=request.url.path))
+        request, exc = args
+        if get_recorder().was_recorded(exc):  # by the server span, which has ended
+            return _error_answer(wrapped, request, exc)
+        with own_span_if_none():  # carries the trace id into a problem response
+            record_error(exc, handled=False)
+            return _error_answer(wrapped, request, exc)
     except Exception as failure:
         report_internal_failure("starlette.error_response", failure)
     return wrapped(*args, **kwargs)
+
+
+def _error_answer(wrapped: Any, request: Request, exc: BaseException) -> Any:
+    if problem.wanted(exc) and not problem.prefers_html(request.headers.get("accept")):
+        status = problem.unhandled_status(exc)
+        return _response(problem.for_exception(exc, instance=request.url.path, status=status))
+    return wrapped(request, exc)
 
 
 def _server_error_call(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Awaitable[None]:
@@ -186,16 +219,19 @@ async def _with_request_id(
     started = time.perf_counter()
     status = [problem.SERVER_ERROR]
 
+    echo = get_recorder().settings.request_id_echo
+
     async def send_with_id(message: MutableMapping[str, Any]) -> None:
         if message.get("type") == "http.response.start":
             status[0] = int(message.get("status", problem.SERVER_ERROR))
             headers = list(message.get("headers") or ())
-            if not any(k.lower() == header for k, _ in headers):
+            if echo and not any(k.lower() == header for k, _ in headers):
                 message = {**message, "headers": [*headers, (header, value)]}
         await send(message)
 
     try:
-        await wrapped(scope, receive, send_with_id)
+        with request_scope():
+            await wrapped(scope, receive, send_with_id)
     finally:
         request_id.end(token)
         if outermost and not scope.get(_CONTRIB_KEY):
@@ -208,3 +244,15 @@ def _count_request(scope: MutableMapping[str, Any], status: int, duration: float
         server_metrics.record_request(route, str(scope.get("method", "")), status, duration)
     except Exception as failure:
         report_internal_failure("starlette.request_metrics", failure)
+
+
+_PATCHES = ImportPatches(
+    "starlette",
+    Patch(
+        "starlette.middleware.exceptions",
+        "ExceptionMiddleware.__init__",
+        _exception_middleware_init,
+    ),
+    Patch("starlette.middleware.errors", "ServerErrorMiddleware.__call__", _server_error_call),
+    Patch("starlette.middleware.errors", "ServerErrorMiddleware.error_response", _error_response),
+)

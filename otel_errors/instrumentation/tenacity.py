@@ -46,13 +46,12 @@ from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal import names
 from otel_errors._internal.active import get_recorder
 from otel_errors._internal.classification import qualified_name
 from otel_errors._internal.fail_open import report_internal_failure
+from otel_errors._internal.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Collection
@@ -74,7 +73,6 @@ SUCCESS = "success"
 ERROR = "error"
 
 _counter: Counter | None = None
-_do_sleep: type = float
 
 
 class TenacityErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
@@ -85,18 +83,10 @@ class TenacityErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # unt
         return ("tenacity >= 8.3",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        global _do_sleep  # noqa: PLW0603 - tenacity's class, looked up once
-        import tenacity
-
-        _do_sleep = tenacity.DoSleep
-        wrap_function_wrapper(tenacity.BaseRetrying, "iter", _iter)
-        wrap_function_wrapper(tenacity.AsyncRetrying, "iter", _async_iter)
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import tenacity
-
-        unwrap(tenacity.AsyncRetrying, "iter")
-        unwrap(tenacity.BaseRetrying, "iter")
+        _PATCHES.remove()
 
 
 def _retry_state(args: Any, kwargs: Any) -> Any:
@@ -170,7 +160,9 @@ def _decision(retrying: Any, action: Any, raised: BaseException | None) -> str:
     stopped = bool(getattr(retrying.iter_state, "stop_run_result", False))
     if raised is not None:
         return GIVE_UP if stopped else ERROR
-    if isinstance(action, _do_sleep):
+    from tenacity import DoSleep  # imported already: we run inside tenacity
+
+    if isinstance(action, DoSleep):
         return RETRY
     return GIVE_UP if stopped else SUCCESS
 
@@ -194,3 +186,10 @@ def _retries() -> Counter:
             description="Attempts of retried calls, by function, error code and outcome.",
         )
     return _counter
+
+
+_PATCHES = ImportPatches(
+    "tenacity",
+    Patch("tenacity", "BaseRetrying.iter", _iter),
+    Patch("tenacity", "AsyncRetrying.iter", _async_iter),
+)

@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
 
 from otel_errors._internal.fail_open import report_internal_failure
 from otel_errors._internal.http_client import (
@@ -35,6 +33,7 @@ from otel_errors._internal.http_client import (
     mark_response,
     record_error_response,
 )
+from otel_errors._internal.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -48,14 +47,10 @@ class URLLib3ErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # unty
         return ("urllib3 >= 2.0, < 3",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        wrap_function_wrapper(
-            "urllib3.connectionpool", "HTTPConnectionPool._make_request", _make_request
-        )
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        import urllib3.connectionpool
-
-        unwrap(urllib3.connectionpool.HTTPConnectionPool, "_make_request")
+        _PATCHES.remove()
 
 
 def _make_request(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -91,3 +86,9 @@ def _record(pool: Any, response: Any, args: Any, kwargs: Any) -> None:
 
 def _method_and_url(conn: Any, method: str, url: str, *args: Any, **kwargs: Any) -> tuple[str, str]:
     return method, url
+
+
+_PATCHES = ImportPatches(
+    "urllib3",
+    Patch("urllib3.connectionpool", "HTTPConnectionPool._make_request", _make_request),
+)

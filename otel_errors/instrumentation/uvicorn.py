@@ -15,24 +15,17 @@ instrumenting never imports uvicorn.
 from __future__ import annotations
 
 import contextlib
-import sys
 from typing import TYPE_CHECKING, Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
 )
-from opentelemetry.instrumentation.utils import unwrap
 
+from otel_errors._internal.patching import ImportPatches, Patch
 from otel_errors._internal.shutdown import flush_and_report
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator
-    from types import ModuleType
-
-_MODULE = "uvicorn.server"
-_active = False
-_watching = False
 
 
 class UvicornErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
@@ -43,31 +36,10 @@ class UvicornErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # unty
         return ("uvicorn >= 0.29",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        global _active, _watching  # noqa: PLW0603 - one post-import hook per process
-        _active = True
-        if not _watching:
-            wrapt.register_post_import_hook(_patch, _MODULE)
-            _watching = True
-        elif _MODULE in sys.modules:
-            _patch(sys.modules[_MODULE])
+        _PATCHES.apply()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        global _active  # noqa: PLW0603 - see _instrument
-        _active = False
-        module = sys.modules.get(_MODULE)
-        if module is not None and _is_ours(module):
-            unwrap(module.Server, "capture_signals")
-
-
-def _is_ours(module: ModuleType) -> bool:
-    method = vars(module.Server).get("capture_signals")
-    return getattr(method, "_self_wrapper", None) is _capture_signals
-
-
-def _patch(module: ModuleType) -> None:
-    server = getattr(module, "Server", None)
-    if _active and hasattr(server, "capture_signals") and not _is_ours(module):
-        wrapt.wrap_function_wrapper(module, "Server.capture_signals", _capture_signals)
+        _PATCHES.remove()
 
 
 def _capture_signals(
@@ -85,5 +57,10 @@ def _flushing_before_reraise(
         try:
             yield
         finally:
-            if _active and getattr(server, "_captured_signals", None):
+            if getattr(server, "_captured_signals", None):
                 flush_and_report()
+
+
+_PATCHES = ImportPatches(
+    "uvicorn", Patch("uvicorn.server", "Server.capture_signals", _capture_signals)
+)

@@ -14,10 +14,12 @@ import json
 import random
 import string
 from pathlib import Path
+from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
 RNG = random.Random(20261128)
 ALNUM = string.ascii_letters + string.digits
+HEX = "0123456789abcdef"
 
 
 def rand(chars: str, n: int) -> str:
@@ -156,6 +158,148 @@ def positives() -> list[dict[str, str]]:
     for _ in range(15):
         ip = ".".join(str(RNG.randint(1, 254)) for _ in range(4))
         add("ip_address", ip, RNG.choice(["client {s} blocked", "from {s}", "{s}"]))
+    for _ in range(10):
+        ip = f"2001:db8:{rand('0123456789abcdef', 4)}::{rand('0123456789abcdef', 3)}"
+        add("ip_address", ip, RNG.choice(["client [{s}]:443 blocked", "from {s}", "{s}"]))
+        four, four2 = rand(string.digits, 4), rand(string.digits, 4)
+        phone = RNG.choice([f"(415) 555-{four}", f"030 {four} {four2}", f"0044 20 {four} {four2}"])
+        add("phone", phone, RNG.choice(["call {s} now", "{s}", "tel: {s}"]))
+    return out
+
+
+DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
+CF_ODD = dict(zip("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", (
+    1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6,
+    8, 12, 14, 16, 10, 22, 25, 24, 23), strict=True))  # fmt: skip
+
+
+def ssn() -> str:
+    area = RNG.choice([n for n in range(1, 900) if n != 666])
+    sep = RNG.choice("- ")
+    return f"{area:03d}{sep}{RNG.randint(1, 99):02d}{sep}{RNG.randint(1, 9999):04d}"
+
+
+def nino() -> str:
+    first = RNG.choice("ABCEGHJKLMNOPRSTWXYZ")
+    excluded = {"BG", "GB", "NK", "KN", "NT", "TN", "ZZ"}
+    second = RNG.choice([c for c in "ABCEGHJKLMNPRSTWXYZ" if first + c not in excluded])
+    digits = rand(string.digits, 6)
+    suffix = RNG.choice("ABCD")
+    if RNG.random() < 0.5:
+        return f"{first}{second}{digits}{suffix}"
+    return f"{first}{second} {digits[:2]} {digits[2:4]} {digits[4:]} {suffix}"
+
+
+def dni(*, valid: bool = True) -> str:
+    if RNG.random() < 0.3:
+        lead = RNG.choice("XYZ")
+        number = str("XYZ".index(lead)) + rand(string.digits, 7)
+        shown = lead + number[1:]
+    else:
+        number = shown = rand(string.digits, 8)
+    letter = DNI_LETTERS[(int(number) + (0 if valid else 1)) % 23]
+    return shown + RNG.choice(["", "-"]) + letter
+
+
+def hetu(*, valid: bool = True) -> str:
+    year = RNG.randint(1930, 2015)
+    sign = "-" if year < 2000 else "A"
+    date = f"{RNG.randint(1, 28):02d}{RNG.randint(1, 12):02d}{year % 100:02d}"
+    individual = f"{RNG.randint(2, 899):03d}"
+    check = HETU_CHECK[(int(date + individual) + (0 if valid else 1)) % 31]
+    return f"{date}{sign}{individual}{check}"
+
+
+def fiscal_code(*, valid: bool = True) -> str:
+    body = (rand(string.ascii_uppercase, 6) + rand(string.digits, 2) + RNG.choice("ABCDEHLMPRST")
+            + f"{RNG.choice([RNG.randint(1, 31), RNG.randint(41, 71)]):02d}"
+            + RNG.choice(string.ascii_uppercase) + rand(string.digits, 3))  # fmt: skip
+    total = sum(CF_ODD[c] if i % 2 == 0 else (int(c) if c.isdigit() else ord(c) - 65)
+                for i, c in enumerate(body))  # fmt: skip
+    return body + chr(65 + (total + (0 if valid else 1)) % 26)
+
+
+def spec_positives() -> list[dict[str, str]]:
+    """Families and syntaxes derived from their specifications (issue 13)."""
+    out: list[dict[str, str]] = []
+
+    def add(detector: str, secret: str, template: str) -> None:
+        out.append({"detector": detector, "secret": secret, "text": template.format(s=secret)})
+
+    prose = ["customer {s} not found", "{s}", "verify id={s} failed", "KYC document {s} rejected"]
+    for _ in range(20):
+        add("us_ssn", ssn(), RNG.choice(prose))
+        add("uk_nino", nino(), RNG.choice(prose))
+        add("es_dni", dni(), RNG.choice(prose))
+        add("fi_hetu", hetu(), RNG.choice(prose))
+        add("it_fiscal_code", fiscal_code(), RNG.choice(prose))
+    for _ in range(10):
+        ref = f"order-{RNG.randint(2020, 2030)}-{rand(string.digits, 4)}"
+        add("database_value", ref, 'duplicate key value violates unique constraint "orders_ref_key"'
+            "\nDETAIL:  Key (ref)=({s}) already exists.")  # fmt: skip
+        email = f"{rand(string.ascii_lowercase, 6)}@example.com"
+        add("database_value", email, 'null value in column "name" violates not-null constraint'
+            "\nDETAIL:  Failing row contains (7, {s}, null).")  # fmt: skip
+    for _ in range(10):
+        app_token = f"xapp-1-A{rand(ALNUM, 10)}-{rand(string.digits, 13)}-{rand(HEX, 64)}"
+        add("slack_token", app_token, "{s}")
+        add("slack_token", f"xoxe.xoxp-1-{rand(ALNUM, 140)}", "config token {s}")
+        add("slack_token", f"xoxe-1-{rand(ALNUM, 120)}", "refresh_with={s}")
+    for _ in range(10):
+        claims = b64url({"sub": rand(string.digits, 6)})
+        unsigned = b64url({"alg": "none", "typ": "JWT"}) + "." + claims + "."
+        add("jwt", unsigned, RNG.choice(["token {s}", "{s}"]))
+        body = "\n".join(rand(ALNUM + "+/", 64) for _ in range(3))
+        add("private_key", body.split("\n")[1], "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n" + body
+            + "\n=" + rand(ALNUM, 4) + "\n-----END PGP PRIVATE KEY BLOCK-----")  # fmt: skip
+    for prefix, length in [("1", 15), ("6759", 16), ("676770", 16), ("5018", 12), ("2200", 16)]:
+        for _ in range(4):
+            add("card", luhn_complete(prefix, length), RNG.choice(["card {s} declined", "{s}"]))
+    for _ in range(10):
+        code = iban("BE", 12) if RNG.random() < 0.5 else iban("NL", 14)
+        add("iban", RNG.choice([spaced(code, 4, "-"), code]), "{s} EUR")
+    for _ in range(10):
+        label = f"xn--{rand(string.ascii_lowercase, 5)}-{rand(string.ascii_lowercase, 3)}"
+        add("email", f"{rand(string.ascii_lowercase, 5)}@{label}.xn--p1ai", "{s}")
+    syntaxes = [
+        "genericToken={s}", "slackToken: {s}", "IBMCLOUDIAMAPIKEY={s}", "slapi_key={s}",
+        'password_super_secure = "{s} with spaces"', 'token := "{s}"', "DB_PASSWORD ?= {s}",
+        '$pass .= "{s}";', 'string password = @"{s}";', "<password>{s}</password>",
+        "curl -u admin:{s} https://api.example.com", "connect(host, pw='{s}')",
+        'var apiToken string = "{s}"', 'setenv("API_SECRET", "{s}")',
+        '{{"detail": "login failed: password = \\"{s}\\""}}', "PASSWORD ::= {s}",
+        "https://example.com/cb?state=1&redirect=%2Fhome%3Ftoken%3D{s}",
+    ]  # fmt: skip
+    for template in syntaxes:
+        add("key_value", rand(ALNUM, 16), template)
+    return out
+
+
+CARRIERS = {
+    "log": "2026-11-28T10:00:00Z ERROR payment failed: {t} request_id=42",
+    "stacktrace": 'Traceback (most recent call last):\n  File "/srv/app/pay.py", line 9, in pay\n'
+                  "    charge(order)\nValueError: {t}\n",
+    "sql": "INSERT INTO audit (note) VALUES ('{t}')",
+}  # fmt: skip
+
+
+def in_carriers(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Each row as written, and its text inside a log line, stack trace, SQL, JSON body, URL."""
+    out = []
+    for row in rows:
+        text, secret = row["text"], row["secret"]
+        out.append(dict(row, carrier="as_is"))
+        for carrier, template in CARRIERS.items():
+            wrapped = text.replace("'", "''") if carrier == "sql" else text
+            shown = secret.replace("'", "''") if carrier == "sql" else secret
+            out.append(dict(row, carrier=carrier, text=template.replace("{t}", wrapped),
+                            secret=shown))  # fmt: skip
+        out.append(dict(row, carrier="json", text=json.dumps({"error": text, "status": 500}),
+                        secret=json.dumps(secret)[1:-1]))  # fmt: skip
+        out.append(dict(row, carrier="url",
+                        text="https://shop.example.com/debug?note=" + quote(text, safe="") + "&x=1",
+                        secret=quote(secret, safe="")))  # fmt: skip
     return out
 
 
@@ -258,12 +402,29 @@ def negatives() -> list[dict[str, str]]:
     for _ in range(10):
         add("hex_color", "#" + rand("0123456789abcdef", 6))
         add("mime", RNG.choice(["application/json", "text/html", "image/png"]))
+    for _ in range(10):  # identifiers failing their check digits, and look-alikes
+        add("invalid_dni", "customer " + dni(valid=False))
+        add("invalid_hetu", "id " + hetu(valid=False))
+        add("invalid_fiscal_code", fiscal_code(valid=False))
+        area = RNG.choice(["000", "666", "912"])
+        add("invalid_ssn", f"ref {area}-{rand(string.digits, 2)}-{rand(string.digits, 4)}")
+        add("invalid_nino", f"code {RNG.choice(['DA', 'QQ', 'GB', 'ZZ'])}{rand(string.digits, 6)}A")
+        add("invalid_iban", "DE89 3704 0044 0532 0130 0" + str(RNG.randint(1, 9)))
+        add("time", f"{RNG.randint(0, 23):02d}:{RNG.randint(0, 59):02d}:{RNG.randint(0, 59):02d}")
+        add("placeholder_token", RNG.choice(["ghp_" + "x" * 36, "AKIA" + "X" * 16, "xoxb-xxx",
+                                             "sk_live_" + "0" * 24]))  # fmt: skip
+    for text in ("https://blog.example.org/img/xoxo-indieweb-1.jpg",
+                 "GITHUB_API_KEY=\nDYNATRACE_API_KEY=", '"https://url:8000";@x',
+                 "password: ${DB_PASSWORD}", "token={{ secrets.TOKEN }}", "api_key=%(api_key)s",
+                 "token_type=bearer expires_in=3600", "python -u app.py --user jane",
+                 "Key (id)=(42) is fine in prose", "secret rotation finished: 3 keys"):  # fmt: skip
+        add("look_alike", text)
     return out
 
 
 def main() -> None:
     for name, rows in (
-        ("positives.jsonl", positives() + key_positives()),
+        ("positives.jsonl", in_carriers(positives() + spec_positives()) + key_positives()),
         ("negatives.jsonl", negatives()),
     ):
         with (HERE / name).open("w", encoding="utf-8") as handle:

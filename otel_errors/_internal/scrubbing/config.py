@@ -27,7 +27,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from otel_errors._internal.scrubbing.detectors import DETECTORS
+from otel_errors._internal.scrubbing.detectors import DEFAULT_MAX_LENGTH, DETECTORS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -73,6 +73,8 @@ class RedactionConfig:
     actions: Mapping[str, str] = field(default_factory=dict)
     """Action per built-in rule, where not ``mask`` (``user_id`` is ``hash``)."""
     rules: tuple[UserRule, ...] = ()
+    max_length: int = DEFAULT_MAX_LENGTH
+    """Characters of one value kept (and scanned); the rest is cut, with a marker."""
 
     @classmethod
     def build(
@@ -82,8 +84,12 @@ class RedactionConfig:
         allow_keys: Iterable[str] = (),
         extra_detectors: Iterable[str] = (),
         rules_file: Path | None = None,
+        max_length: int | None = None,
     ) -> RedactionConfig:
         """Validates and assembles the configuration.
+
+        ``max_length`` defaults to :data:`DEFAULT_MAX_LENGTH` (the standard
+        ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, where set, is passed here).
 
         Raises:
             RedactionConfigError: an unknown detector, or a problem in the rules file.
@@ -109,6 +115,7 @@ class RedactionConfig:
             extra_detectors=extra,
             actions=actions,
             rules=rules,
+            max_length=DEFAULT_MAX_LENGTH if max_length is None else max(0, max_length),
         )
 
 

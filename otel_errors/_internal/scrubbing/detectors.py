@@ -1,12 +1,14 @@
-"""Value detectors: secrets and personal data inside free text, with their validators.
+"""Value detectors: secrets and personal data inside free text, found by their anchors.
 
-Card numbers must pass Luhn and carry a card network prefix, IBANs the ISO 7064
-mod-97 check, IPv4 addresses octets up to 255, so look-alikes (timestamps, order
-numbers, versions) stay.
+Each family follows its issuer's documented format, and its check digits where it
+has them (see ``validators``): cards ISO/IEC 7812, IBANs ISO 13616, JWTs RFC 7519,
+PEM blocks RFC 7468 (and OpenPGP armor), provider tokens by their documented
+prefixes, national identifiers by their issuers' rules; look-alikes (timestamps,
+order numbers, versions) fail the checks and stay.
 
 Why triggers instead of one big regular expression: Python's ``re`` costs 10-40 ns
 per character and pattern, and it only skips ahead quickly for an alternation of
-plain literals; fifteen patterns per value would cost several times logfire's
+plain literals; twenty patterns per value would cost several times logfire's
 scrubbing. Every secret has an anchor that is cheap to find: a separator (``=``/``:``
 after a key word, ``@``, ``://``), a literal (``eyJ``, ``AKIA``, ``gh``, ``xox``,
 ``-----BEGIN``, ``Bearer ``), or a shape: a card starts a word with four digits, an
@@ -16,7 +18,7 @@ the rest spaces), one ``bytes.translate`` away. The engine finds characters and
 shapes with ``find`` and the literals with one search, and calls each detector with
 the positions of its anchors; the detector runs one anchored ``match`` there. No
 pattern nests quantifiers: adversarial input is matched in linear time, and the
-engine scans at most ``MAX_SCAN`` characters of one value.
+engine scans at most ``max_length`` characters of one value (and cuts the rest).
 """
 
 from __future__ import annotations
@@ -26,16 +28,26 @@ import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from otel_errors._internal.scrubbing import validators as check
+from otel_errors._internal.scrubbing.finders import (
+    anchored,
+    cards,
+    database_values,
+    emails,
+    jwt_ok,
+    longest_valid,
+    scanning,
+    url_passwords,
+)
+from otel_errors._internal.scrubbing.key_values import cli_values, key_values
+
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from otel_errors._internal.scrubbing.finders import Finder
 
-    Finder = Callable[[str, list[int]], list[tuple[int, int]]]
-    """``(text, trigger positions) -> [(start, end), ...]`` of secret spans."""
+DEFAULT_MAX_LENGTH = 64 * 1024
+"""Characters of one value that are kept and scanned; the rest is cut, never exported."""
 
-MAX_SCAN = 64 * 1024
-"""Characters of one value that are scanned; the rest is dropped, never exported."""
-
-CHAR_TRIGGERS = frozenset("=:@+")
+CHAR_TRIGGERS = frozenset("=:@+>,")
 """Triggers the engine finds with ``str.find``, every occurrence."""
 
 
@@ -58,349 +70,170 @@ class Detector:
     default_on: bool = True
 
 
-_CARD_RANGES = (
-    (4000, 4999),  # Visa
-    (5100, 5599), (2220, 2720),  # Mastercard
-    (3400, 3499), (3700, 3799),  # American Express
-    (3000, 3059), (3600, 3699), (3800, 3899),  # Diners Club
-    (6011, 6011), (6440, 6599), (6200, 6299),  # Discover, UnionPay
-    (3528, 3589),  # JCB
-    (5000, 5099), (5600, 5999),  # Maestro
-)  # fmt: skip
-"""Card networks by the first four digits of the number (issuer identification ranges)."""
-_CARD_PREFIXES = frozenset(str(n) for low, high in _CARD_RANGES for n in range(low, high + 1))
-_DOUBLED = str.maketrans("0123456789", "0246813579")
-"""Luhn doubles every second digit and adds the digits of the product: 7 -> 14 -> 5."""
-
-
-def luhn_ok(text: str) -> bool:
-    """Whether ``text`` is a payment card number: a card network prefix, 13-19 digits, Luhn.
-
-    The prefix check keeps epoch timestamps and other long numbers (which pass Luhn
-    one time in ten) from being taken for cards.
-    """
-    compact = text if text.isdigit() else text.replace(" ", "").replace("-", "")
-    if not 13 <= len(compact) <= 19 or compact[:4] not in _CARD_PREFIXES:  # noqa: PLR2004
-        return False
-    if not compact.isdigit() or compact.count(compact[0]) == len(compact):
-        return False
-    digits = compact[-1::-2] + compact[-2::-2].translate(_DOUBLED)
-    return (sum(digits.encode()) - 48 * len(digits)) % 10 == 0  # byte sum = digit sum
-
-
-def iban_ok(text: str) -> bool:
-    """Whether ``text`` is an IBAN with a valid mod-97 check (spaces ignored)."""
-    compact = text.replace(" ", "").upper()
-    if not 15 <= len(compact) <= 34:  # noqa: PLR2004 - IBAN lengths
-        return False
-    rearranged = compact[4:] + compact[:4]
-    try:
-        number = int("".join(str(int(c, 36)) for c in rearranged))
-    except ValueError:
-        return False
-    return number % 97 == 1
-
-
-def looks_random(text: str) -> bool:
-    """Whether a word after ``Bearer``/``Basic`` is a credential rather than prose.
-
-    Credentials mix digits, cases or punctuation (``dXNlcjpwYXNz``, ``abc.def-1``);
-    ``Basic authentication`` and ``bearer tokens`` stay readable.
-    """
-    if text.isalpha() and (text.islower() or text.isupper() or text.istitle()):
-        return False
-    return len(text) >= 8  # noqa: PLR2004 - shortest credential the detector takes
-
-
-def ipv4_ok(text: str) -> bool:
-    """Whether every octet is 0..255 (a version number like 1.2.3.400 is not an address)."""
-    return all(int(part) <= 255 for part in text.split("."))  # noqa: PLR2004 - octet range
-
-
-def _word_start(text: str, index: int) -> bool:
-    return index == 0 or not (text[index - 1].isalnum() or text[index - 1] == "_")
-
-
-def _anchored(
-    pattern: str,
-    *,
-    back: int = 0,
-    word_start: bool = True,
-    validate: Callable[[str], bool] | None = None,
-) -> Finder:
-    """A finder that matches ``pattern`` ``back`` characters before each trigger.
-
-    Triggers inside a secret already found are skipped (the digit groups of a card).
-    """
-    compiled = re.compile(pattern)
-
-    def find(text: str, starts: list[int]) -> list[tuple[int, int]]:
-        spans: list[tuple[int, int]] = []
-        covered = -1
-        for trigger in starts:
-            start = trigger - back
-            if start < covered or start < 0 or (word_start and not _word_start(text, start)):
-                continue
-            match = compiled.match(text, start)
-            if match is not None:
-                span = match.span("secret")
-                if validate is None or validate(text[span[0] : span[1]]):
-                    spans.append(span)
-                    covered = span[1]
-        return spans
-
-    return find
-
-
-def _scanning(pattern: str, validate: Callable[[str], bool]) -> Finder:
-    """A finder that searches the whole value: for optional detectors without an anchor.
-
-    A candidate must start a word (checked here: a look-behind in ``pattern`` makes
-    ``re`` try every position) and end one (``pattern`` checks with a look-ahead).
-    """
-    compiled = re.compile(pattern)
-
-    def find(text: str, _: list[int]) -> list[tuple[int, int]]:
-        return [
-            match.span()
-            for match in compiled.finditer(text)
-            if _word_start(text, match.start()) and validate(match.group())
-        ]
-
-    return find
-
-
-_EMAIL_LOCAL_START = re.compile(r"[\s\S]*[^A-Za-z0-9._%+-]")
-_EMAIL = re.compile(
-    r"(?P<secret>[A-Za-z0-9._%+-]{1,64}(?:@|%40)[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*"
-    r"\.[A-Za-z]{2,24})(?![A-Za-z0-9-])"
-)
-
-
-def _emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for at in starts:
-        window = max(0, at - 64)
-        before = _EMAIL_LOCAL_START.match(text, window, at)  # ends after the last delimiter
-        local = before.end() if before is not None else window
-        if local < at:
-            match = _EMAIL.match(text, local)
-            if match is not None:
-                spans.append(match.span("secret"))
-    return spans
-
-
-_CARD_CANDIDATE = re.compile(r"[0-9][0-9 -]{11,46}[0-9](?![A-Za-z0-9])")
-"""Digits with spaces or dashes between them: a card number, maybe more numbers after it."""
-
-
-def _cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
-    """Card numbers starting at ``starts`` (word starts): the longest leading groups that pass Luhn.
-
-    Dropping groups from the end finds the number in ``4111 1111 1111 1111 12/27``
-    (an expiry date after it), which one greedy match would take for 18 digits.
-    """
-    spans: list[tuple[int, int]] = []
-    covered = -1
-    for start in starts:
-        if start < covered:  # a later group of a card already found
-            continue
-        match = _CARD_CANDIDATE.match(text, start)
-        if match is None:
-            continue
-        candidate = match.group()
-        end = len(candidate)
-        while end >= 13:  # noqa: PLR2004 - the shortest card number
-            if luhn_ok(candidate[:end]):
-                covered = start + end
-                spans.append((start, covered))
-                break
-            end = max(candidate.rfind(" ", 0, end), candidate.rfind("-", 0, end))  # -1: none
-            end = len(candidate[:end].rstrip(" -")) if end > 0 else 0
-    return spans
-
-
-_KEY_WORDS = tuple(
-    sorted(
-        {"pass", "password", "passwd", "passphrase", "pwd", "token", "auth", "authorization",
-         "sid", "cookie", "credential", "credentials", "signature", "sig", "cvv", "cvc", "ssn",
-         "apikey", "api_key", "api-key", "accesskey", "access_key", "access-key", "secret",
-         "secretkey", "secret_key", "secret-key", "privatekey", "private_key", "private-key",
-         "session", "sessionid", "session_id", "session-id"},
-        key=len,
-        reverse=True,
-    )
-)  # fmt: skip
-"""Lower-case key names whose values are secrets in free text (``password=...``)."""
-_VALUE_AFTER = re.compile(
-    r"(?:=>|=|:)\s{0,3}(?:\"|'|&quot;)?(?P<secret>(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+)?"
-    r"[^\s\"'&,;)}\]<>]{3,512})"
-)
-_KEY_WORDS_BY_END = {
-    end: tuple(word for word in _KEY_WORDS if word.endswith(end))
-    for end in {w[-3:] for w in _KEY_WORDS}
-}
-"""Key words by their last three characters: the candidates in front of a separator."""
-_QUOTES = frozenset("\"'")
-_MAX_SPACES = 3
-
-
-def key_values(text: str, separators: list[int]) -> list[tuple[int, int]]:
-    """Spans of values written after a sensitive key: ``password=x``, ``"token": "x"``.
-
-    Covers query strings, headers, JSON, SQL (``password = 'x'``) and log lines. From
-    each ``=`` or ``:`` it looks back over spaces and a quote for a key word that
-    starts its identifier or follows ``_``/``-`` in it (``AWS_SECRET_ACCESS_KEY=``,
-    ``x-api-key:``), never one inside a word (``bypass=``).
-    """
-    lowered = lower_same_length(text)
-    spans: list[tuple[int, int]] = []
-    for separator in separators:
-        if _follows_key(lowered, separator):
-            match = _VALUE_AFTER.match(text, separator)
-            if match is not None:
-                spans.append(match.span("secret"))
-    return spans
-
-
-def _follows_key(lowered: str, separator: int) -> bool:
-    """Whether the ``=``/``:`` at ``separator`` in ``lowered`` comes after a key word."""
-    if lowered.startswith("://", separator):
-        return False
-    end = separator
-    before = lowered[end - 1 : end]
-    if before.isspace():
-        while end > 0 and separator - end < _MAX_SPACES and lowered[end - 1].isspace():
-            end -= 1
-        before = lowered[end - 1 : end]
-    if before in _QUOTES:
-        end -= 1
-    elif before == ";" and lowered.endswith("&quot;", 0, end):
-        end -= 6
-    for word in _KEY_WORDS_BY_END.get(lowered[max(0, end - 3) : end], ()):
-        start = end - len(word)
-        if lowered.endswith(word, 0, end) and (start == 0 or not lowered[start - 1].isalnum()):
-            return True
-    return False
-
-
-_CREDENTIAL_SCHEMES = ("bearer", "basic", "token", "digest")
-_KEY_END_LAST = frozenset(":=>;\"'")
-"""Last characters of a line ending in a separator (``=>`` too), a quote or ``&quot;``."""
-
-
-def value_on_next_line(line: str) -> bool:
-    """Whether ``line`` ends where a secret may follow on the next line.
-
-    After a key and its separator (``password:``, ``"token": "``) or a credential
-    scheme (``Authorization: Bearer``), the value patterns allow a line break.
-    """
-    end = line.rstrip()
-    if end[-1:] not in _KEY_END_LAST:  # most lines: only a scheme can end them so
-        return end[-6:].lower().endswith(_CREDENTIAL_SCHEMES)
-    end = lower_same_length(end).removesuffix("&quot;").rstrip("\"'").rstrip()
-    if end.endswith("=>"):
-        end = end[:-1]
-    return end.endswith((":", "=")) and _follows_key(end, len(end) - 1)
-
-
-def lower_same_length(text: str) -> str:
-    """``text.lower()``, keeping positions: a few characters (``İ``) lengthen when lowered."""
-    lowered = text.lower()
-    if len(lowered) == len(text):
-        return lowered
-    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
-
-
-def _url_passwords(text: str, colons: list[int]) -> list[tuple[int, int]]:
-    if "@" not in text:
-        return []
-    return _URL_PASSWORD(text, [c for c in colons if text.startswith("://", c)])
-
-
-_URL_PASSWORD = _anchored(r"://[^\s:/?#@]{1,128}:(?P<secret>[^\s/?#@]{1,256})@", word_start=False)
+_B64URL = "[A-Za-z0-9_-]"
+_NOT_AFTER = r"(?![A-Za-z0-9])"
+_AWS_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA",
+                 "AROA", "ASCA")  # fmt: skip
+"""Prefixes of AWS unique identifiers (IAM user guide, "Unique identifiers")."""
+_CLI_OPTIONS = ("-u ", "--user ", "--password ", "--passwd ", "--pass ", "--token ",
+                "--api-key ", "--secret ")  # fmt: skip
 
 DETECTORS: tuple[Detector, ...] = (
     Detector(
         "private_key",
-        _anchored(
-            r"(?P<secret>-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----[A-Za-z0-9+/=\s:,-]{0,20000}?"
-            r"(?:-----END (?:[A-Z]+ )*PRIVATE KEY-----|$))",
-            word_start=False,
+        anchored(
+            r"(?P<secret>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]{0,20000}?"
+            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$))",
+            at_word_start=False,
         ),
         triggers=("-----BEGIN",),
     ),
     Detector(
         "jwt",
-        _anchored(r"(?P<secret>eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{8,})"),
-        triggers=("eyJ",),
+        anchored(
+            rf"(?P<secret>ey[IJ]{_B64URL}{{6,}}\.{_B64URL}{{2,}}\.{_B64URL}*"
+            rf"(?:\.{_B64URL}{{2,}}\.{_B64URL}{{2,}})?)",
+            validate=jwt_ok,
+        ),
+        triggers=("eyJ", "eyI"),
     ),
     Detector(
         "bearer",
-        _anchored(
-            r"(?i:bearer|basic)\s+(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)", validate=looks_random
+        anchored(
+            r"(?i:bearer|basic)\s+(?P<secret>[A-Za-z0-9._~+/-]{8,}(?![A-Za-z0-9._~+/-])"
+            r"(?:=+(?![A-Za-z0-9])|(?!=)))",  # base64 padding ends it; "name=" is a key
+            validate=check.looks_random,
         ),
         triggers=("bearer ", "basic "),
         any_case=True,
     ),
-    Detector("url_password", _url_passwords, triggers=(":",)),
+    Detector("url_password", url_passwords, triggers=(":",)),
     Detector(
         "aws_access_key",
-        _anchored(r"(?P<secret>(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16})(?![A-Z0-9])"),
-        triggers=("AKIA", "ASIA", "ABIA", "ACCA"),
+        anchored(
+            rf"(?P<secret>(?:{'|'.join(_AWS_PREFIXES)})[A-Z0-9]{{16}})" + _NOT_AFTER,
+            validate=check.token_ok,
+        ),
+        triggers=_AWS_PREFIXES,
     ),
     Detector(
         "github_token",
-        _anchored(r"(?P<secret>gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})"),
+        anchored(
+            r"(?P<secret>gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})",
+            validate=check.token_ok,
+        ),
         triggers=("gh", "git"),
     ),
     Detector(
         "slack_token",
-        _anchored(r"(?P<secret>xox[abposr]-[A-Za-z0-9-]{10,})"),
-        triggers=("xox",),
+        anchored(
+            r"(?P<secret>(?:xox[abposr]|xoxe\.xox[bp]|xoxe|xapp)-[0-9]{1,16}-[A-Za-z0-9-]{6,})",
+            validate=check.token_ok,
+        ),
+        triggers=("xox", "xapp-"),
     ),
     Detector(
         "slack_token",
-        _anchored(r"(?P<secret>https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{10,})", back=8),
+        anchored(
+            r"(?P<secret>https://hooks\.slack\.com/(?:services|workflows|triggers)/"
+            r"[A-Za-z0-9/_-]{10,})",
+            back=8,
+        ),
         triggers=("hooks.slack.com/",),
     ),
     Detector(
         "stripe_key",
-        _anchored(r"(?P<secret>[sr]k_(?:live|test)_[A-Za-z0-9]{10,})", back=1),
-        triggers=("k_",),
+        anchored(
+            r"(?P<secret>(?:[sr]k_(?:live|test)|whsec)_[A-Za-z0-9]{10,})",
+            back=1,
+            validate=check.token_ok,
+        ),
+        triggers=("k_", "whsec_"),
     ),
     Detector(
         "google_api_key",
-        _anchored(r"(?P<secret>AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])"),
+        anchored(r"(?P<secret>AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])", validate=check.token_ok),
         triggers=("AIza",),
     ),
-    Detector("key_value", key_values, triggers=("=", ":")),
-    Detector("email", _emails, triggers=("@", "%40")),  # %40: percent-encoded, in URLs
+    Detector("key_value", key_values, triggers=("=", ":", ">", ",", "%3D", "%3d", "%3A", "%3a")),
+    Detector(
+        "key_value",
+        cli_values,
+        triggers=_CLI_OPTIONS,
+    ),
+    Detector("email", emails, triggers=("@", "%40")),  # %40: percent-encoded, in URLs
     Detector(
         "iban",
-        _anchored(
-            r"(?P<secret>[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?)"
-            r"(?![A-Za-z0-9])",
-            word_start=False,  # the trigger starts a word
-            validate=iban_ok,
+        longest_valid(
+            r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?" + _NOT_AFTER,
+            check.iban_ok,
+            " -",
         ),
         triggers=(b" AA99",),  # a word starting with a country code and check digits
     ),
-    Detector("card", _cards, triggers=(b" 9999",)),  # a word starting with four digits
+    Detector("card", cards, triggers=(b" 9999",)),  # a word starting with four digits
+    Detector(
+        "database_value",
+        database_values,
+        triggers=("Key (", "Failing row contains ("),
+    ),
+    Detector(
+        "us_ssn",
+        anchored(
+            r"(?P<secret>[0-9]{3}[-. ][0-9]{2}[-. ][0-9]{4})(?![0-9A-Za-z-])", validate=check.ssn_ok
+        ),
+        triggers=(b" 999 99 9999",),
+    ),
+    Detector(
+        "uk_nino",
+        anchored(
+            r"(?P<secret>[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D])" + _NOT_AFTER,
+            validate=check.nino_ok,
+        ),
+        triggers=(b" AA99", b" AA 99"),  # the first shared with IBANs
+    ),
+    Detector(
+        "es_dni",
+        anchored(
+            r"(?P<secret>(?:[0-9]{8}|[XYZxyz][0-9]{7})[- ]?[A-Za-z])" + _NOT_AFTER,
+            validate=check.es_dni_ok,
+        ),
+        triggers=(b" 9999", b" A9999999"),  # the first shared with cards
+    ),
+    Detector(
+        "fi_hetu",
+        anchored(
+            r"(?P<secret>[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y])" + _NOT_AFTER,
+            validate=check.fi_hetu_ok,
+        ),
+        triggers=(b" 9999",),  # shared with cards
+    ),
+    Detector(
+        "it_fiscal_code",
+        anchored(
+            r"(?P<secret>[A-Z]{6}[0-9]{2}[A-Z][0-9]{2}[A-Z][0-9]{3}[A-Z])" + _NOT_AFTER,
+            validate=check.it_fiscal_code_ok,
+        ),
+        triggers=(b" AAAAAA99",),
+    ),
     Detector(
         "phone",
-        _anchored(
-            r"(?P<secret>\+[1-9][0-9]{0,2}[ .-]?(?:\(?[0-9]{1,4}\)?[ .-]?){2,4}[0-9]{2,4})"
-            r"(?![0-9])"
+        scanning(
+            r"(?:\+|00)[1-9][0-9]{0,2}[ .-]?(?:\(0\)[ .-]?)?(?:\(?[0-9]{1,5}\)?[ .-]?){1,5}"
+            r"[0-9]{2,5}(?![0-9])"
+            r"|\(?[2-9][0-9]{2}(?:\) ?|[ .-])[2-9][0-9]{2}[ .-][0-9]{4}(?![0-9])"
+            r"|0[1-9][0-9]{0,4}(?:[ /-]|\) ?)[0-9]{3,4}[ -]?[0-9]{3,4}(?![0-9])",
+            check.phone_ok,
         ),
-        triggers=("+",),
         default_on=False,
     ),
     Detector(
         "ip_address",
-        _scanning(
-            r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![A-Za-z0-9]|\.[0-9])",
-            ipv4_ok,
+        scanning(
+            r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![A-Za-z0-9]|\.[0-9])"
+            r"|[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:(?<=:)[0-9]{1,3}(?:\.[0-9]{1,3}){3})?"
+            r"(?![\w:]|\.[0-9])",
+            check.ip_ok,
         ),
         default_on=False,
     ),

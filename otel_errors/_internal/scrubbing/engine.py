@@ -25,15 +25,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from otel_errors._internal.scrubbing.carriers import original_span, views
 from otel_errors._internal.scrubbing.detectors import (
     CHAR_TRIGGERS,
     DETECTORS,
-    MAX_SCAN,
     Detector,
     literal_pattern,
     shape_of,
-    value_on_next_line,
 )
+from otel_errors._internal.scrubbing.key_values import value_on_next_line
 from otel_errors._internal.scrubbing.keys import USER_HASH_KEY, USER_ID_KEYS, key_is_secret
 
 if TYPE_CHECKING:
@@ -50,7 +50,13 @@ _BY_LINE_FROM = 256
 """Multi-line texts from this length are scanned line by line (see ``_scan_lines``)."""
 _CLEAN_LINES_SIZE = 4096
 _CLEAN_LINE_MAX_LEN = 1024
+_CUT_MARGIN = 1024
+"""Characters scanned past the cut: a secret that starts before it is replaced whole."""
 _SCALARS = frozenset({bool, int, float})
+_NEEDS = {",": '"', ">": "<"}
+"""A trigger character that only anchors a key next to another: ``"KEY", "x"``, ``<key>x``.
+
+(A single-quoted ``'KEY', 'x'`` pair is not looked for without a double quote.)"""
 _SECRET_KEY_RULE = "secret_key"  # noqa: S105 - a rule name
 _USER_ID_RULE = "user_id"
 
@@ -74,7 +80,7 @@ class Redactor:
         detectors = [d for d in DETECTORS if d.default_on or d.name in config.extra_detectors]
         triggers = {t for d in detectors for t in d.triggers}
         self._by_char = tuple(
-            (char, tuple(d for d in detectors if char in d.triggers))
+            (char, tuple(d for d in detectors if char in d.triggers), _NEEDS.get(char, ""))
             for char in sorted(t for t in triggers if isinstance(t, str) and t in CHAR_TRIGGERS)
         )
         self._by_shape = tuple(
@@ -83,6 +89,7 @@ class Redactor:
         )
         self._literals, self._by_literal = literal_pattern(detectors)
         self._scanners = [d for d in detectors if not d.triggers]
+        self._max_length = config.max_length
         self._value_rules = [r for r in config.rules if r.value is not None]
         self._key_rules = [r for r in config.rules if r.key is not None]
         self._keys: dict[str, tuple[str, str] | None] = {}
@@ -198,6 +205,10 @@ class Redactor:
             text = value.decode("utf-8", "replace")
             redacted = self._text(text, fired)
             return value if redacted is text else redacted
+        if isinstance(value, Mapping):  # a log body or extended attribute: keys count too
+            mapping, rules = self.redact_attributes(value)
+            fired += rules
+            return mapping
         if _is_sequence(value):
             items = [self._value(item, fired) for item in value]
             if all(new is old for new, old in zip(items, value, strict=True)):
@@ -211,10 +222,8 @@ class Redactor:
         clean = self._clean if len(text) <= _CLEAN_CACHE_MAX_LEN else self._long_clean
         if text in clean:
             return text
-        if len(text) > MAX_SCAN:
-            # Only the head is scanned; the unscanned rest is dropped, never exported.
-            head = self._text(text[:MAX_SCAN], fired)
-            return head + f"…[not scanned: {len(text) - MAX_SCAN} chars dropped]"
+        if len(text) > self._max_length:
+            return self._cut(text, fired)
         if _cannot_hold_builtin_secrets(text):
             redacted = text
         elif len(text) >= _BY_LINE_FROM and "\n" in text:
@@ -229,6 +238,21 @@ class Redactor:
                 clean.clear()
             clean[text] = None
         return redacted
+
+    def _cut(self, text: str, fired: list[str]) -> str:
+        """The first ``max_length`` characters, scanned, and a marker of what was cut.
+
+        No character is exported unscanned. The scan reaches ``_CUT_MARGIN`` past the
+        cut, so a secret that starts before it is replaced whole, not cut in two.
+        """
+        limit = self._max_length
+        window = text[: limit + _CUT_MARGIN]
+        found = [secret for secret in self._found(window) if secret[0] < limit]
+        end = max([limit, *(stop for _, stop, _ in found)])
+        kept = self._replace(window[:end], found, fired) if found else window[:end]
+        for rule in self._value_rules:
+            kept = self._user_rule(rule, kept, fired)
+        return f"{kept}…[cut: {len(text) - end} chars]"
 
     def _scan_lines(self, text: str, fired: list[str]) -> str:
         """``_scan_text`` for the lines not seen clean before, each run of them at once.
@@ -286,7 +310,18 @@ class Redactor:
         return self._replace(text, found, fired) if found else text
 
     def _found(self, text: str) -> list[tuple[int, int, str]]:
-        """``(start, end, rule)`` of each secret in ``text`` (overlaps possible)."""
+        """``(start, end, rule)`` of each secret in ``text`` (overlaps possible).
+
+        Detectors also run over the text's decoded views (percent-encoding, JSON
+        escapes); what they find there is mapped back to the encoded characters.
+        """
+        found = self._found_plain(text)
+        for view in views(text):
+            for start, end, name in self._found_plain(view[0]):
+                found.append((*original_span(view, start, end), name))
+        return found
+
+    def _found_plain(self, text: str) -> list[tuple[int, int, str]]:
         found: list[tuple[int, int, str]] = []
         for detector, positions in self._anchors(text).items():
             for start, end in detector.find(text, positions):
@@ -296,9 +331,9 @@ class Redactor:
     def _anchors(self, text: str) -> dict[Detector, list[int]]:
         """The detectors worth running on ``text``, each with its trigger positions."""
         starts: dict[Detector, list[int]] = {}
-        for char, detectors in self._by_char:
+        for char, detectors, needs in self._by_char:
             index = text.find(char)
-            if index != -1:
+            if index != -1 and (not needs or needs in text):
                 positions = _positions(text, char, index)
                 for detector in detectors:  # ":" and "=" both trigger key_value (any order)
                     starts[detector] = starts.get(detector, []) + positions
@@ -323,18 +358,29 @@ class Redactor:
                     starts[detector] = starts.get(detector, []) + positions
 
     def _replace(self, text: str, found: list[tuple[int, int, str]], fired: list[str]) -> str:
-        """``text`` with each secret found replaced by its marker, the first of overlaps."""
+        """``text`` with each secret found replaced by its marker.
+
+        Overlapping secrets are replaced as one, named after the longest of them: a
+        key's value that holds a PEM block is hidden up to the block's end.
+        """
         found.sort()
-        pieces: list[str] = []
-        last = 0
+        merged: list[list[Any]] = []
         for start, end, name in found:
-            if start < last:  # overlaps a secret already replaced
-                continue
-            pieces.append(text[last:start])
+            if merged and start < merged[-1][1]:
+                last = merged[-1]
+                if end - start > last[3]:
+                    last[2], last[3] = name, end - start
+                last[1] = max(last[1], end)
+            else:
+                merged.append([start, end, name, end - start])
+        pieces: list[str] = []
+        last_end = 0
+        for start, end, name, _ in merged:
+            pieces.append(text[last_end:start])
             pieces.append(self._marker(name, text[start:end]))
-            last = end
+            last_end = end
             fired.append(name)
-        pieces.append(text[last:])
+        pieces.append(text[last_end:])
         return "".join(pieces)
 
     def _user_rule(self, rule: Any, text: str, fired: list[str]) -> str:

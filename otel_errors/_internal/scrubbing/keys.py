@@ -20,7 +20,8 @@ SECRET_WORDS = (
     "password", "passwd", "passphrase", "pwd", "secret", "token", "apikey", "accesskey",
     "privatekey", "authorization", "auth", "cookie", "setcookie", "session", "sessionid",
     "creditcard", "cardnumber", "ccnumber", "cvv", "cvc", "ssn", "socialsecurity",
-    "credential", "signature", "csrf", "xsrf", "jwt", "bearer", "iban", "pin",
+    "credential", "signature", "csrf", "xsrf", "jwt", "bearer", "iban", "pin", "pass", "pw",
+    "sig", "sid",
 )  # fmt: skip
 """Words that make a key sensitive, after lower-casing and removing ``-_. `` separators."""
 
@@ -30,8 +31,11 @@ USER_HASH_KEY = "user.hash"
 _SEPARATORS = str.maketrans("", "", "-_. /:")
 _WORDS = re.compile("|".join(sorted(SECRET_WORDS, key=len, reverse=True)))
 _EXEMPT_ENDINGS = ("tokens", "count", "counts", "length", "size", "total", "type", "name",
-                   "enabled", "expiry", "expires", "expiresat", "ttl", "used", "limit")  # fmt: skip
-_SHORT_WORDS = frozenset({"pin", "auth", "jwt", "ssn", "cvv", "cvc", "pwd", "iban"})
+                   "enabled", "expiry", "expires", "expiresat", "ttl", "used", "limit",
+                   "tokenizer")  # fmt: skip
+_SHORT_WORDS = frozenset(
+    {"pin", "auth", "jwt", "ssn", "cvv", "cvc", "pwd", "iban", "pass", "pw", "sig", "sid"}
+)
 
 
 def normalise(key: str) -> str:

@@ -1,0 +1,203 @@
+"""Finders: given a value and the positions of their anchors, the spans of secrets.
+
+Most are one anchored ``match`` per anchor (:func:`anchored`); e-mails, cards and
+URL passwords need a look around the anchor first.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import TYPE_CHECKING
+
+from otel_errors._internal.scrubbing.validators import luhn_ok
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Finder = Callable[[str, list[int]], list[tuple[int, int]]]
+    """``(text, trigger positions) -> [(start, end), ...]`` of secret spans."""
+
+
+def word_start(text: str, index: int) -> bool:
+    """Whether ``text[index]`` starts a word (not after a letter, digit or ``_``)."""
+    return index == 0 or not (text[index - 1].isalnum() or text[index - 1] == "_")
+
+
+def anchored(
+    pattern: str,
+    *,
+    back: int = 0,
+    at_word_start: bool = True,
+    validate: Callable[[str], bool] | None = None,
+) -> Finder:
+    """A finder that matches ``pattern`` ``back`` characters before each trigger.
+
+    Triggers inside a secret already found are skipped (the digit groups of a card).
+    """
+    compiled = re.compile(pattern)
+
+    def find(text: str, starts: list[int]) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        covered = -1
+        for trigger in starts:
+            start = trigger - back
+            if start < covered or start < 0 or (at_word_start and not word_start(text, start)):
+                continue
+            match = compiled.match(text, start)
+            if match is not None:
+                span = match.span("secret")
+                if validate is None or validate(text[span[0] : span[1]]):
+                    spans.append(span)
+                    covered = span[1]
+        return spans
+
+    return find
+
+
+def scanning(pattern: str, validate: Callable[[str], bool]) -> Finder:
+    """A finder that searches the whole value: for optional detectors without an anchor.
+
+    A candidate must start a word (checked here: a look-behind in ``pattern`` makes
+    ``re`` try every position) and end one (``pattern`` checks with a look-ahead).
+    """
+    compiled = re.compile(pattern)
+
+    def find(text: str, _: list[int]) -> list[tuple[int, int]]:
+        return [
+            match.span()
+            for match in compiled.finditer(text)
+            if word_start(text, match.start()) and validate(match.group())
+        ]
+
+    return find
+
+
+_EMAIL_LOCAL_START = re.compile(r"[\s\S]*[^\w.%+-]")
+_EMAIL = re.compile(
+    r"(?P<secret>[\w.%+-]{1,64}(?:@|%40)[^\W_][\w-]{0,62}(?:\.[^\W_][\w-]{0,62})*"
+    r"\.(?:[^\W\d_]{2,24}|xn--[A-Za-z0-9-]{1,59}))(?![\w-])"
+)
+"""Local part, ``@``, domain labels (internationalised ones too), a TLD of letters or punycode."""
+
+
+def emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
+    """E-mail addresses around each ``@`` (or ``%40`` in URLs) in ``starts``."""
+    spans: list[tuple[int, int]] = []
+    for at in starts:
+        window = max(0, at - 64)
+        before = _EMAIL_LOCAL_START.match(text, window, at)  # ends after the last delimiter
+        local = before.end() if before is not None else window
+        if local < at:
+            match = _EMAIL.match(text, local)
+            if match is not None:
+                spans.append(match.span("secret"))
+    return spans
+
+
+_CARD_CANDIDATE = re.compile(r"[0-9][0-9 -]{10,46}[0-9](?![A-Za-z0-9])")
+"""Digits with spaces or dashes between them: a card number, maybe more numbers after it."""
+_IBAN_HEAD = re.compile(r"[A-Z]{2}[0-9]{2}[ -]?\Z")
+
+
+def cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
+    """Card numbers starting at ``starts`` (word starts): the longest leading groups that pass.
+
+    Dropping groups from the end finds the number in ``4111 1111 1111 1111 12/27``
+    (an expiry date after it), which one greedy match would take for 18 digits. Digit
+    groups after an IBAN's country code and check digits (``DE89 3704 ...``) belong to
+    the IBAN, valid or not.
+    """
+    spans: list[tuple[int, int]] = []
+    covered = -1
+    for start in starts:
+        if start < covered or _IBAN_HEAD.search(text, max(0, start - 5), start):
+            continue
+        match = _CARD_CANDIDATE.match(text, start)
+        if match is None:
+            continue
+        candidate = match.group()
+        end = len(candidate)
+        while end >= 12:  # noqa: PLR2004 - the shortest card number (Maestro)
+            if luhn_ok(candidate[:end]):
+                covered = start + end
+                spans.append((start, covered))
+                break
+            end = max(candidate.rfind(" ", 0, end), candidate.rfind("-", 0, end))  # -1: none
+            end = len(candidate[:end].rstrip(" -")) if end > 0 else 0
+    return spans
+
+
+def longest_valid(pattern: str, validate: Callable[[str], bool], separators: str) -> Finder:
+    """A finder like :func:`anchored` that drops trailing groups until ``validate`` passes.
+
+    ``BE68 5390 0754 7034 EUR``: the currency after an IBAN looks like one more group.
+    """
+    compiled = re.compile(pattern)
+
+    def find(text: str, starts: list[int]) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        covered = -1
+        for start in starts:
+            match = compiled.match(text, start) if start >= covered else None
+            if match is None:
+                continue
+            candidate = match.group()
+            while candidate:
+                if validate(candidate):
+                    covered = start + len(candidate)
+                    spans.append((start, covered))
+                    break
+                cut = max(candidate.rfind(separator) for separator in separators)
+                candidate = candidate[:cut] if cut > 0 else ""
+        return spans
+
+    return find
+
+
+def url_passwords(text: str, colons: list[int]) -> list[tuple[int, int]]:
+    """Passwords in the user information of URLs (``scheme://user:password@host``)."""
+    if "@" not in text:
+        return []
+    return _URL_PASSWORD(text, [c for c in colons if text.startswith("://", c)])
+
+
+_USERINFO = r"[^\s:/?#@\[\]\"'<>`{}|\\^]"
+"""RFC 3986 user information: no delimiters, quotes or brackets (``"https://h:80";@x``)."""
+_URL_PASSWORD = anchored(
+    rf"://{_USERINFO}{{0,128}}:(?P<secret>{_USERINFO}{{1,256}})@", at_word_start=False
+)
+
+
+def jwt_ok(token: str) -> bool:
+    """Whether ``token`` has a JOSE header (RFC 7515/7519): base64url JSON naming ``alg``.
+
+    Signed (three parts), unsecured (``alg: none``, empty signature) and encrypted
+    (five parts) tokens all start with such a header.
+    """
+    header = token.split(".", 1)[0]
+    try:
+        decoded = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return decoded.lstrip().startswith(b"{") and (b'"alg"' in decoded or b'"typ"' in decoded)
+
+
+_KEY_DETAIL = re.compile(
+    r"Key \((?:[^()\n]|\([^()\n]*\)){1,512}\)=\((?P<secret>[^\n]{0,4096}?)\)"
+    r"(?= already exists| is not present| is still referenced| conflicts with|\.?$|\.?\n)"
+    r"|Failing row contains \((?P<row>[^\n]{0,8192}?)\)\.?(?:$|\n)"
+)
+
+
+def database_values(text: str, starts: list[int]) -> list[tuple[int, int]]:
+    """The values PostgreSQL writes into an error's ``DETAIL`` (a key's, a failing row's)."""
+    spans: list[tuple[int, int]] = []
+    for start in starts:
+        match = _KEY_DETAIL.match(text, start)
+        if match is not None:
+            group = "secret" if match.group("secret") is not None else "row"
+            if match.end(group) > match.start(group):
+                spans.append(match.span(group))
+    return spans

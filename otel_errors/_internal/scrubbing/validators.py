@@ -1,0 +1,253 @@
+"""Check digits and structure rules of the numbers and identifiers the detectors find.
+
+Each check comes from the identifier's specification, so a look-alike (a timestamp,
+an order number, a version) fails it: cards ISO/IEC 7812 (issuer ranges, Luhn),
+IBANs ISO 13616 (ISO 7064 mod 97-10), US social security numbers (SSA's rules for
+area, group and serial), UK National Insurance numbers (HMRC's prefix rules),
+Spanish DNI/NIE (mod-23 letter), Finnish personal identity codes (date, mod-31
+character), Italian fiscal codes (month letter, odd/even check letter), IP
+addresses (``ipaddress``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+
+_DOUBLED = str.maketrans("0123456789", "0246813579")
+"""Luhn doubles every second digit and adds the digits of the product: 7 -> 14 -> 5."""
+
+
+def _card_network(digits: str) -> bool:
+    """Whether ``digits`` start with an issuer range of that length (ISO/IEC 7812 IINs).
+
+    By the major industry identifier (first digit): 1 UATP (15 digits); 2 Mir
+    (2200-2204) and Mastercard (2221-2720); 3 American Express (34, 37: 15), JCB
+    (3528-3589), Diners Club (300-305, 36, 38, 39); 4 Visa; 5 Mastercard (51-55:
+    16) and Maestro (50, 56-59); 6 Discover, UnionPay, RuPay, Maestro (incl.
+    Maestro UK 6759, 676770, 676774), InstaPayment: the whole range is issued.
+    Epoch milliseconds (13 digits starting with 1) are not UATP numbers.
+    """
+    length, first, head = len(digits), digits[0], int(digits[:4])
+    if first == "1":
+        return length == 15  # noqa: PLR2004
+    if first == "2":
+        return 2200 <= head <= 2204 or (2221 <= head <= 2720 and length == 16)  # noqa: PLR2004
+    if first == "3":
+        if head // 100 in (34, 37):
+            return length == 15  # noqa: PLR2004
+        return 3528 <= head <= 3589 or 3000 <= head <= 3059 or head // 100 in (36, 38, 39)  # noqa: PLR2004
+    if first == "5" and 51 <= head // 100 <= 55:  # noqa: PLR2004
+        return length == 16  # noqa: PLR2004
+    return first in "456"
+
+
+def luhn_ok(text: str) -> bool:
+    """Whether ``text`` is a payment card number: an issuer range, 12-19 digits, Luhn.
+
+    The issuer check keeps epoch timestamps and other long numbers (which pass Luhn
+    one time in ten) from being taken for cards.
+    """
+    compact = text if text.isdigit() else text.replace(" ", "").replace("-", "")
+    if not 12 <= len(compact) <= 19 or not compact.isdigit():  # noqa: PLR2004
+        return False
+    if compact.count(compact[0]) == len(compact) or not _card_network(compact):
+        return False
+    return luhn_sum_ok(compact)
+
+
+def luhn_sum_ok(digits: str) -> bool:
+    """The Luhn (mod 10) check over a string of digits."""
+    doubled = digits[-1::-2] + digits[-2::-2].translate(_DOUBLED)
+    return (sum(doubled.encode()) - 48 * len(doubled)) % 10 == 0  # byte sum = digit sum
+
+
+_IBAN_REGISTRY = (
+    "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BR29 BY28 CH21 CR22 CY28 CZ24 DE22 DK18 "
+    "DO28 EE20 EG29 ES24 FI18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 GT28 HR21 HU28 IE22 IL23 "
+    "IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 LI21 LT20 LU20 LV21 LY25 MC27 MD24 ME22 MK19 "
+    "MR27 MT31 MU30 NL18 NO15 PK24 PL28 PS29 PT25 QA29 RO24 RS22 SA24 SC31 SD18 SE24 SI19 "
+    "SK24 SM27 ST25 SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20"
+)
+_IBAN_LENGTHS = {entry[:2]: int(entry[2:]) for entry in _IBAN_REGISTRY.split()}
+"""IBAN length per country, from the ISO 13616 registry (SWIFT's IBAN registry)."""
+
+
+def iban_ok(text: str) -> bool:
+    """Whether ``text`` is an IBAN: its country's length and a valid mod-97 check.
+
+    Spaces and dashes are ignored; a country missing from the registry table may
+    have any IBAN length (15-34).
+    """
+    compact = text.replace(" ", "").replace("-", "").upper()
+    if not compact.isalnum() or not compact.isascii():
+        return False
+    if len(compact) != _IBAN_LENGTHS.get(compact[:2], len(compact)) or not (
+        15 <= len(compact) <= 34  # noqa: PLR2004
+    ):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    number = int("".join(str(int(c, 36)) for c in rearranged))
+    return number % 97 == 1
+
+
+def looks_random(text: str) -> bool:
+    """Whether a word after ``Bearer``/``Basic`` is a credential rather than prose.
+
+    Credentials mix digits, cases or punctuation (``dXNlcjpwYXNz``, ``abc.def-1``);
+    ``Basic authentication`` and ``bearer tokens`` stay readable.
+    """
+    if text.isalpha() and (text.islower() or text.isupper() or text.istitle()):
+        return False
+    return len(text) >= 8  # noqa: PLR2004 - shortest credential the detector takes
+
+
+def token_ok(text: str) -> bool:
+    """Whether a provider token's body looks issued, not a placeholder.
+
+    Issued tokens are random: ``ghp_xxxx...``, ``AKIAXXXX...`` or ``xoxb-123-abc`` in
+    documentation and templates repeat a character or are too short to be real
+    (Slack's shortest documented token has 20 characters after its prefix).
+    """
+    if text.startswith(("xox", "xapp")):
+        body = text[text.find("-") + 1 :]
+    else:  # after the prefix: AKIA..., AIza..., ghp_..., sk_live_..., github_pat_..._...
+        body = text.rsplit("_", 1)[-1] if "_" in text[:12] else text[4:]
+    if (
+        text.startswith(("xox", "xapp"))
+        and (
+            len(body) < 20  # noqa: PLR2004
+            or not (sum(c.isdigit() for c in body) >= 10 or any(c.isdigit() for c in body[2:]))  # noqa: PLR2004
+        )
+    ):
+        return False
+    return len(set(body.replace("_", "").replace("-", ""))) > 3  # noqa: PLR2004
+
+
+def ssn_ok(text: str) -> bool:
+    """A US SSN as the SSA issues them: area not 000, 666 or 9xx, group not 00, serial not 0000.
+
+    Written ``078-05-1120`` or with spaces; both separators the same.
+    """
+    area, group, serial = text[:3], text[4:6], text[7:]
+    if text[3] != text[6] or area in ("000", "666") or area[0] == "9":
+        return False
+    return group != "00" and serial != "0000"
+
+
+_NINO_FIRST_NOT = frozenset("DFIQUV")
+_NINO_SECOND_NOT = frozenset("DFIOQUV")
+_NINO_PREFIXES_NOT = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
+
+
+def nino_ok(text: str) -> bool:
+    """A UK National Insurance number: HMRC's prefix letters, six digits, suffix A-D."""
+    compact = text.replace(" ", "")
+    prefix = compact[:2]
+    return (
+        len(compact) == 9  # noqa: PLR2004
+        and prefix[0] not in _NINO_FIRST_NOT
+        and prefix[1] not in _NINO_SECOND_NOT
+        and prefix not in _NINO_PREFIXES_NOT
+        and compact[2:8].isdigit()
+        and compact[8] in "ABCD"
+    )
+
+
+_DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
+
+
+def es_dni_ok(text: str) -> bool:
+    """A Spanish DNI (8 digits) or NIE (X/Y/Z and 7 digits) with its mod-23 letter."""
+    compact = text.replace("-", "").replace(" ", "").upper()
+    number = compact[:-1]
+    if number[:1] in ("X", "Y", "Z"):
+        number = str("XYZ".index(number[0])) + number[1:]
+    if len(number) != 8 or not number.isdigit():  # noqa: PLR2004
+        return False
+    return _DNI_LETTERS[int(number) % 23] == compact[-1]
+
+
+_HETU_CHECK = "0123456789ABCDEFHJKLMNPRSTUVWXY"
+_HETU_CENTURY = frozenset("+-ABCDEFUVWXY")
+
+
+def fi_hetu_ok(text: str) -> bool:
+    """A Finnish personal identity code ``DDMMYYCZZZQ``: a real date, century sign, mod-31."""
+    if text[6] not in _HETU_CENTURY:
+        return False
+    century = {"+": 1800, "-": 1900}.get(text[6], 1900 if text[6] in "UVWXY" else 2000)
+    try:
+        dt.date(century + int(text[4:6]), int(text[2:4]), int(text[:2]))
+    except ValueError:
+        return False
+    digits = text[:6] + text[7:10]
+    return digits.isdigit() and _HETU_CHECK[int(digits) % 31] == text[10].upper()
+
+
+_CF_ODD = dict(
+    zip(
+        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11,
+         3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23),
+        strict=True,
+    )
+)  # fmt: skip
+"""Values of characters in odd positions (1st, 3rd, ...) of an Italian fiscal code."""
+_CF_MONTHS = frozenset("ABCDEHLMPRST")
+
+
+def it_fiscal_code_ok(text: str) -> bool:
+    """An Italian fiscal code (codice fiscale): month letter, day 1-31 or 41-71, check letter."""
+    code = text.upper()
+    if code[8] not in _CF_MONTHS or not code[9:11].isdigit():
+        return False
+    day = int(code[9:11])
+    if not (1 <= day <= 31 or 41 <= day <= 71):  # noqa: PLR2004 - women: day + 40
+        return False
+    total = 0
+    for index, char in enumerate(code[:15]):
+        if index % 2 == 0:
+            total += _CF_ODD[char]
+        else:
+            total += int(char) if char.isdigit() else ord(char) - 65
+    return chr(65 + total % 26) == code[15]
+
+
+def ipv4_ok(text: str) -> bool:
+    """Whether every octet is 0..255 (a version number like 1.2.3.400 is not an address)."""
+    return all(int(part) <= 255 for part in text.split("."))  # noqa: PLR2004 - octet range
+
+
+def ipv6_ok(text: str) -> bool:
+    """Whether ``text`` is an IPv6 address (``2001:db8::1``; not a time, ``12:30:45``)."""
+    if text.count(":") < 2:  # noqa: PLR2004
+        return False
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return text.strip(":") != "" and any(c.isalnum() for c in text)
+
+
+def ip_ok(text: str) -> bool:
+    """An IPv4 address (octets up to 255) or an IPv6 address."""
+    if ":" in text:
+        return ipv6_ok(text)
+    return ipv4_ok(text)
+
+
+def phone_ok(text: str) -> bool:
+    """A phone number as written, by its count of digits.
+
+    International (``+``/``00``, E.164: 8-15 digits), North American (10 digits) or
+    national with a trunk ``0`` (9-12 digits).
+    """
+    digits = sum(c.isdigit() for c in text)
+    if text.startswith("+"):
+        return 8 <= digits <= 15  # noqa: PLR2004
+    if text.startswith("00"):
+        return 10 <= digits <= 17  # noqa: PLR2004
+    if text.startswith("0"):
+        return 9 <= digits <= 12  # noqa: PLR2004
+    return digits == 10  # noqa: PLR2004
