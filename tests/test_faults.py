@@ -70,6 +70,21 @@ def test_sigterm_ends_within_the_deadline_whatever_the_collector_does(
     assert ending.stderr.count("telemetry this process could not deliver") == 1, ending.stderr
 
 
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("fault", ["down", "throttle", "unavailable", "drop"])
+def test_a_failing_collector_is_not_waited_for_until_the_deadline(
+    standin, tmp_path, protocol, fault
+):
+    """A refusing collector is not retried at exit: the process ends within 3 s, not at 30."""
+    _play(standin, fault)
+    # 2000 errors: the export thread is in the middle of its retries when SIGTERM comes.
+    ending = run_and_end(
+        standin, tmp_path, protocol, "sigterm", 2000, OTEL_ERRORS_SHUTDOWN_DEADLINE="30"
+    )
+    assert ending.returncode == -signal.SIGTERM, ending.stderr
+    assert ending.seconds < 3, ending  # the goal: at most 3 s more than without telemetry
+
+
 @pytest.mark.parametrize(
     ("ending_kind", "fault"),
     [("exit", "down"), ("exit", "slow"), ("crash", "down"), ("crash", "throttle")],

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 _EXPORTER_LOGGER = "opentelemetry.exporter"
-"""Parent of every OTLP exporter's logger: they warn there before each retry."""
+"""Prefix of every OTLP exporter's logger: they warn there before each retry."""
 
 _started: float | None = None
 _flushed = False
@@ -150,28 +150,41 @@ def _guarded(name: str, job: Callable[[], object]) -> None:
         report_internal_failure(f"shutdown.{name}", failure)
 
 
-class _ExporterTrouble(logging.Handler):
+class _ExporterTrouble(logging.Filter):
     """Stops every exporter as soon as one warns (it is about to retry, or gave up)."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-
-    def emit(self, record: logging.LogRecord) -> None:  # noqa: ARG002 - any warning will do
-        delivery.stop_all()
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Lets every record through; a warning or worse stops the exporters."""
+        if record.levelno >= logging.WARNING:
+            delivery.stop_all()
+        return True
 
 
 @contextmanager
 def _watching_exporters(*, enabled: bool) -> Iterator[None]:
+    """Puts the trouble filter first on every exporter logger while the process ends.
+
+    First, and on each logger rather than on a handler: the SDK's exporters drop a
+    repeated message within 20 s (their ``DuplicateFilter``), so the warning of a
+    retry during the exit would never reach a handler.
+    """
     if not enabled:
         yield
         return
     watcher = _ExporterTrouble()
-    exporters = logging.getLogger(_EXPORTER_LOGGER)
-    exporters.addHandler(watcher)
+    loggers = [
+        logger
+        for name, logger in list(logging.Logger.manager.loggerDict.items())
+        if isinstance(logger, logging.Logger)
+        and (name == _EXPORTER_LOGGER or name.startswith(_EXPORTER_LOGGER + "."))
+    ]
+    for logger in loggers:
+        logger.filters.insert(0, watcher)
     try:
         yield
     finally:
-        exporters.removeHandler(watcher)
+        for logger in loggers:
+            logger.removeFilter(watcher)
 
 
 def _report() -> None:
