@@ -4,8 +4,9 @@ The shop (FastAPI; PostgreSQL and Redis when tests/servers.sh runs, its in-memor
 stand-ins otherwise) runs once without telemetry (plain Python: the baseline) and
 once under the launcher per fault of the collector stand-in (OTLP over HTTP: ok,
 down, slow (2 s per answer), throttle (429), unavailable (503), drop). One round is a
-good request (``GET /products/1``) and one that fails and is recorded
-(``GET /products/42``, SHOP-001). Each group compares one fault with the baseline.
+good request (``GET /products/1``) and one whose dependency fails, recorded as a
+handled error (``GET /recommendations/7``: the recommender is down, NET-001, and the
+answer is the fallback either way). Each group compares one fault with the baseline.
 Exports run in the SDK's batch threads: a failing collector should cost requests no
 more than a healthy one.
 """
@@ -80,7 +81,7 @@ def shops(tmp_path_factory) -> Iterator[Shops]:
 
 def _round(session: requests.Session, base: str) -> None:
     assert session.get(f"{base}/products/1", timeout=10).status_code == 200
-    assert session.get(f"{base}/products/42", timeout=10).status_code == 404
+    assert session.get(f"{base}/recommendations/7", timeout=10).status_code == 200
 
 
 def _measure(benchmark, base: str, group: str) -> None:
