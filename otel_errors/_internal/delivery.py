@@ -187,7 +187,7 @@ class _ExportGate:
             threading.Thread(
                 target=self._shut_exporter, name="otel_errors.stop_exporter", daemon=True
             ).start()
-        except RuntimeError:  # no new threads during exit (Python 3.12.0-3.12.x)
+        except RuntimeError:  # no new threads during exit (first Python 3.12 releases)
             self._shut_exporter()
 
     def _close(self) -> bool:

@@ -123,9 +123,11 @@ def _finish(action: str, *, exiting: bool) -> None:
 def _run_until(deadline: float, jobs: dict[str, Callable[[], object]]) -> list[str]:
     """Starts each job in a daemon thread; returns the names still running at the deadline.
 
-    Python 3.12.0-3.12.x refuse new threads during interpreter exit: the jobs then run
-    one after the other in this thread (the exporters are still stopped at the first
-    failure, but a slow collector may then hold the exit longer).
+    The first Python 3.12 releases (3.12.1 tried here) refuse new threads during the
+    interpreter's exit: the jobs then run one after the other in this thread. The
+    exporters still stop at the first failure and no export starts after the deadline,
+    but one export in flight to a collector that hangs holds the exit up to the
+    exporter's own timeout (measured on 3.12.1: 10.9 s with a deadline of 3 s).
     """
     threads: dict[str, threading.Thread] = {}
     for name, job in jobs.items():
