@@ -30,6 +30,7 @@ import contextlib
 import gzip
 import signal
 import socket
+import sys
 import threading
 import time
 from collections import Counter
@@ -230,6 +231,11 @@ class CollectorStandIn:
 class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (an exporter stopped at its deadline) is no error here."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(standin: CollectorStandIn) -> type[BaseHTTPRequestHandler]:
