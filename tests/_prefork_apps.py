@@ -1,14 +1,17 @@
 """The applications the pre-fork server tests run: WSGI (Flask) and ASGI (FastAPI).
 
-``/fail/<n>`` raises after marking its span with the worker's pid, ``/pid`` answers
-the worker's pid. At import, which ``--preload`` does in the master before forking, a
+``/fail/<n>`` raises after marking its span with the worker's pid and 50 ms of work
+(a busy worker lets the other take the next request), ``/pid`` answers the worker's
+pid. At import, which ``--preload`` does in the master before forking, a
 warm-up request of each route fails the same way: the master's own count, in the very
 series the workers count into, which no worker may re-export as its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 
 from fastapi import FastAPI
 from flask import Flask
@@ -34,6 +37,7 @@ wsgi = Flask("prefork")
 @wsgi.get("/fail/<int:number>")
 def fail(number: int) -> str:
     _mark_worker()
+    time.sleep(0.05)
     raise TimeoutError(f"dependency timed out ({number})")
 
 
@@ -48,6 +52,7 @@ asgi = FastAPI()
 @asgi.get("/fail/{number}")
 async def async_fail(number: int) -> str:
     _mark_worker()
+    await asyncio.sleep(0.05)
     raise TimeoutError(f"dependency timed out ({number})")
 
 
