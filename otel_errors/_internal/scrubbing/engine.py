@@ -25,14 +25,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from otel_errors._internal.scrubbing.anchors import Anchors
 from otel_errors._internal.scrubbing.carriers import original_span, views
-from otel_errors._internal.scrubbing.detectors import (
-    CHAR_TRIGGERS,
-    DETECTORS,
-    Detector,
-    literal_pattern,
-    shape_of,
-)
+from otel_errors._internal.scrubbing.detectors import DETECTORS
 from otel_errors._internal.scrubbing.key_values import value_on_next_line
 from otel_errors._internal.scrubbing.keys import USER_HASH_KEY, USER_ID_KEYS, key_is_secret
 
@@ -53,10 +48,6 @@ _CLEAN_LINE_MAX_LEN = 1024
 _CUT_MARGIN = 1024
 """Characters scanned past the cut: a secret that starts before it is replaced whole."""
 _SCALARS = frozenset({bool, int, float})
-_NEEDS = {",": '"', ">": "<"}
-"""A trigger character that only anchors a key next to another: ``"KEY", "x"``, ``<key>x``.
-
-(A single-quoted ``'KEY', 'x'`` pair is not looked for without a double quote.)"""
 _SECRET_KEY_RULE = "secret_key"  # noqa: S105 - a rule name
 _USER_ID_RULE = "user_id"
 
@@ -77,18 +68,9 @@ class Redactor:
         """Compiles the combined scan."""
         self.config = config
         self.enabled = enabled
-        detectors = [d for d in DETECTORS if d.default_on or d.name in config.extra_detectors]
-        triggers = {t for d in detectors for t in d.triggers}
-        self._by_char = tuple(
-            (char, tuple(d for d in detectors if char in d.triggers), _NEEDS.get(char, ""))
-            for char in sorted(t for t in triggers if isinstance(t, str) and t in CHAR_TRIGGERS)
+        self._anchors = Anchors(
+            [d for d in DETECTORS if d.default_on or d.name in config.extra_detectors]
         )
-        self._by_shape = tuple(
-            (shape, tuple(d for d in detectors if shape in d.triggers))
-            for shape in sorted(t for t in triggers if isinstance(t, bytes))
-        )
-        self._literals, self._by_literal = literal_pattern(detectors)
-        self._scanners = [d for d in detectors if not d.triggers]
         self._max_length = config.max_length
         self._value_rules = [r for r in config.rules if r.value is not None]
         self._key_rules = [r for r in config.rules if r.key is not None]
@@ -315,47 +297,11 @@ class Redactor:
         Detectors also run over the text's decoded views (percent-encoding, JSON
         escapes); what they find there is mapped back to the encoded characters.
         """
-        found = self._found_plain(text)
+        found = self._anchors.secrets(text)
         for view in views(text):
-            for start, end, name in self._found_plain(view[0]):
+            for start, end, name in self._anchors.secrets(view[0]):
                 found.append((*original_span(view, start, end), name))
         return found
-
-    def _found_plain(self, text: str) -> list[tuple[int, int, str]]:
-        found: list[tuple[int, int, str]] = []
-        for detector, positions in self._anchors(text).items():
-            for start, end in detector.find(text, positions):
-                found.append((start, end, detector.name))
-        return found
-
-    def _anchors(self, text: str) -> dict[Detector, list[int]]:
-        """The detectors worth running on ``text``, each with its trigger positions."""
-        starts: dict[Detector, list[int]] = {}
-        for char, detectors, needs in self._by_char:
-            index = text.find(char)
-            if index != -1 and (not needs or needs in text):
-                positions = _positions(text, char, index)
-                for detector in detectors:  # ":" and "=" both trigger key_value (any order)
-                    starts[detector] = starts.get(detector, []) + positions
-        if self._by_shape:
-            self._shape_anchors(text, starts)
-        by_literal = self._by_literal
-        for match in self._literals.finditer(text):
-            start = match.start()
-            for detector in by_literal[match.group()]:
-                starts.setdefault(detector, []).append(start)
-        for detector in self._scanners:
-            starts[detector] = []
-        return starts
-
-    def _shape_anchors(self, text: str, starts: dict[Detector, list[int]]) -> None:
-        shape = shape_of(text)
-        for trigger, detectors in self._by_shape:
-            index = shape.find(trigger)
-            if index != -1:
-                positions = _positions(shape, trigger, index)
-                for detector in detectors:
-                    starts[detector] = starts.get(detector, []) + positions
 
     def _replace(self, text: str, found: list[tuple[int, int, str]], fired: list[str]) -> str:
         """``text`` with each secret found replaced by its marker.
@@ -403,16 +349,6 @@ class Redactor:
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _positions(text: Any, needle: Any, index: int) -> list[int]:
-    """Where ``needle`` occurs in ``text``, not overlapping, from ``index`` (the first) on."""
-    positions = []
-    step = len(needle)
-    while index != -1:
-        positions.append(index)
-        index = text.find(needle, index + step)
-    return positions
-
-
 def _ends_with_key(lines: list[str], index: int) -> bool:
     """Whether a value may follow ``lines[index]``: it, or the line above blanks, ends with a key.
 
@@ -447,14 +383,18 @@ def _copy_until(attributes: Mapping[str, Any], stop: str) -> dict[str, Any]:
 
 
 def _cannot_hold_builtin_secrets(text: str) -> bool:
-    """Lower-case letters and digits only (ids, hex digests), or a UUID: no detector fires.
+    """Hexadecimal digits in lower case (ids, digests), or a UUID: no detector fires.
 
-    Every built-in secret needs an upper-case letter, punctuation, a space or digits
-    alone (cards); skipping these common values saves a scan.
+    Every built-in secret needs a letter past ``f``, an upper-case letter,
+    punctuation, a space or digits alone (cards); skipping these common values
+    saves a scan.
     """
     if text.isalnum():
-        return text.islower()
+        return text.islower() and not text.strip(_HEX)
     return len(text) == 36 and text[8] == "-" and _UUID.fullmatch(text) is not None  # noqa: PLR2004
+
+
+_HEX = "0123456789abcdef"
 
 
 def _is_texty(value: Any) -> bool:
