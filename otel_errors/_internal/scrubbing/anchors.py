@@ -49,6 +49,8 @@ _RUNS = bytes(
     for i in range(256)
 )
 """Letters, digits, ``_`` and ``-`` (which tokens hold) become ``w``, the rest a space."""
+_ID_CHARS = "0123456789abcdef-"
+_DIGITS_AND_DASHES = "0123456789-"
 _RUN = b"w" * 16
 """The shortest run of word characters a token family needs (``whsec_`` and ten more)."""
 
@@ -107,26 +109,30 @@ class Anchors:
         return found
 
     def _starts(self, text: str, shape: bytes) -> dict[Detector, list[int]]:
-        """The detectors worth running on ``text``, each with its anchors."""
+        """The detectors worth running on ``text``, each with its anchors.
+
+        Identifiers (UUIDs, trace ids, digests: runs of lower-case hexadecimal) hold
+        neither tokens nor numbers of a family; they are left out of the shape, which
+        then stays the same from one request's id to the next.
+        """
+        windows = [(0, len(text), self._literals)]
+        if len(text) >= len(_RUN):
+            tokens, ids = _runs(text)
+            for start, end in tokens:
+                windows.append((start, end, self._tokens))
+            if ids:
+                blanked = bytearray(shape)
+                for start, end in ids:
+                    blanked[start + 1 : end + 1] = b" " * (end - start)  # shape is one longer
+                shape = bytes(blanked)
         starts: dict[Detector, list[int]] = {}
         memo = self._by_shape.get(shape)
         if memo is None:
             memo = self._shape_anchors(shape)
         for detector, anchored in memo:
             starts[detector] = anchored.copy()
-        windows = [(0, len(text), self._literals)]
-        if len(text) >= len(_RUN):
-            for start, end in _token_runs(text, shape):
-                windows.append((start, end, self._tokens))
-        for start, end, (literals, branches) in windows:
-            for match in literals.finditer(text, start, end):
-                detectors, back = branches[match.lastindex]  # type: ignore[index]
-                for detector in detectors:
-                    known = starts.get(detector)
-                    if known is None:
-                        starts[detector] = [match.start() - back]
-                    else:
-                        known.append(match.start() - back)
+        for start, end, search in windows:
+            _literal_anchors(text, start, end, search, starts)
         return starts
 
     def _shape_anchors(self, shape: bytes) -> list[tuple[Detector, list[int]]]:
@@ -144,24 +150,49 @@ class Anchors:
         return memo
 
 
-def _token_runs(text: str, shape: bytes) -> list[tuple[int, int]]:
-    """Where provider tokens may be in ``text``: runs of 16 letters, digits, ``_``, ``-``.
+def _literal_anchors(
+    text: str,
+    start: int,
+    end: int,
+    search: tuple[re.Pattern[str], list[tuple[tuple[Detector, ...], int]]],
+    starts: dict[Detector, list[int]],
+) -> None:
+    """Adds to ``starts`` where the literals of ``search`` occur in ``text[start:end]``."""
+    literals, branches = search
+    for match in literals.finditer(text, start, end):
+        detectors, back = branches[match.lastindex]  # type: ignore[index]
+        for detector in detectors:
+            known = starts.get(detector)
+            if known is None:
+                starts[detector] = [match.start() - back]
+            else:
+                known.append(match.start() - back)
 
-    A token is such a run or starts one (``AKIA...``, ``ghp_...``, the header of a
-    JWT), or ends its literal just before one (``bedrock-api-key-...``): each window
-    reaches 16 characters before its run. Runs without a letter (card numbers,
-    epochs) hold no token.
+
+def _runs(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Runs of 16 letters, digits, ``_`` or ``-`` in ``text``: token windows, and ids.
+
+    A provider token is such a run or starts one (``AKIA...``, ``ghp_...``, the header
+    of a JWT), or ends its literal just before one (``bedrock-api-key-...``): each
+    window reaches 16 characters before its run. A run of lower-case hexadecimal and
+    dashes with a letter in it is an id (UUID, trace id, digest), no token: each
+    token family has a letter past ``f`` or an upper-case one in its prefix. A run of
+    digits alone may be a card number: neither.
     """
     runs = text.encode("ascii", "replace").translate(_RUNS)
-    windows: list[tuple[int, int]] = []
+    tokens: list[tuple[int, int]] = []
+    ids: list[tuple[int, int]] = []
     index = runs.find(_RUN)
     while index != -1:
         end = runs.find(b" ", index)
         end = len(runs) if end == -1 else end
-        if b"A" in shape[index + 1 : end + 1]:  # the shape is one longer
-            windows.append((max(0, index - len(_RUN)), end))
+        run = text[index:end]
+        if run.strip(_ID_CHARS):  # a letter past f, or upper case
+            tokens.append((max(0, index - len(_RUN)), end))
+        elif run.strip(_DIGITS_AND_DASHES):
+            ids.append((index, end))
         index = runs.find(_RUN, end)
-    return windows
+    return tokens, ids
 
 
 def _positions(text: Any, needle: Any, index: int, shift: int) -> list[int]:

@@ -90,10 +90,19 @@ class Redactor:
             The same object when nothing changed (else a new ``dict``), and the names
             of the rules that fired, one per redaction (for the ``redactions`` counter).
         """
-        if not attributes or not self.enabled:
-            return attributes, ()
-        result: dict[str, Any] | None = None
         fired: list[str] = []
+        return self.attributes_into(attributes, fired), tuple(fired)
+
+    def attributes_into(
+        self, attributes: Mapping[str, Any] | None, fired: list[str]
+    ) -> Mapping[str, Any] | None:
+        """:meth:`redact_attributes`, adding the rules that fire to ``fired``.
+
+        The exporters redact every part of a span into one list: no tuple per part.
+        """
+        if not attributes or not self.enabled:
+            return attributes
+        result: dict[str, Any] | None = None
         keys, clean = self._keys, self._clean
         for key, value in attributes.items():
             kind = value.__class__
@@ -111,16 +120,18 @@ class Redactor:
                 result = _copy_until(attributes, key)
             if new_value is not DROP:
                 result[new_key] = new_value
-        if result is None:
-            return attributes, ()
-        return result, tuple(fired)
+        return attributes if result is None else result
 
     def redact_text(self, text: str) -> tuple[str, tuple[str, ...]]:
         """Redacts secrets inside ``text``; returns the text and the rules that fired."""
-        if not self.enabled:
-            return text, ()
         fired: list[str] = []
-        return self._text(text, fired), tuple(fired)
+        return self.text_into(text, fired), tuple(fired)
+
+    def text_into(self, text: str, fired: list[str]) -> str:
+        """:meth:`redact_text`, adding the rules that fire to ``fired``."""
+        if not self.enabled or text in self._clean:
+            return text
+        return self._text(text, fired)
 
     def redact_value(self, key: str, value: Any) -> tuple[Any, tuple[str, ...]]:
         """Redacts one attribute value (``DROP`` when the attribute must go)."""
