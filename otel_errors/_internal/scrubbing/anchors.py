@@ -36,10 +36,13 @@ _RARITY = "%@>JQZXKVWYGFHBDPMLUCNRSIOTEAzqjxkv-byw_gpfmculdhrsnioate"
 
 def _shape_table() -> bytes:
     table = bytearray(b" " * 256)
-    for char in string.digits:
-        table[ord(char)] = ord("9")
-    for char in string.ascii_letters + "_":
-        table[ord(char)] = ord("A")
+    for chars, shape in (
+        (string.digits, "9"),
+        (string.ascii_uppercase, "A"),
+        (string.ascii_lowercase + "_", "a"),
+    ):
+        for char in chars:
+            table[ord(char)] = ord(shape)
     return bytes(table)
 
 
@@ -56,14 +59,12 @@ _RUN = b"w" * 16
 
 
 def shape_of(text: str) -> bytes:
-    """``text`` as shapes: a space, then ``9`` per digit, ``A`` per letter or ``_``.
+    """``text`` as shapes: a space, then ``9``, ``A`` or ``a`` per digit, capital, other.
 
-    Every other character becomes a space. The leading space makes position 0 a word
+    Digits are ``9``, capitals ``A``, lower-case letters and ``_`` ``a``; every other character becomes a space. The leading space makes position 0 a word
     start and puts ``text[i]`` at ``i + 1``: so ``shape.find(b" 9999")`` is the index
-    in ``text`` of a word starting with four digits. Letters of either case are
-    ``A``: identifiers are written in both (``AB 12 34 56 C``, ``x9613851n``), and
-    each finder checks case where its format needs it. Non-ASCII characters count
-    as spaces (one each: positions still match).
+    in ``text`` of a word starting with four digits. Non-ASCII characters count as
+    spaces (one each: positions still match).
     """
     return b" " + text.encode("ascii", "replace").translate(_SHAPES)
 
@@ -125,14 +126,11 @@ class Anchors:
                 for start, end in ids:
                     blanked[start + 1 : end + 1] = b" " * (end - start)  # shape is one longer
                 shape = bytes(blanked)
-        starts: dict[Detector, list[int]] = {}
         memo = self._by_shape.get(shape)
         if memo is None:
             memo = self._shape_anchors(shape)
-        for detector, anchored in memo:
-            starts[detector] = anchored.copy()
-        for start, end, search in windows:
-            _literal_anchors(text, start, end, search, starts)
+        starts: dict[Detector, list[int]] = dict(memo)  # lists shared: never changed in place
+        _literal_anchors(text, windows, starts)
         return starts
 
     def _shape_anchors(self, shape: bytes) -> list[tuple[Detector, list[int]]]:
@@ -152,21 +150,15 @@ class Anchors:
 
 def _literal_anchors(
     text: str,
-    start: int,
-    end: int,
-    search: tuple[re.Pattern[str], list[tuple[tuple[Detector, ...], int]]],
+    windows: list[tuple[int, int, tuple[re.Pattern[str], list[tuple[tuple[Detector, ...], int]]]]],
     starts: dict[Detector, list[int]],
 ) -> None:
-    """Adds to ``starts`` where the literals of ``search`` occur in ``text[start:end]``."""
-    literals, branches = search
-    for match in literals.finditer(text, start, end):
-        detectors, back = branches[match.lastindex]  # type: ignore[index]
-        for detector in detectors:
-            known = starts.get(detector)
-            if known is None:
-                starts[detector] = [match.start() - back]
-            else:
-                known.append(match.start() - back)
+    """Adds to ``starts`` where the literals of each search occur in its window of ``text``."""
+    for start, end, (literals, branches) in windows:
+        for match in literals.finditer(text, start, end):
+            detectors, back = branches[match.lastindex]  # type: ignore[index]
+            for detector in detectors:
+                starts[detector] = [*starts.get(detector, ()), match.start() - back]
 
 
 def _runs(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

@@ -196,14 +196,14 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?P<secret>[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d])" + _NOT_AFTER,
             validate=check.nino_ok,
         ),
-        triggers=(b" AA99", b" AA 99"),  # the first shared with IBANs
+        triggers=(b" AA99", b" AA 99", b" aa99", b" aa 99"),  # the first shared with IBANs
     ),
-    Detector("es_dni", es_dnis, triggers=(b"9999999A", b"9999999 A")),
+    Detector("es_dni", es_dnis, triggers=(b"9999999A", b"9999999 A", b"9999999a", b"9999999 a")),
     Detector("fi_hetu", fi_hetus, triggers=(b"999999 999", b"999999A999")),
     Detector(
         "it_fiscal_code",
         anchored(
-            r"(?P<secret>[A-Za-z]{6}[0-9]{2}[A-Za-z][0-9]{2}[A-Za-z][0-9]{3}[A-Za-z])" + _NOT_AFTER,
+            r"(?P<secret>[A-Z]{6}[0-9]{2}[A-Z][0-9]{2}[A-Z][0-9]{3}[A-Z])" + _NOT_AFTER,
             validate=check.it_fiscal_code_ok,
         ),
         triggers=(b" AAAAAA99A99A999A",),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import string
 from typing import TYPE_CHECKING
 
 from otel_errors._internal.scrubbing.validators import es_dni_ok, fi_hetu_ok, luhn_ok
@@ -74,6 +75,8 @@ def scanning(pattern: str, validate: Callable[[str], bool]) -> Finder:
     return find
 
 
+_LOCAL_ASCII = string.ascii_letters + string.digits + "_.%+-"
+"""Characters of a local part; a non-ASCII letter before them sends the search to ``re``."""
 _EMAIL_LOCAL_START = re.compile(r"[\s\S]*[^\w.%+-]")
 _EMAIL = re.compile(
     r"(?P<secret>[\w.%+-]{1,64}(?:@|%40)[^\W_][\w-]{0,62}(?:\.[^\W_][\w-]{0,62})*"
@@ -87,8 +90,11 @@ def emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for at in starts:
         window = max(0, at - 64)
-        before = _EMAIL_LOCAL_START.match(text, window, at)  # ends after the last delimiter
-        local = before.end() if before is not None else window
+        head = text[window:at]
+        local = at - (len(head) - len(head.rstrip(_LOCAL_ASCII)))
+        if local > window and (text[local - 1].isalnum() or text[local - 1] == "_"):
+            before = _EMAIL_LOCAL_START.match(text, window, at)  # a non-ASCII local part
+            local = before.end() if before is not None else window
         if local < at:
             match = _EMAIL.match(text, local)
             if match is not None:

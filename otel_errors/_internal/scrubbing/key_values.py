@@ -127,7 +127,7 @@ def _value_of(
     if match["opening"] is not None:
         return _statement_value(text, len(text) - 1 - match.start())
     span = _value_at(text, separator)
-    if span is not None and _references_itself(text, match["key"][::-1], span, match):
+    if span is not None and match["operator"] is not None and _is_code(text, span, match):
         return None
     return span
 
@@ -170,19 +170,20 @@ def _literal(text: str, quote: int) -> tuple[int, int] | None:
     return span
 
 
-def _references_itself(text: str, key: str, span: tuple[int, int], match: re.Match[str]) -> bool:
-    """Whether an unquoted value is code: a call (``get_secret("db")``) or the key's name.
+def _is_code(text: str, span: tuple[int, int], match: re.Match[str]) -> bool:
+    """Whether an unquoted value after ``=`` is code: a call or the key's own name.
 
-    Source code that copies a secret from one variable to another
-    (``password = self.password``) or calls a function for it writes no secret.
+    Source code that calls a function for a secret (``secret = get_secret("db")``) or
+    copies it from a variable (``password = self.password``) writes no secret.
     """
-    if match["operator"] is None or text[span[0] - 1 : span[0]] in _QUOTES:
-        return False
     value = text[span[0] : span[1]]
+    if ("." not in value and "(" not in value) or text[span[0] - 1 : span[0]] in _QUOTES:
+        return False
     if _CALL.match(value):
         return True
     name = value.rsplit(".", 1)
-    return len(name) == 2 and name[1].lower() == key.rsplit(".", 1)[-1].lower()  # noqa: PLR2004
+    key = match["key"][::-1].rsplit(".", 1)[-1]
+    return len(name) == 2 and name[1].lower() == key.lower()  # noqa: PLR2004
 
 
 _CALL = re.compile(r"[A-Za-z_][\w.]*\(")
@@ -355,9 +356,18 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
             return None
         span = start, start + len(match.group().rstrip(",;)}]>"))
     value = text[span[0] : span[1]]
-    if not value.strip() or _PLACEHOLDER.match(value):
+    if not value.strip() or (_may_be_placeholder(value) and _PLACEHOLDER.match(value)):
         return None
     return span
+
+
+def _may_be_placeholder(value: str) -> bool:
+    """False for most values: one starting with a letter or digit, not a word, not ``xxx``.
+
+    Placeholders start with ``$ { % : < [ ? *``, are a word (``null``, ``password``)
+    or one character repeated.
+    """
+    return not value[0].isalnum() or value.isalpha() or value[:3] == value[0] * 3
 
 
 def _quoted(text: str, start: int) -> tuple[int, int] | None:

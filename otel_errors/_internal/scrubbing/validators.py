@@ -291,13 +291,8 @@ _CF_MONTHS = frozenset("ABCDEHLMPRST")
 
 
 def it_fiscal_code_ok(text: str) -> bool:
-    """An Italian fiscal code (codice fiscale): month letter, day 1-31 or 41-71, check letter.
-
-    Upper case, or lower case in free text; not mixed.
-    """
-    if not (text.isupper() or text.islower()):
-        return False
-    code = text.upper()
+    """An Italian fiscal code (codice fiscale): month letter, day 1-31 or 41-71, check letter."""
+    code = text
     if code[8] not in _CF_MONTHS or not code[9:11].isdigit():
         return False
     day = int(code[9:11])
