@@ -61,10 +61,10 @@ _RUN = b"w" * 16
 def shape_of(text: str) -> bytes:
     """``text`` as shapes: a space, then ``9``, ``A`` or ``a`` per digit, capital, other.
 
-    Digits are ``9``, capitals ``A``, lower-case letters and ``_`` ``a``; every other character becomes a space. The leading space makes position 0 a word
-    start and puts ``text[i]`` at ``i + 1``: so ``shape.find(b" 9999")`` is the index
-    in ``text`` of a word starting with four digits. Non-ASCII characters count as
-    spaces (one each: positions still match).
+    Lower-case letters and ``_`` are ``a``; every other character becomes a space. The
+    leading space makes position 0 a word start and puts ``text[i]`` at ``i + 1``: so
+    ``shape.find(b" 9999")`` is the index in ``text`` of a word starting with four
+    digits. Non-ASCII characters count as spaces (one each: positions still match).
     """
     return b" " + text.encode("ascii", "replace").translate(_SHAPES)
 
