@@ -54,7 +54,8 @@ _RUNS = bytes(
 """Letters, digits, ``_`` and ``-`` (which tokens hold) become ``w``, the rest a space."""
 _ID_CHARS = "0123456789abcdef-"
 _DIGITS_AND_DASHES = "0123456789-"
-_RUN = b"w" * 16
+_RUN_LENGTH = 16
+_RUN = b"w" * _RUN_LENGTH
 """The shortest run of word characters a token family needs (``whsec_`` and ten more)."""
 
 
@@ -117,7 +118,7 @@ class Anchors:
         then stays the same from one request's id to the next.
         """
         windows = [(0, len(text), self._literals)]
-        if len(text) >= len(_RUN):
+        if len(text) >= _RUN_LENGTH:
             tokens, ids = _runs(text)
             for start, end in tokens:
                 windows.append((start, end, self._tokens))
@@ -180,7 +181,7 @@ def _runs(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         end = len(runs) if end == -1 else end
         run = text[index:end]
         if run.strip(_ID_CHARS):  # a letter past f, or upper case
-            tokens.append((max(0, index - len(_RUN)), end))
+            tokens.append((max(0, index - _RUN_LENGTH), end))
         elif run.strip(_DIGITS_AND_DASHES):
             ids.append((index, end))
         index = runs.find(_RUN, end)

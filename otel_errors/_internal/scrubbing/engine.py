@@ -72,6 +72,11 @@ class Redactor:
             [d for d in DETECTORS if d.default_on or d.name in config.extra_detectors]
         )
         self._max_length = config.max_length
+        self._masks = {  # the marker of each rule whose action is to mask
+            rule: f"[REDACTED:{rule}]"
+            for rule in {d.name for d in DETECTORS} | {_SECRET_KEY_RULE}
+            if config.actions.get(rule, "mask") == "mask"
+        }
         self._value_rules = [r for r in config.rules if r.value is not None]
         self._key_rules = [r for r in config.rules if r.key is not None]
         self._keys: dict[str, tuple[str, str] | None] = {}
@@ -113,7 +118,10 @@ class Redactor:
                 if result is not None:
                     result[key] = value
                 continue
-            new_key, new_value = self._attribute(key, value, fired)
+            if kind is str and keys.get(key, DROP) is None:
+                new_key, new_value = key, self._text(value, fired)
+            else:
+                new_key, new_value = self._pair(key, value, fired)
             if result is None:
                 if new_key is key and new_value is value:
                     continue
@@ -147,11 +155,6 @@ class Redactor:
         return hmac.new(self.config.hash_key, data, hashlib.sha256).hexdigest()[:16]
 
     # -- attributes ----------------------------------------------------------------
-
-    def _attribute(self, key: str, value: Any, fired: list[str]) -> tuple[str, Any]:
-        if value.__class__ is str and self._keys.get(key, DROP) is None:
-            return key, self._text(value, fired)
-        return self._pair(key, value, fired)
 
     def _pair(self, key: str, value: Any, fired: list[str]) -> tuple[str, Any]:
         verdict = self._key_verdict(key)
@@ -212,17 +215,19 @@ class Redactor:
     # -- text ----------------------------------------------------------------------
 
     def _text(self, text: str, fired: list[str]) -> str:
-        clean = self._clean if len(text) <= _CLEAN_CACHE_MAX_LEN else self._long_clean
+        size = len(text)
+        clean = self._clean if size <= _CLEAN_CACHE_MAX_LEN else self._long_clean
         if text in clean:
             return text
-        if len(text) > self._max_length:
+        if size > self._max_length:
             return self._cut(text, fired)
         if _cannot_hold_builtin_secrets(text):
             redacted = text
-        elif len(text) >= _BY_LINE_FROM and "\n" in text:
+        elif size >= _BY_LINE_FROM and "\n" in text:
             redacted = self._scan_lines(text, fired)
         else:
-            redacted = self._scan_text(text, fired)
+            found = self._found(text)
+            redacted = self._replace(text, found, fired) if found else text
         for rule in self._value_rules:
             redacted = self._user_rule(rule, redacted, fired)
         if redacted is text:
@@ -322,6 +327,10 @@ class Redactor:
         Overlapping secrets are replaced as one, named after the longest of them: a
         key's value that holds a PEM block is hidden up to the block's end.
         """
+        if len(found) == 1:
+            start, end, name = found[0]
+            fired.append(name)
+            return f"{text[:start]}{self._marker(name, text[start:end])}{text[end:]}"
         found.sort()
         merged: list[list[Any]] = []
         for start, end, name in found:
@@ -351,7 +360,12 @@ class Redactor:
 
     def _marker(self, rule: str, secret: object, action: str | None = None) -> str:
         """The replacement of ``secret``; the rule's configured action unless given."""
-        if (action or self.config.actions.get(rule)) == "hash":
+        if action is None:
+            marker = self._masks.get(rule)
+            if marker is not None:
+                return marker
+            action = self.config.actions.get(rule)
+        if action == "hash":
             return f"[HASH:{rule}:{self.hash(secret)}]"
         return f"[REDACTED:{rule}]"
 
