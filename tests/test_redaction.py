@@ -422,6 +422,24 @@ def test_stack_traces_are_scanned_line_by_line_and_new_lines_always(redactor):
     assert sorted(fired) == ["email", "key_value"]
 
 
+def test_a_message_found_once_is_reused_in_its_stack_trace(redactor):
+    """The trace's last line repeats the message after its type: found there as in the message."""
+    message = "login failed for jane@example.com, password=hunter2"
+    assert redactor.redact_text(message)[1] == ("email", "key_value")
+    redacted, fired = redactor.redact_text(_trace(f"PermissionError: {message}"))
+    assert redacted == _trace(
+        "PermissionError: login failed for [REDACTED:email], password=[REDACTED:key_value]"
+    )
+    assert sorted(fired) == ["email", "key_value"]
+
+
+def test_a_type_naming_a_secret_makes_its_message_a_value(redactor):
+    """``InvalidTokenError: abc12345`` hides the message, though alone it is clean."""
+    assert redactor.redact_text("abc12345") == ("abc12345", ())
+    redacted, _ = redactor.redact_text(_trace("InvalidTokenError: abc12345"))
+    assert "abc12345" not in redacted
+
+
 @pytest.mark.parametrize(
     ("lines", "secret"),
     [

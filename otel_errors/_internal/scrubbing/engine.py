@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 DROP: Any = object()
 """Returned by :meth:`Redactor.redact_value` when the attribute must be removed."""
 
+_RECENT_SIZE = 256
+"""Texts whose secrets are remembered (found spans, not values): messages repeat."""
+_EXCEPTION_LINE = re.compile(r"(?P<type>[A-Za-z_][\w.]{0,200}): (?P<message>[^\n]+)\Z")
+"""How the SDK and ``traceback`` write an exception: its type, a colon, its message."""
 _CLEAN_CACHE_SIZE = 4096
 _CLEAN_CACHE_MAX_LEN = 128
 _LONG_CLEAN_CACHE_SIZE = 256
@@ -82,7 +86,9 @@ class Redactor:
         self._keys: dict[str, tuple[str, str] | None] = {}
         self._clean: dict[str, None] = {}
         self._long_clean: dict[str, None] = {}
-        self._clean_lines: dict[str, None] = {}  # of built-in secrets; user rules see whole texts
+        self._clean_lines: dict[str, None] = {}
+        self._recent: dict[str, list[tuple[int, int, str]]] = {}
+        self._types: dict[str, bool] = {}  # of built-in secrets; user rules see whole texts
 
     # -- public API --------------------------------------------------------------
 
@@ -227,7 +233,12 @@ class Redactor:
             redacted = self._scan_lines(text, fired)
         else:
             found = self._found(text)
-            redacted = self._replace(text, found, fired) if found else text
+            if found:
+                if "\n" not in text:
+                    self._remember(text, found)
+                redacted = self._replace(text, found, fired)
+            else:
+                redacted = text
         for rule in self._value_rules:
             redacted = self._user_rule(rule, redacted, fired)
         if redacted is text:
@@ -278,7 +289,7 @@ class Redactor:
         done = 0
         for start, end in runs:
             block = "\n".join(lines[start:end])
-            found = self._found(block)
+            found = self._line_found(block) if end - start == 1 else self._found(block)
             if found:
                 redacted_text += lines[done:start]
                 redacted_text.append(self._replace(block, found, fired))
@@ -307,11 +318,42 @@ class Redactor:
         found = self._found(text)
         return self._replace(text, found, fired) if found else text
 
+    def _line_found(self, line: str) -> list[tuple[int, int, str]]:
+        """``_found`` for a new line of a long text, reusing what a message held.
+
+        An exception's message travels twice in its event: as ``exception.message``
+        and after its type as the last line of ``exception.stacktrace``
+        (``PermissionError: <message>``). What was found in a message is remembered
+        for a while and reused there (a type naming a secret, ``InvalidTokenError:
+        x``, is a key: that line is scanned whole).
+        """
+        exception = _EXCEPTION_LINE.match(line) if ": " in line else None
+        if exception is not None and not self._names_secret(exception["type"]):
+            offset = exception.start("message")
+            message = line[offset:]
+            known = [] if message in self._clean else self._recent.get(message)
+            if known is not None:
+                return [(start + offset, end + offset, rule) for start, end, rule in known]
+        return self._found(line)
+
+    def _remember(self, text: str, found: list[tuple[int, int, str]]) -> None:
+        """Keeps where the secrets of a one-line ``text`` are (see ``_line_found``)."""
+        if len(self._recent) >= _RECENT_SIZE:
+            self._recent.clear()
+        self._recent[text] = found.copy()
+
+    def _names_secret(self, name: str) -> bool:
+        verdict = self._types.get(name)
+        if verdict is None:
+            verdict = self._types[name] = key_is_secret(name) is not None
+        return verdict
+
     def _found(self, text: str) -> list[tuple[int, int, str]]:
         """``(start, end, rule)`` of each secret in ``text`` (overlaps possible).
 
         Detectors also run over the text's decoded views (percent-encoding, JSON
-        escapes); what they find there is mapped back to the encoded characters.
+        escapes, SQL quotes); what they find there is mapped back to the encoded
+        characters.
         """
         found = self._anchors.secrets(text)
         if "%" not in text and "\\" not in text and "'" not in text:
