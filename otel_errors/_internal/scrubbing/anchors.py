@@ -100,23 +100,25 @@ class Anchors:
         What the shapes anchor is remembered by shape: a log line or message built
         from one template has one shape whatever its numbers and words.
         """
-        starts = self._starts(text, shape_of(text))
         found: list[tuple[int, int, str]] = []
-        for detector, positions in starts.items():
+        for detector, positions in self._starts(text).items():
             for start, end in detector.find(text, positions):
                 found.append((start, end, detector.name))
-        for detector in self._scanners:  # they find their own anchors
-            for start, end in detector.find(text, _NO_ANCHORS):
-                found.append((start, end, detector.name))
+        for detector in self._scanners:  # they find their own anchors, where their gate is
+            if detector.gate in text:
+                for start, end in detector.find(text, _NO_ANCHORS):
+                    found.append((start, end, detector.name))
         return found
 
-    def _starts(self, text: str, shape: bytes) -> dict[Detector, list[int]]:
+    def _starts(self, text: str) -> dict[Detector, list[int]]:
         """The detectors worth running on ``text``, each with its anchors.
 
         Identifiers (UUIDs, trace ids, digests: runs of lower-case hexadecimal) hold
         neither tokens nor numbers of a family; they are left out of the shape, which
-        then stays the same from one request's id to the next.
+        then stays the same from one request's id to the next. (One function on
+        purpose: it runs for every value scanned.)
         """
+        shape = shape_of(text)
         windows = [(0, len(text), self._literals)]
         if len(text) >= _RUN_LENGTH:
             tokens, ids = _runs(text)
@@ -131,7 +133,11 @@ class Anchors:
         if memo is None:
             memo = self._shape_anchors(shape)
         starts: dict[Detector, list[int]] = dict(memo)  # lists shared: never changed in place
-        _literal_anchors(text, windows, starts)
+        for start, end, (literals, branches) in windows:
+            for match in literals.finditer(text, start, end):
+                detectors, back = branches[match.lastindex]  # type: ignore[index]
+                for detector in detectors:
+                    starts[detector] = [*starts.get(detector, ()), match.start() - back]
         return starts
 
     def _shape_anchors(self, shape: bytes) -> list[tuple[Detector, list[int]]]:
@@ -147,19 +153,6 @@ class Anchors:
             self._by_shape.clear()
         self._by_shape[shape] = memo
         return memo
-
-
-def _literal_anchors(
-    text: str,
-    windows: list[tuple[int, int, tuple[re.Pattern[str], list[tuple[tuple[Detector, ...], int]]]]],
-    starts: dict[Detector, list[int]],
-) -> None:
-    """Adds to ``starts`` where the literals of each search occur in its window of ``text``."""
-    for start, end, (literals, branches) in windows:
-        for match in literals.finditer(text, start, end):
-            detectors, back = branches[match.lastindex]  # type: ignore[index]
-            for detector in detectors:
-                starts[detector] = [*starts.get(detector, ()), match.start() - back]
 
 
 def _runs(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

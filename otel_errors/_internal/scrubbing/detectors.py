@@ -66,6 +66,8 @@ class Detector:
     any_case: bool = False
     token: bool = False
     """Its secret is a run of 16 or more letters, digits and ``_``, or holds one."""
+    gate: str = ""
+    """Without triggers: what a value must hold for the finder to be called at all."""
     default_on: bool = True
 
 
@@ -106,7 +108,7 @@ DETECTORS: tuple[Detector, ...] = (
         triggers=("bearer ", "basic "),
         any_case=True,
     ),
-    Detector("url_password", url_passwords),  # looks for "://" where "@" is
+    Detector("url_password", url_passwords, gate="://"),
     Detector(
         "aws_access_key",
         anchored(
