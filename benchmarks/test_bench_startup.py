@@ -36,6 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "parity")
 import harness
 from _collector_standin import CollectorStandIn
 
+pytestmark = pytest.mark.parity  # the newest locked line only, like the harness's environments
+
 ROUNDS = 30
 """Launcher runs a side when measuring."""
 SMOKE_ROUNDS = 2

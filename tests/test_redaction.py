@@ -207,6 +207,28 @@ FAMILIES = [
     ("codice fiscale RSSMRA85T10A562S", "RSSMRA85T10A562S", "it_fiscal_code"),
     (DETAIL, "order-2026-0001", "database_value"),
 ]  # fmt: skip
+# Round two of issue 13: families and syntaxes derived from their specifications.
+JWE = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..MkbEnzVhQ2dZ6pFu.cGF5bG9hZC1ieXRlcw.RjNYuWb2QKU"
+BEDROCK = (
+    "bedrock-api-key-" + "YmVkcm9jay5hbWF6b25hd3MuY29tLz9BY3Rpb249Q2FsbFdpdGhCZWFyZXJUb2tlbg=="
+)
+FAMILIES += [
+    (f"token {JWE}", "MkbEnzVhQ2dZ6pFu", "jwt"),  # RFC 7516 direct encryption: no key part
+    (f"key {BEDROCK}", BEDROCK, "aws_access_key"),
+    ("ni ab123456c on file", "ab123456c", "uk_nino"),
+    ("DNI 1111111G", "1111111G", "es_dni"),  # no leading zero
+    ("nie x9613851n", "x9613851n", "es_dni"),
+    ("my code is030594W903B.", "030594W903B", "fi_hetu"),  # a missing space
+    ('if ("Zf3D0LXCM3EIMbgJ" == password) {', "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ("if (token !== 'Zf3D0LXCM3EIMbgJ')", "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ('std::string secret("Zf3D0LXCM3EIMbgJ");', "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ('user.setPassword("Zf3D0LXCM3EIMbgJ");', "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ('password "Zf3D0LXCM3EIMbgJ";', "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ('char secret[25] = "Zf3D0LXCM3EIMbgJ";', "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ("secrete = A,.:-@*?!", "A,.:-@*?!", "key_value"),
+    ('curl --user "{acd3c08b}":"{Zf3D0LXCM3EIMbgJ}" x', "Zf3D0LXCM3EIMbgJ", "key_value"),
+    ("curl --user  'deploy:Zf3D0LXCM3EIMbgJ' x", "Zf3D0LXCM3EIMbgJ", "key_value"),
+]  # fmt: skip
 CARRIERS = {
     "as written": lambda t: t,
     "log line": lambda t: f"2026-11-28T10:00:00Z ERROR failed: {t} request_id=7",
@@ -246,6 +268,39 @@ def test_families_are_found_in_every_carrier(redactor, text, secret, rule, carri
 def test_listed_false_positives_stay(redactor, text):
     """The look-alikes that issue 13 lists, and identifiers that fail their checks, are kept."""
     assert redactor.redact_text(text) == (text, ())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "curl -u user:pass https://api.example.com",  # documentation's placeholders
+        "curl -i -u 'test:test'",
+        "curl -u <user:password> https://x.test",
+        'curl --user "xxx:yyy"',
+        'curl -u "${username}":"${password}"',
+        "password = self.password",  # code, not a secret
+        'secret = get_secret("db")',
+        'token = vault.read_token("payments")',
+        'if ("" == password) {',
+        "<UserSecretsId>79a3edd0-2092-40a2-a04d-dcb46d5ca9ed</UserSecretsId>",  # a plural: an id
+        "-----BEGIN PRIVATE KEY-----\nanything\n-----END PRIVATE KEY-----",  # no DER body
+        "-----BEGIN OPENSSH PRIVATE KEY----------END OPENSSH PRIVATE KEY-----",
+        "AIzaSyabcdefghijklmnopqrstuvwxyz1234567",  # the alphabet fills a template
+        "bedrock-api-key-" + "ZXhhbXBsZS5jb20vbm90LWJlZHJvY2s=",  # not a Bedrock URL inside
+    ],
+)  # fmt: skip
+def test_examples_and_code_are_not_secrets(redactor, text):
+    """Placeholders, code that names a secret and bodies that are no key stay as written."""
+    assert redactor.redact_text(text) == (text, ())
+
+
+def test_ids_beside_secrets_change_nothing(redactor):
+    """A UUID is left out of the shape search; a card beside it is still found."""
+    uuid = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    assert redactor.redact_text(f"/orders/{uuid}/pay") == (f"/orders/{uuid}/pay", ())
+    redacted, fired = redactor.redact_text(f"/orders/{uuid}/pay card {CARD}")
+    assert redacted == f"/orders/{uuid}/pay card [REDACTED:card]"
+    assert fired == ("card",)
 
 
 @pytest.mark.parametrize(
@@ -365,6 +420,24 @@ def test_stack_traces_are_scanned_line_by_line_and_new_lines_always(redactor):
         "ValueError: login failed for [REDACTED:email], password=[REDACTED:key_value]"
     )
     assert sorted(fired) == ["email", "key_value"]
+
+
+def test_a_message_found_once_is_reused_in_its_stack_trace(redactor):
+    """The trace's last line repeats the message after its type: found there as in the message."""
+    message = "login failed for jane@example.com, password=hunter2"
+    assert redactor.redact_text(message)[1] == ("email", "key_value")
+    redacted, fired = redactor.redact_text(_trace(f"PermissionError: {message}"))
+    assert redacted == _trace(
+        "PermissionError: login failed for [REDACTED:email], password=[REDACTED:key_value]"
+    )
+    assert sorted(fired) == ["email", "key_value"]
+
+
+def test_a_type_naming_a_secret_makes_its_message_a_value(redactor):
+    """``InvalidTokenError: abc12345`` hides the message, though alone it is clean."""
+    assert redactor.redact_text("abc12345") == ("abc12345", ())
+    redacted, _ = redactor.redact_text(_trace("InvalidTokenError: abc12345"))
+    assert "abc12345" not in redacted
 
 
 @pytest.mark.parametrize(

@@ -141,10 +141,10 @@ def test_a_span_that_cannot_be_redacted_is_dropped_and_counted(metric_points):
     """Never exported in clear: the span is lost, and otel_errors.internal_failures says so."""
 
     class Broken(Redactor):
-        def redact_attributes(self, attributes):
+        def attributes_into(self, attributes, fired):
             if attributes and "boom" in attributes:
                 raise RuntimeError("redaction bug")
-            return super().redact_attributes(attributes)
+            return super().attributes_into(attributes, fired)
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

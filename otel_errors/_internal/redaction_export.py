@@ -72,8 +72,8 @@ def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> Rea
     the resource. A value the redactor changed without a rule firing (one cut at the
     length limit) is exported changed too.
     """
-    name = _text(span.name, redactor, fired)
-    attributes = _attributes(span.attributes, redactor, fired)
+    name = redactor.text_into(span.name, fired)
+    attributes = redactor.attributes_into(span.attributes, fired)
     status = span.status
     if status.description:
         description = _text(status.description, redactor, fired)
@@ -108,15 +108,11 @@ def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> Rea
 
 
 def _text(text: str, redactor: Redactor, fired: list[str]) -> str:
-    redacted, rules = redactor.redact_text(text)
-    fired += rules
-    return redacted
+    return redactor.text_into(text, fired)
 
 
 def _attributes(attributes: A, redactor: Redactor, fired: list[str]) -> A:
-    redacted, rules = redactor.redact_attributes(attributes)
-    fired += rules
-    return redacted  # type: ignore[return-value]  # the same mapping type, or a dict
+    return redactor.attributes_into(attributes, fired)  # type: ignore[return-value]  # the same mapping type, or a dict
 
 
 def _resource(resource: Resource, redactor: Redactor, fired: list[str]) -> Resource:

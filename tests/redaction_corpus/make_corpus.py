@@ -65,6 +65,22 @@ def b64url(data: dict[str, object]) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
+def der_body(kind: str) -> str:
+    """A PEM body as RFC 7468 has it: base64 of a DER SEQUENCE, or of an OpenSSH key."""
+    if kind == "OPENSSH ":
+        raw = b"openssh-key-v1\x00" + RNG.randbytes(180)
+    else:
+        raw = b"\x30\x82\x04\xa4" + RNG.randbytes(188)  # SEQUENCE, two length bytes
+    text = base64.b64encode(raw).decode()
+    return "\n".join(text[i : i + 64] for i in range(0, len(text), 64))
+
+
+def pgp_body() -> str:
+    """Base64 of OpenPGP packets: a secret-key packet's tag byte has its high bit set."""
+    text = base64.b64encode(b"\x95\x03\x98" + RNG.randbytes(120)).decode()
+    return "\n".join(text[i : i + 64] for i in range(0, len(text), 64))
+
+
 def positives() -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
 
@@ -109,8 +125,8 @@ def positives() -> list[dict[str, str]]:
         creds = base64.b64encode(f"{rand(ALNUM, 6)}:{rand(ALNUM, 10)}".encode()).decode()
         add("bearer", creds, "Authorization: Basic {s}")
     for _ in range(10):
-        body = "\n".join(rand(ALNUM + "+/", 64) for _ in range(4))
         kind = RNG.choice(["RSA ", "EC ", "OPENSSH ", ""])
+        body = der_body(kind)
         key = f"-----BEGIN {kind}PRIVATE KEY-----\n{body}\n-----END {kind}PRIVATE KEY-----"
         add("private_key", body.split("\n")[1], key.replace("{", "{{").replace("}", "}}")
             + "\n")  # fmt: skip
@@ -250,9 +266,26 @@ def spec_positives() -> list[dict[str, str]]:
         claims = b64url({"sub": rand(string.digits, 6)})
         unsigned = b64url({"alg": "none", "typ": "JWT"}) + "." + claims + "."
         add("jwt", unsigned, RNG.choice(["token {s}", "{s}"]))
-        body = "\n".join(rand(ALNUM + "+/", 64) for _ in range(3))
+        body = pgp_body()
         add("private_key", body.split("\n")[1], "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n" + body
             + "\n=" + rand(ALNUM, 4) + "\n-----END PGP PRIVATE KEY BLOCK-----")  # fmt: skip
+    for _ in range(5):  # RFC 7516 compact JWE; direct encryption leaves the key part empty
+        header = b64url({"alg": "dir", "enc": "A256GCM"})
+        jwe = f"{header}..{rand(ALNUM, 16)}.{rand(ALNUM + '-_', 40)}.{rand(ALNUM, 22)}"
+        add("jwt", jwe, RNG.choice(["token {s}", "{s}"]))
+        signed_url = "bedrock.amazonaws.com/?Action=CallWithBearerToken&X-Amz-Date=" + rand(
+            string.digits, 8
+        )
+        short_term = "bedrock-api-key-" + base64.b64encode(signed_url.encode()).decode()
+        add("aws_access_key", short_term, RNG.choice(["key {s}", "{s}"]))
+        long_term = "ABSK" + base64.b64encode(b"BedrockAPIKey-" + RNG.randbytes(30)).decode()
+        add("aws_access_key", long_term, RNG.choice(["key {s}", "{s}"]))
+    for _ in range(5):  # written in lower case, or without a DNI's leading zero
+        add("uk_nino", nino().lower(), RNG.choice(prose))
+        add("es_dni", dni().lower(), RNG.choice(prose))
+        number = str(RNG.randint(1_000_000, 9_999_999))
+        add("es_dni", number + DNI_LETTERS[int(number) % 23], RNG.choice(prose))
+        add("fi_hetu", hetu(), "henkilötunnus:{s}, kiitos")
     for prefix, length in [("1", 15), ("6759", 16), ("676770", 16), ("5018", 12), ("2200", 16)]:
         for _ in range(4):
             add("card", luhn_complete(prefix, length), RNG.choice(["card {s} declined", "{s}"]))
@@ -270,6 +303,11 @@ def spec_positives() -> list[dict[str, str]]:
         'var apiToken string = "{s}"', 'setenv("API_SECRET", "{s}")',
         '{{"detail": "login failed: password = \\"{s}\\""}}', "PASSWORD ::= {s}",
         "https://example.com/cb?state=1&redirect=%2Fhome%3Ftoken%3D{s}",
+        'if ("{s}" == password) {{', "if (token != '{s}')", 'if ("{s}" === my_private_key) {{',
+        'std::string secret("{s}");', 'user.setPassword("{s}");', 'password "{s}";',
+        'char api_secret[32] = "{s}";', "secret = {s},!x", "client_secret := {s}?",
+        "curl --user  ''deploy:{s}'' https://api.example.com", 'curl --user "deploy":"{s}" x',
+        'creds = {{"API_TOKEN", "{s}"}}', "<ClientSecret>{s}</ClientSecret>",
     ]  # fmt: skip
     for template in syntaxes:
         add("key_value", rand(ALNUM, 16), template)
@@ -417,7 +455,20 @@ def negatives() -> list[dict[str, str]]:
                  "GITHUB_API_KEY=\nDYNATRACE_API_KEY=", '"https://url:8000";@x',
                  "password: ${DB_PASSWORD}", "token={{ secrets.TOKEN }}", "api_key=%(api_key)s",
                  "token_type=bearer expires_in=3600", "python -u app.py --user jane",
-                 "Key (id)=(42) is fine in prose", "secret rotation finished: 3 keys"):  # fmt: skip
+                 "Key (id)=(42) is fine in prose", "secret rotation finished: 3 keys",
+                 "curl -u user:pass https://api.example.com", "curl -u 'test:test' x",
+                 "curl -u <user:password> https://x.test", 'curl --user "xxx:yyy"',
+                 'curl -u "${USER}":"${PASSWORD}" x', "password = self.password",
+                 "self.api_token = settings.API_TOKEN", 'secret = get_secret("db")',
+                 'token = vault.read_token("payments")', "if (password == null) {",
+                 'if ("" == password)', "<UserSecretsId>" + "-".join(
+                     rand("0123456789abcdef", n) for n in (8, 4, 4, 4, 12)) + "</UserSecretsId>",
+                 "secrets_path=/etc/app/secrets", "password: password",
+                 "AIzaSyabcdefghijklmnopqrstuvwxyz1234567",
+                 "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
+                 "-----BEGIN RSA PRIVATE KEY----------END RSA PRIVATE KEY-----",
+                 "bedrock-api-key-" + base64.b64encode(b"example.com/not-bedrock").decode(),
+                 'the password "reset" link expired', "password reset token sent"):  # fmt: skip
         add("look_alike", text)
     return out
 

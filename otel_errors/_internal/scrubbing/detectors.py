@@ -7,24 +7,18 @@ prefixes, national identifiers by their issuers' rules; look-alikes (timestamps,
 order numbers, versions) fail the checks and stay.
 
 Why triggers instead of one big regular expression: Python's ``re`` costs 10-40 ns
-per character and pattern, and it only skips ahead quickly for an alternation of
-plain literals; twenty patterns per value would cost several times logfire's
-scrubbing. Every secret has an anchor that is cheap to find: a separator (``=``/``:``
-after a key word, ``@``, ``://``), a literal (``eyJ``, ``AKIA``, ``gh``, ``xox``,
-``-----BEGIN``, ``Bearer ``), or a shape: a card starts a word with four digits, an
-IBAN with two capitals and two digits. Shapes are searched in the value's shape
-(:func:`shape_of`: digits written ``9``, capitals ``A``, other word characters ``a``,
-the rest spaces), one ``bytes.translate`` away. The engine finds characters and
-shapes with ``find`` and the literals with one search, and calls each detector with
-the positions of its anchors; the detector runs one anchored ``match`` there. No
-pattern nests quantifiers: adversarial input is matched in linear time, and the
-engine scans at most ``max_length`` characters of one value (and cuts the rest).
+per character and pattern; twenty patterns per value would cost several times
+logfire's scrubbing. Every secret has an anchor that is cheap to find (see
+``anchors``): a separator (``=``/``:`` after a key word, ``@``, ``://``), a literal
+(``eyJ``, ``AKIA``, ``ghp_``, ``xox``, ``-----BEGIN``, ``Bearer ``), or a shape: a
+card starts a word with four digits, an IBAN with two letters and two digits. A
+detector runs one anchored ``match`` at each of its anchors. No pattern nests
+quantifiers: adversarial input is matched in linear time, and the engine scans at
+most ``max_length`` characters of one value (and cuts the rest).
 """
 
 from __future__ import annotations
 
-import re
-import string
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -34,12 +28,14 @@ from otel_errors._internal.scrubbing.finders import (
     cards,
     database_values,
     emails,
+    es_dnis,
+    fi_hetus,
     jwt_ok,
     longest_valid,
     scanning,
     url_passwords,
 )
-from otel_errors._internal.scrubbing.key_values import cli_values, key_values
+from otel_errors._internal.scrubbing.key_values import key_values
 
 if TYPE_CHECKING:
     from otel_errors._internal.scrubbing.finders import Finder
@@ -47,18 +43,19 @@ if TYPE_CHECKING:
 DEFAULT_MAX_LENGTH = 64 * 1024
 """Characters of one value that are kept and scanned; the rest is cut, never exported."""
 
-CHAR_TRIGGERS = frozenset("=:@+>,")
-"""Triggers the engine finds with ``str.find``, every occurrence."""
-
 
 @dataclass(frozen=True, eq=False)
 class Detector:
     """A named finder, called with the positions of its triggers in the value.
 
-    ``triggers``: characters of :data:`CHAR_TRIGGERS`, literals (in any case when
-    ``any_case``, then written in lower case), or shapes as ``bytes``, searched in
-    :func:`shape_of` the value (``b" 9999"``: a word starting with four digits).
-    Empty means the finder scans every value itself. Optional detectors are off
+    ``triggers``: literals (in any case when ``any_case``, then written in lower
+    case), or shapes as ``bytes``, searched in
+    ``anchors.shape_of`` the value (``b" 9999"``: a word starting with four digits;
+    a shape without a leading space may start inside a word).
+    Empty means the finder scans every value itself. The literals of a ``token``
+    detector are only looked for in a value holding a long run of word characters
+    (a provider's token is one; a short log line, a route, a status are not).
+    Optional detectors are off
     unless configured. Compared and hashed by identity: the engine keys dictionaries
     by detector on the hot path.
     """
@@ -67,6 +64,10 @@ class Detector:
     find: Finder
     triggers: tuple[str | bytes, ...] = ()
     any_case: bool = False
+    token: bool = False
+    """Its secret is a run of 16 or more letters, digits and ``_``, or holds one."""
+    gate: str = ""
+    """Without triggers: what a value must hold for the finder to be called at all."""
     default_on: bool = True
 
 
@@ -75,9 +76,6 @@ _NOT_AFTER = r"(?![A-Za-z0-9])"
 _AWS_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA",
                  "AROA", "ASCA")  # fmt: skip
 """Prefixes of AWS unique identifiers (IAM user guide, "Unique identifiers")."""
-_CLI_OPTIONS = ("-u ", "--user ", "--password ", "--passwd ", "--pass ", "--token ",
-                "--api-key ", "--secret ")  # fmt: skip
-
 DETECTORS: tuple[Detector, ...] = (
     Detector(
         "private_key",
@@ -85,17 +83,20 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?P<secret>-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]{0,20000}?"
             r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|$))",
             at_word_start=False,
+            validate=check.pem_key_ok,
         ),
         triggers=("-----BEGIN",),
     ),
     Detector(
         "jwt",
         anchored(
-            rf"(?P<secret>ey[IJ]{_B64URL}{{6,}}\.{_B64URL}{{2,}}\.{_B64URL}*"
-            rf"(?:\.{_B64URL}{{2,}}\.{_B64URL}{{2,}})?)",
+            rf"(?P<secret>ey[IJ]{_B64URL}{{6,}}\.(?:{_B64URL}{{2,}}\.{_B64URL}*"
+            rf"(?:\.{_B64URL}{{2,}}\.{_B64URL}{{2,}})?|\.{_B64URL}{{2,}}\.{_B64URL}{{2,}}\."
+            rf"{_B64URL}{{2,}}))",
             validate=jwt_ok,
         ),
         triggers=("eyJ", "eyI"),
+        token=True,
     ),
     Detector(
         "bearer",
@@ -107,7 +108,7 @@ DETECTORS: tuple[Detector, ...] = (
         triggers=("bearer ", "basic "),
         any_case=True,
     ),
-    Detector("url_password", url_passwords, triggers=(":",)),
+    Detector("url_password", url_passwords, gate="://"),
     Detector(
         "aws_access_key",
         anchored(
@@ -115,6 +116,16 @@ DETECTORS: tuple[Detector, ...] = (
             validate=check.token_ok,
         ),
         triggers=_AWS_PREFIXES,
+        token=True,
+    ),
+    Detector(
+        "aws_access_key",
+        anchored(
+            r"(?P<secret>bedrock-api-key-[A-Za-z0-9+/_-]{16,}=*|ABSK[A-Za-z0-9+/]{32,}=*)",
+            validate=check.bedrock_key_ok,
+        ),
+        triggers=("bedrock-api-key-", "ABSK"),
+        token=True,
     ),
     Detector(
         "github_token",
@@ -122,7 +133,8 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?P<secret>gh[pousr]_[A-Za-z0-9]{30,255}|github_pat_[A-Za-z0-9_]{22,255})",
             validate=check.token_ok,
         ),
-        triggers=("gh", "git"),
+        triggers=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        token=True,
     ),
     Detector(
         "slack_token",
@@ -130,7 +142,7 @@ DETECTORS: tuple[Detector, ...] = (
             r"(?P<secret>(?:xox[abposr]|xoxe\.xox[bp]|xoxe|xapp)-[0-9]{1,16}-[A-Za-z0-9-]{6,})",
             validate=check.token_ok,
         ),
-        triggers=("xox", "xapp-"),
+        triggers=("xox", "xapp-"),  # segments may be short: no long run needed
     ),
     Detector(
         "slack_token",
@@ -145,23 +157,19 @@ DETECTORS: tuple[Detector, ...] = (
         "stripe_key",
         anchored(
             r"(?P<secret>(?:[sr]k_(?:live|test)|whsec)_[A-Za-z0-9]{10,})",
-            back=1,
             validate=check.token_ok,
         ),
-        triggers=("k_", "whsec_"),
+        triggers=("sk_live_", "sk_test_", "rk_live_", "rk_test_", "whsec_"),
+        token=True,
     ),
     Detector(
         "google_api_key",
         anchored(r"(?P<secret>AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])", validate=check.token_ok),
         triggers=("AIza",),
+        token=True,
     ),
-    Detector("key_value", key_values, triggers=("=", ":", ">", ",", "%3D", "%3d", "%3A", "%3a")),
-    Detector(
-        "key_value",
-        cli_values,
-        triggers=_CLI_OPTIONS,
-    ),
-    Detector("email", emails, triggers=("@", "%40")),  # %40: percent-encoded, in URLs
+    Detector("key_value", key_values),  # its own searches, see key_values
+    Detector("email", emails, triggers=("@", "%40")),  # %40: twice percent-encoded
     Detector(
         "iban",
         longest_valid(
@@ -187,34 +195,20 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "uk_nino",
         anchored(
-            r"(?P<secret>[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D])" + _NOT_AFTER,
+            r"(?P<secret>[A-Za-z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-Da-d])" + _NOT_AFTER,
             validate=check.nino_ok,
         ),
-        triggers=(b" AA99", b" AA 99"),  # the first shared with IBANs
+        triggers=(b" AA99", b" AA 99", b" aa99", b" aa 99"),  # the first shared with IBANs
     ),
-    Detector(
-        "es_dni",
-        anchored(
-            r"(?P<secret>(?:[0-9]{8}|[XYZxyz][0-9]{7})[- ]?[A-Za-z])" + _NOT_AFTER,
-            validate=check.es_dni_ok,
-        ),
-        triggers=(b" 9999", b" A9999999"),  # the first shared with cards
-    ),
-    Detector(
-        "fi_hetu",
-        anchored(
-            r"(?P<secret>[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y])" + _NOT_AFTER,
-            validate=check.fi_hetu_ok,
-        ),
-        triggers=(b" 9999",),  # shared with cards
-    ),
+    Detector("es_dni", es_dnis, triggers=(b"9999999A", b"9999999 A", b"9999999a", b"9999999 a")),
+    Detector("fi_hetu", fi_hetus, triggers=(b"999999 999", b"999999A999")),
     Detector(
         "it_fiscal_code",
         anchored(
             r"(?P<secret>[A-Z]{6}[0-9]{2}[A-Z][0-9]{2}[A-Z][0-9]{3}[A-Z])" + _NOT_AFTER,
             validate=check.it_fiscal_code_ok,
         ),
-        triggers=(b" AAAAAA99",),
+        triggers=(b" AAAAAA99A99A999A",),
     ),
     Detector(
         "phone",
@@ -238,65 +232,4 @@ DETECTORS: tuple[Detector, ...] = (
         default_on=False,
     ),
 )
-"""All detectors (``slack_token`` twice: tokens and webhook URLs have different anchors)."""
-
-
-def _shape_table() -> bytes:
-    table = bytearray(b" " * 256)
-    for chars, shape in (
-        (string.digits, "9"),
-        (string.ascii_uppercase, "A"),
-        (string.ascii_lowercase + "_", "a"),
-    ):
-        for char in chars:
-            table[ord(char)] = ord(shape)
-    return bytes(table)
-
-
-_SHAPES = _shape_table()
-
-
-def shape_of(text: str) -> bytes:
-    """``text`` as shapes: a space, then ``9`` per digit, ``A`` capital, ``a`` word character.
-
-    Every other character becomes a space. The leading space makes position 0 a word
-    start and puts ``text[i]`` at ``i + 1``: so ``shape.find(b" 9999")`` is the index
-    in ``text`` of a word starting with four digits. Non-ASCII characters count as
-    spaces (one each: positions still match).
-    """
-    return b" " + text.encode("ascii", "replace").translate(_SHAPES)
-
-
-def literal_pattern(
-    detectors: tuple[Detector, ...] | list[Detector],
-) -> tuple[re.Pattern[str], dict[str, tuple[Detector, ...]]]:
-    """One search for the literal triggers of ``detectors``, and the detectors per literal.
-
-    ``re`` scans fast for an alternation of literals (it only tries positions holding
-    a literal's first character, and factored as ``e(?:yJ)|...`` one group there); a
-    character class, ``(?i)`` or look-behind in the alternation makes it try every
-    position. So a case-insensitive literal is
-    searched as ``bearer``, ``Bearer`` and ``BEARER``, and trigger characters and shapes
-    are found apart.
-    """
-    by_literal: dict[str, list[Detector]] = {}
-    for detector in detectors:
-        for trigger in detector.triggers:
-            if isinstance(trigger, bytes) or trigger in CHAR_TRIGGERS:
-                continue
-            spellings = (
-                {trigger, trigger.capitalize(), trigger.upper()} if detector.any_case else {trigger}
-            )
-            for spelling in spellings:
-                by_literal.setdefault(spelling, []).append(detector)
-    by_first: dict[str, list[str]] = {}
-    for literal in sorted(by_literal, key=len, reverse=True):  # the longest wins
-        by_first.setdefault(literal[0], []).append(re.escape(literal[1:]))
-    # Factored by first character: a position holding one tries one group, not all.
-    pattern = "|".join(
-        re.escape(first) + (rests[0] if len(rests) == 1 else f"(?:{'|'.join(rests)})")
-        for first, rests in sorted(by_first.items())
-    )
-    return re.compile(pattern or "(?!)"), {
-        literal: tuple(found) for literal, found in by_literal.items()
-    }
+"""All detectors (some names twice: one family, two anchors)."""

@@ -25,14 +25,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from otel_errors._internal.scrubbing.anchors import Anchors
 from otel_errors._internal.scrubbing.carriers import original_span, views
-from otel_errors._internal.scrubbing.detectors import (
-    CHAR_TRIGGERS,
-    DETECTORS,
-    Detector,
-    literal_pattern,
-    shape_of,
-)
+from otel_errors._internal.scrubbing.detectors import DETECTORS
 from otel_errors._internal.scrubbing.key_values import value_on_next_line
 from otel_errors._internal.scrubbing.keys import USER_HASH_KEY, USER_ID_KEYS, key_is_secret
 
@@ -42,6 +37,10 @@ if TYPE_CHECKING:
 DROP: Any = object()
 """Returned by :meth:`Redactor.redact_value` when the attribute must be removed."""
 
+_RECENT_SIZE = 256
+"""Texts whose secrets are remembered (found spans, not values): messages repeat."""
+_EXCEPTION_LINE = re.compile(r"(?P<type>[A-Za-z_][\w.]{0,200}): (?P<message>[^\n]+)\Z")
+"""How the SDK and ``traceback`` write an exception: its type, a colon, its message."""
 _CLEAN_CACHE_SIZE = 4096
 _CLEAN_CACHE_MAX_LEN = 128
 _LONG_CLEAN_CACHE_SIZE = 256
@@ -53,10 +52,6 @@ _CLEAN_LINE_MAX_LEN = 1024
 _CUT_MARGIN = 1024
 """Characters scanned past the cut: a secret that starts before it is replaced whole."""
 _SCALARS = frozenset({bool, int, float})
-_NEEDS = {",": '"', ">": "<"}
-"""A trigger character that only anchors a key next to another: ``"KEY", "x"``, ``<key>x``.
-
-(A single-quoted ``'KEY', 'x'`` pair is not looked for without a double quote.)"""
 _SECRET_KEY_RULE = "secret_key"  # noqa: S105 - a rule name
 _USER_ID_RULE = "user_id"
 
@@ -77,25 +72,23 @@ class Redactor:
         """Compiles the combined scan."""
         self.config = config
         self.enabled = enabled
-        detectors = [d for d in DETECTORS if d.default_on or d.name in config.extra_detectors]
-        triggers = {t for d in detectors for t in d.triggers}
-        self._by_char = tuple(
-            (char, tuple(d for d in detectors if char in d.triggers), _NEEDS.get(char, ""))
-            for char in sorted(t for t in triggers if isinstance(t, str) and t in CHAR_TRIGGERS)
+        self._anchors = Anchors(
+            [d for d in DETECTORS if d.default_on or d.name in config.extra_detectors]
         )
-        self._by_shape = tuple(
-            (shape, tuple(d for d in detectors if shape in d.triggers))
-            for shape in sorted(t for t in triggers if isinstance(t, bytes))
-        )
-        self._literals, self._by_literal = literal_pattern(detectors)
-        self._scanners = [d for d in detectors if not d.triggers]
         self._max_length = config.max_length
+        self._masks = {  # the marker of each rule whose action is to mask
+            rule: f"[REDACTED:{rule}]"
+            for rule in {d.name for d in DETECTORS} | {_SECRET_KEY_RULE}
+            if config.actions.get(rule, "mask") == "mask"
+        }
         self._value_rules = [r for r in config.rules if r.value is not None]
         self._key_rules = [r for r in config.rules if r.key is not None]
         self._keys: dict[str, tuple[str, str] | None] = {}
         self._clean: dict[str, None] = {}
         self._long_clean: dict[str, None] = {}
-        self._clean_lines: dict[str, None] = {}  # of built-in secrets; user rules see whole texts
+        self._clean_lines: dict[str, None] = {}
+        self._recent: dict[str, list[tuple[int, int, str]]] = {}
+        self._types: dict[str, bool] = {}  # of built-in secrets; user rules see whole texts
 
     # -- public API --------------------------------------------------------------
 
@@ -108,10 +101,19 @@ class Redactor:
             The same object when nothing changed (else a new ``dict``), and the names
             of the rules that fired, one per redaction (for the ``redactions`` counter).
         """
-        if not attributes or not self.enabled:
-            return attributes, ()
-        result: dict[str, Any] | None = None
         fired: list[str] = []
+        return self.attributes_into(attributes, fired), tuple(fired)
+
+    def attributes_into(
+        self, attributes: Mapping[str, Any] | None, fired: list[str]
+    ) -> Mapping[str, Any] | None:
+        """:meth:`redact_attributes`, adding the rules that fire to ``fired``.
+
+        The exporters redact every part of a span into one list: no tuple per part.
+        """
+        if not attributes or not self.enabled:
+            return attributes
+        result: dict[str, Any] | None = None
         keys, clean = self._keys, self._clean
         for key, value in attributes.items():
             kind = value.__class__
@@ -122,23 +124,28 @@ class Redactor:
                 if result is not None:
                     result[key] = value
                 continue
-            new_key, new_value = self._attribute(key, value, fired)
+            if kind is str and keys.get(key, DROP) is None:
+                new_key, new_value = key, self._text(value, fired)
+            else:
+                new_key, new_value = self._pair(key, value, fired)
             if result is None:
                 if new_key is key and new_value is value:
                     continue
                 result = _copy_until(attributes, key)
             if new_value is not DROP:
                 result[new_key] = new_value
-        if result is None:
-            return attributes, ()
-        return result, tuple(fired)
+        return attributes if result is None else result
 
     def redact_text(self, text: str) -> tuple[str, tuple[str, ...]]:
         """Redacts secrets inside ``text``; returns the text and the rules that fired."""
-        if not self.enabled:
-            return text, ()
         fired: list[str] = []
-        return self._text(text, fired), tuple(fired)
+        return self.text_into(text, fired), tuple(fired)
+
+    def text_into(self, text: str, fired: list[str]) -> str:
+        """:meth:`redact_text`, adding the rules that fire to ``fired``."""
+        if not self.enabled or text in self._clean:
+            return text
+        return self._text(text, fired)
 
     def redact_value(self, key: str, value: Any) -> tuple[Any, tuple[str, ...]]:
         """Redacts one attribute value (``DROP`` when the attribute must go)."""
@@ -154,11 +161,6 @@ class Redactor:
         return hmac.new(self.config.hash_key, data, hashlib.sha256).hexdigest()[:16]
 
     # -- attributes ----------------------------------------------------------------
-
-    def _attribute(self, key: str, value: Any, fired: list[str]) -> tuple[str, Any]:
-        if value.__class__ is str and self._keys.get(key, DROP) is None:
-            return key, self._text(value, fired)
-        return self._pair(key, value, fired)
 
     def _pair(self, key: str, value: Any, fired: list[str]) -> tuple[str, Any]:
         verdict = self._key_verdict(key)
@@ -219,17 +221,28 @@ class Redactor:
     # -- text ----------------------------------------------------------------------
 
     def _text(self, text: str, fired: list[str]) -> str:
-        clean = self._clean if len(text) <= _CLEAN_CACHE_MAX_LEN else self._long_clean
+        size = len(text)
+        clean = self._clean if size <= _CLEAN_CACHE_MAX_LEN else self._long_clean
         if text in clean:
             return text
-        if len(text) > self._max_length:
+        if size > self._max_length:
             return self._cut(text, fired)
         if _cannot_hold_builtin_secrets(text):
             redacted = text
-        elif len(text) >= _BY_LINE_FROM and "\n" in text:
+        elif size >= _BY_LINE_FROM and "\n" in text:
             redacted = self._scan_lines(text, fired)
         else:
-            redacted = self._scan_text(text, fired)
+            found = (
+                self._anchors.secrets(text)
+                if "%" not in text and "\\" not in text and "'" not in text
+                else self._found(text)
+            )
+            if found:
+                if "\n" not in text:
+                    self._remember(text, found)
+                redacted = self._replace(text, found, fired)
+            else:
+                redacted = text
         for rule in self._value_rules:
             redacted = self._user_rule(rule, redacted, fired)
         if redacted is text:
@@ -280,7 +293,7 @@ class Redactor:
         done = 0
         for start, end in runs:
             block = "\n".join(lines[start:end])
-            found = self._found(block)
+            found = self._line_found(block) if end - start == 1 else self._found(block)
             if found:
                 redacted_text += lines[done:start]
                 redacted_text.append(self._replace(block, found, fired))
@@ -309,53 +322,50 @@ class Redactor:
         found = self._found(text)
         return self._replace(text, found, fired) if found else text
 
+    def _line_found(self, line: str) -> list[tuple[int, int, str]]:
+        """``_found`` for a new line of a long text, reusing what a message held.
+
+        An exception's message travels twice in its event: as ``exception.message``
+        and after its type as the last line of ``exception.stacktrace``
+        (``PermissionError: <message>``). What was found in a message is remembered
+        for a while and reused there (a type naming a secret, ``InvalidTokenError:
+        x``, is a key: that line is scanned whole).
+        """
+        exception = _EXCEPTION_LINE.match(line) if ": " in line else None
+        if exception is not None and not self._names_secret(exception["type"]):
+            offset = exception.start("message")
+            message = line[offset:]
+            known = [] if message in self._clean else self._recent.get(message)
+            if known is not None:
+                return [(start + offset, end + offset, rule) for start, end, rule in known]
+        return self._found(line)
+
+    def _remember(self, text: str, found: list[tuple[int, int, str]]) -> None:
+        """Keeps where the secrets of a one-line ``text`` are (see ``_line_found``)."""
+        if len(self._recent) >= _RECENT_SIZE:
+            self._recent.clear()
+        self._recent[text] = found.copy()
+
+    def _names_secret(self, name: str) -> bool:
+        verdict = self._types.get(name)
+        if verdict is None:
+            verdict = self._types[name] = key_is_secret(name) is not None
+        return verdict
+
     def _found(self, text: str) -> list[tuple[int, int, str]]:
         """``(start, end, rule)`` of each secret in ``text`` (overlaps possible).
 
         Detectors also run over the text's decoded views (percent-encoding, JSON
-        escapes); what they find there is mapped back to the encoded characters.
+        escapes, SQL quotes); what they find there is mapped back to the encoded
+        characters.
         """
-        found = self._found_plain(text)
+        found = self._anchors.secrets(text)
+        if "%" not in text and "\\" not in text and "'" not in text:
+            return found  # no escape of any carrier (see ``carriers``)
         for view in views(text):
-            for start, end, name in self._found_plain(view[0]):
+            for start, end, name in self._anchors.secrets(view[0]):
                 found.append((*original_span(view, start, end), name))
         return found
-
-    def _found_plain(self, text: str) -> list[tuple[int, int, str]]:
-        found: list[tuple[int, int, str]] = []
-        for detector, positions in self._anchors(text).items():
-            for start, end in detector.find(text, positions):
-                found.append((start, end, detector.name))
-        return found
-
-    def _anchors(self, text: str) -> dict[Detector, list[int]]:
-        """The detectors worth running on ``text``, each with its trigger positions."""
-        starts: dict[Detector, list[int]] = {}
-        for char, detectors, needs in self._by_char:
-            index = text.find(char)
-            if index != -1 and (not needs or needs in text):
-                positions = _positions(text, char, index)
-                for detector in detectors:  # ":" and "=" both trigger key_value (any order)
-                    starts[detector] = starts.get(detector, []) + positions
-        if self._by_shape:
-            self._shape_anchors(text, starts)
-        by_literal = self._by_literal
-        for match in self._literals.finditer(text):
-            start = match.start()
-            for detector in by_literal[match.group()]:
-                starts.setdefault(detector, []).append(start)
-        for detector in self._scanners:
-            starts[detector] = []
-        return starts
-
-    def _shape_anchors(self, text: str, starts: dict[Detector, list[int]]) -> None:
-        shape = shape_of(text)
-        for trigger, detectors in self._by_shape:
-            index = shape.find(trigger)
-            if index != -1:
-                positions = _positions(shape, trigger, index)
-                for detector in detectors:
-                    starts[detector] = starts.get(detector, []) + positions
 
     def _replace(self, text: str, found: list[tuple[int, int, str]], fired: list[str]) -> str:
         """``text`` with each secret found replaced by its marker.
@@ -363,6 +373,10 @@ class Redactor:
         Overlapping secrets are replaced as one, named after the longest of them: a
         key's value that holds a PEM block is hidden up to the block's end.
         """
+        if len(found) == 1:
+            start, end, name = found[0]
+            fired.append(name)
+            return f"{text[:start]}{self._marker(name, text[start:end])}{text[end:]}"
         found.sort()
         merged: list[list[Any]] = []
         for start, end, name in found:
@@ -392,7 +406,12 @@ class Redactor:
 
     def _marker(self, rule: str, secret: object, action: str | None = None) -> str:
         """The replacement of ``secret``; the rule's configured action unless given."""
-        if (action or self.config.actions.get(rule)) == "hash":
+        if action is None:
+            marker = self._masks.get(rule)
+            if marker is not None:
+                return marker
+            action = self.config.actions.get(rule)
+        if action == "hash":
             return f"[HASH:{rule}:{self.hash(secret)}]"
         return f"[REDACTED:{rule}]"
 
@@ -401,16 +420,6 @@ class Redactor:
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def _positions(text: Any, needle: Any, index: int) -> list[int]:
-    """Where ``needle`` occurs in ``text``, not overlapping, from ``index`` (the first) on."""
-    positions = []
-    step = len(needle)
-    while index != -1:
-        positions.append(index)
-        index = text.find(needle, index + step)
-    return positions
 
 
 def _ends_with_key(lines: list[str], index: int) -> bool:
@@ -447,14 +456,18 @@ def _copy_until(attributes: Mapping[str, Any], stop: str) -> dict[str, Any]:
 
 
 def _cannot_hold_builtin_secrets(text: str) -> bool:
-    """Lower-case letters and digits only (ids, hex digests), or a UUID: no detector fires.
+    """Hexadecimal digits in lower case (ids, digests), or a UUID: no detector fires.
 
-    Every built-in secret needs an upper-case letter, punctuation, a space or digits
-    alone (cards); skipping these common values saves a scan.
+    Every built-in secret needs a letter past ``f``, an upper-case letter,
+    punctuation, a space or digits alone (cards); skipping these common values
+    saves a scan.
     """
     if text.isalnum():
-        return text.islower()
+        return text.islower() and not text.strip(_HEX)
     return len(text) == 36 and text[8] == "-" and _UUID.fullmatch(text) is not None  # noqa: PLR2004
+
+
+_HEX = "0123456789abcdef"
 
 
 def _is_texty(value: Any) -> bool:

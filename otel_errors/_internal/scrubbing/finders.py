@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import string
 from typing import TYPE_CHECKING
 
-from otel_errors._internal.scrubbing.validators import luhn_ok
+from otel_errors._internal.scrubbing.validators import es_dni_ok, fi_hetu_ok, luhn_ok
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -74,6 +75,8 @@ def scanning(pattern: str, validate: Callable[[str], bool]) -> Finder:
     return find
 
 
+_LOCAL_ASCII = string.ascii_letters + string.digits + "_.%+-"
+"""Characters of a local part; a non-ASCII letter before them sends the search to ``re``."""
 _EMAIL_LOCAL_START = re.compile(r"[\s\S]*[^\w.%+-]")
 _EMAIL = re.compile(
     r"(?P<secret>[\w.%+-]{1,64}(?:@|%40)[^\W_][\w-]{0,62}(?:\.[^\W_][\w-]{0,62})*"
@@ -87,8 +90,11 @@ def emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for at in starts:
         window = max(0, at - 64)
-        before = _EMAIL_LOCAL_START.match(text, window, at)  # ends after the last delimiter
-        local = before.end() if before is not None else window
+        head = text[window:at]
+        local = at - (len(head) - len(head.rstrip(_LOCAL_ASCII)))
+        if local > window and (text[local - 1].isalnum() or text[local - 1] == "_"):
+            before = _EMAIL_LOCAL_START.match(text, window, at)  # a non-ASCII local part
+            local = before.end() if before is not None else window
         if local < at:
             match = _EMAIL.match(text, local)
             if match is not None:
@@ -156,11 +162,16 @@ def longest_valid(pattern: str, validate: Callable[[str], bool], separators: str
     return find
 
 
-def url_passwords(text: str, colons: list[int]) -> list[tuple[int, int]]:
+def url_passwords(text: str, _: list[int]) -> list[tuple[int, int]]:
     """Passwords in the user information of URLs (``scheme://user:password@host``)."""
     if "@" not in text:
         return []
-    return _URL_PASSWORD(text, [c for c in colons if text.startswith("://", c)])
+    schemes = []
+    index = text.find("://")
+    while index != -1:
+        schemes.append(index)
+        index = text.find("://", index + 3)
+    return _URL_PASSWORD(text, schemes)
 
 
 _USERINFO = r"[^\s:/?#@\[\]\"'<>`{}|\\^]"
@@ -200,4 +211,43 @@ def database_values(text: str, starts: list[int]) -> list[tuple[int, int]]:
             group = "secret" if match.group("secret") is not None else "row"
             if match.end(group) > match.start(group):
                 spans.append(match.span(group))
+    return spans
+
+
+_DNI = re.compile(r"(?:[0-9]{7,8}|[XYZxyz][0-9]{7})[- ]?[A-Za-z](?![A-Za-z0-9])")
+
+
+def es_dnis(text: str, starts: list[int]) -> list[tuple[int, int]]:
+    """Spanish DNI/NIE numbers around ``starts``: seven digits and a letter, in a word.
+
+    A DNI has eight digits (a leading zero is often left out: seven) and the NIE a
+    letter and seven, so the seven digits the shapes anchor on may follow one more
+    character of the number.
+    """
+    spans: list[tuple[int, int]] = []
+    for start in starts:
+        if start > 0 and (text[start - 1].isdigit() or text[start - 1] in "XYZxyz"):
+            start -= 1  # noqa: PLW2901 - the number's first character
+        if word_start(text, start):
+            match = _DNI.match(text, start)
+            if match is not None and es_dni_ok(match.group()):
+                spans.append(match.span())
+    return spans
+
+
+_HETU = re.compile(r"[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Ya-y](?![A-Za-z0-9])")
+
+
+def fi_hetus(text: str, starts: list[int]) -> list[tuple[int, int]]:
+    """Finnish personal identity codes at ``starts``, not inside a longer number.
+
+    Its date, century sign and mod-31 character make a look-alike rare enough that a
+    letter may touch it (``is030594W903B``: a missing space).
+    """
+    spans: list[tuple[int, int]] = []
+    for start in starts:
+        if start == 0 or not text[start - 1].isdigit():
+            match = _HETU.match(text, start)
+            if match is not None and fi_hetu_ok(match.group()):
+                spans.append(match.span())
     return spans

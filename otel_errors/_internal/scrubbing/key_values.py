@@ -9,11 +9,20 @@ line (``PASSWORD ?= x``, ``token := "x"``, ``$pass .= "x"``, C#'s ``@"x"``), XML
 the carrier's punctuation to the whole identifier in front of it and asks
 :func:`~otel_errors._internal.scrubbing.keys.key_is_secret` about it: the same
 normalisation (case, separators, camelCase, joined words) as attribute keys get.
-A quoted value runs to its closing quote, spaces included.
+A quoted value runs to its closing quote, spaces included. Source code writes a
+secret in a few more ways: a literal compared with a secret variable
+(``if ("x" == password)``), passed to a constructor or setter named after one
+(``std::string secret("x")``, ``setPassword("x")``), or after a key without an
+operator (``password "x";``).
+
+The separators are found by one search over the value written backwards: from each
+``=`` or ``:`` the pattern reads the operator, spaces, a closing quote and the key
+in one ``match``, so a separator after an ordinary key costs no Python code.
 
 A value is not a secret when it is a placeholder (``${VAR}``, ``{{ var }}``,
-``%(x)s``, ``null``) or when it is the next line's key (``GITHUB_TOKEN=`` above
-``SLACK_TOKEN=``).
+``%(x)s``, ``null``, ``xxx``, the word ``password`` itself), a reference to a
+variable of the same name (``password = self.password``), or the next line's key
+(``GITHUB_TOKEN=`` above ``SLACK_TOKEN=``).
 """
 
 from __future__ import annotations
@@ -34,21 +43,26 @@ _OPERATOR = re.compile(
 )
 """At a separator: the operator, up to three spaces, or up to two line breaks and an indent."""
 _UNQUOTED = re.compile(
-    r"(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+)?(?:[^\s\"'&,;)}\]<>%]|%(?!26|2[Cc]))"
-    r"{3,512}"
+    r"(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+)?[^\s\"'&,;)}\]<>%]{0,512}"
+    r"(?:%(?!26|2[Cc])[^\s\"'&,;)}\]<>%]{0,512}){0,64}"
 )
 """An unquoted value: up to a delimiter (``&`` and ``%26`` end a query parameter)."""
+_MIN_UNQUOTED = 3
+_SPACED = re.compile(r"(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)[ \t]+)?\S{1,512}")
+"""An unquoted value after an operator between spaces: up to the next space."""
 _TEMPLATE_STARTS = ("${", "{{", "%(", "$(", "<%", "#{")
 _TYPE_WORDS = frozenset({"string", "String", "str", "char", "bytes", "text"})
 """Type names written between a variable and its value: the variable is the key."""
 _CLI_OPTION = re.compile(
     r"(?<![\w-])--?(?P<name>u|user|password|passwd|pass|token|api-key|secret)[ \t]{1,3}"
-    r"(?P<value>\"[^\"\n]{1,512}\"|'[^'\n]{1,512}'|[^\s\"']{1,512})"
+    r"(?P<value>\"[^\"\n]{1,512}\"(?::\"[^\"\n]{0,512}\")?|'[^'\n]{1,512}'|[^\s\"']{1,512})"
 )
 _NEXT_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\s{0,3}[:=]")
 _PLACEHOLDER = re.compile(
     r"(?:\$\{[^}]*\}+|\$[A-Z_][A-Z0-9_]*|\$[0-9]|\$\(.*|\[[A-Z_]+\]|\{\{[^}]*\}\}|%\([^)]*\)s|%s|\$[0-9]+|:[A-Za-z_]\w*|<[^<>]*>|\?|\*+|"
-    r"null|none|nil|true|false|undefined|redacted|\[REDACTED[:\w]*\]|\[HASH:[:\w]*\])\Z",
+    r"null|none|nil|true|false|undefined|redacted|\[REDACTED[:\w]*\]|\[HASH:[:\w]*\]|"
+    r"(?P<repeated>.)(?P=repeated){2,}|"
+    r"(?:your[_-]?|my[_-]?)?(?:password|passwd|pass|pwd|secret|token|api[_-]?key|key)s?)\Z",
     re.IGNORECASE,
 )
 _MAX_QUOTED = 1024
@@ -57,15 +71,146 @@ _verdicts: dict[str, bool] = {}
 """Identifiers judged before: keys repeat across values (a lost insert costs a rescan)."""
 
 
-def key_values(text: str, separators: list[int]) -> list[tuple[int, int]]:
-    """Spans of values written after a secret key, from each separator in ``separators``."""
+_BACKWARDS = re.compile(
+    r"(?P<separator>=(?P<operator>[?:.+!=]{0,3})|:(?<!//:)"
+    r"|\"(?:\((?P<call>)|(?P<opening>)[ \t]{1,3})|'\((?P<single_call>)"
+    r"|,(?=[ \t]{0,3}[\"'])(?P<comma>)|>(?=[A-Za-z0-9_.-]{1,64}<)(?P<tag>))"
+    r"[ \t]{0,3}(?:\][0-9]{0,4}\[)?(?:\"\\?|'\\?|`|;touq&)?"
+    r"(?P<key>[A-Za-z0-9_.-]{1,64})"
+)
+"""Read backwards from a separator: operator, spaces, array brackets, closing quote, key.
+
+Besides ``=`` (after ``?:.+!=``) and ``:`` (not a URL's ``://``): a call's ``("``,
+a value's opening quote after a space (``key "x"``), a comma after a quoted key
+(``setenv("TOKEN", "x")``) and the end of an XML tag (``<password>x``). Each
+alternative starts with a plain character, so ``re`` skips to the candidates in C.
+"""
+_GETTERS = ("get", "fetch", "read", "load", "lookup", "find", "has", "delete", "remove")
+"""A call of a function named so takes a secret's name, not the secret."""
+_STATEMENT_END = re.compile(r"[ \t]*(?:[;,)}\]]|$)", re.MULTILINE)
+
+
+def key_values(text: str, _: list[int]) -> list[tuple[int, int]]:
+    """Spans of values written after a key that names a secret, in ``text``.
+
+    One backwards search finds the keys before every separator (see ``_BACKWARDS``);
+    verdicts are remembered by the key as read backwards. Comparisons and
+    command-line options are looked for where ``==``, ``!=`` or `` -`` is.
+    """
     spans: list[tuple[int, int]] = []
-    for separator in separators:
-        if follows_key(text, separator):
-            span = _value_at(text, separator)
-            if span is not None:
-                spans.append(span)
+    length = len(text)
+    verdicts = _backward_verdicts
+    for match in _BACKWARDS.finditer(text[::-1]):
+        verdict = verdicts.get(match["key"])
+        if verdict is None:
+            verdict = _judge_backwards(match["key"])
+        if not verdict:
+            continue
+        span = _value_of(text, match, length - match.end("separator"), verdict)
+        if span is not None:
+            spans.append(span)
+    if "==" in text or "!=" in text:
+        spans += _compared_values(text)
+    if " -" in text or text.startswith("-"):
+        spans += _cli_values(text)
     return spans
+
+
+def _value_of(
+    text: str, match: re.Match[str], separator: int, verdict: int
+) -> tuple[int, int] | None:
+    """The value after the key of ``match`` (a backwards match) and its separator."""
+    if verdict == _TYPE_WORD and not follows_key(text, separator):
+        return None  # var token string = "x": the variable before the type is the key
+    if match["call"] is not None or match["single_call"] is not None:
+        return _called_with(text, match["key"][::-1], separator + 1)
+    if match["opening"] is not None:
+        return _statement_value(text, len(text) - 1 - match.start())
+    span = _value_at(text, separator)
+    if span is not None and match["operator"] is not None and _is_code(text, span, match):
+        return None
+    return span
+
+
+_SECRET, _TYPE_WORD = 1, 2
+"""Verdicts on a key besides 0 (not secret): it names a secret, or it is a type name."""
+_backward_verdicts: dict[str, int] = {}
+"""Verdicts by key as read backwards (keys repeat across values; a lost insert costs a rescan)."""
+
+
+def _judge_backwards(backwards_key: str) -> int:
+    key = backwards_key[::-1]
+    verdict = _TYPE_WORD if key in _TYPE_WORDS else _SECRET if _is_secret(key) else 0
+    if len(_backward_verdicts) >= _CACHE_SIZE:
+        _backward_verdicts.clear()
+    _backward_verdicts[backwards_key] = verdict
+    return verdict
+
+
+def _called_with(text: str, function: str, quote: int) -> tuple[int, int] | None:
+    """The quoted argument of ``secret("x")`` or ``setPassword("x")``, not of a getter."""
+    name = function.rsplit(".", 1)[-1].lstrip("_").lower()
+    if name.startswith(_GETTERS):
+        return None
+    return _literal(text, quote)
+
+
+def _statement_value(text: str, quote: int) -> tuple[int, int] | None:
+    """The quoted value of ``password "x";``: a statement that ends after it."""
+    span = _literal(text, quote)
+    if span is None or not _STATEMENT_END.match(text, span[1] + 1):
+        return None
+    return span
+
+
+def _literal(text: str, quote: int) -> tuple[int, int] | None:
+    span = _quoted(text, quote)
+    if span is None or _PLACEHOLDER.match(text, span[0], span[1]):
+        return None
+    return span
+
+
+def _is_code(text: str, span: tuple[int, int], match: re.Match[str]) -> bool:
+    """Whether an unquoted value after ``=`` is code: a call or the key's own name.
+
+    Source code that calls a function for a secret (``secret = get_secret("db")``) or
+    copies it from a variable (``password = self.password``) writes no secret.
+    """
+    value = text[span[0] : span[1]]
+    if ("." not in value and "(" not in value) or text[span[0] - 1 : span[0]] in _QUOTES:
+        return False
+    if _CALL.match(value):
+        return True
+    name = value.rsplit(".", 1)
+    key = match["key"][::-1].rsplit(".", 1)[-1]
+    return len(name) == 2 and name[1].lower() == key.lower()  # noqa: PLR2004
+
+
+_CALL = re.compile(r"[A-Za-z_][\w.]*\(")
+
+
+def _compared_values(text: str) -> list[tuple[int, int]]:
+    """Literals compared with a secret variable: ``if ("x" == password)``, ``"x" !== secret``."""
+    spans: list[tuple[int, int]] = []
+    for match in _COMPARED.finditer(text):
+        if not _is_secret(match.group("key")):
+            continue
+        end = _before_operator(text, match.start())
+        if end == 0 or text[end - 1] not in _QUOTES:
+            continue
+        quote = text[end - 1]
+        start = text.rfind(quote, max(0, end - 1 - _MAX_QUOTED), end - 1)
+        if (
+            start != -1
+            and start + 1 < end - 1
+            and "\n" not in text[start:end]
+            and not _PLACEHOLDER.match(text, start + 1, end - 1)
+        ):
+            spans.append((start + 1, end - 1))
+    return spans
+
+
+_COMPARED = re.compile(r"(?:==|!=)=?[ \t]{0,3}(?P<key>[A-Za-z_][A-Za-z0-9_.]{0,63})(?![\w(])")
 
 
 def follows_key(text: str, separator: int) -> bool:
@@ -117,29 +262,56 @@ def _before_operator(text: str, separator: int) -> int:
     return end
 
 
-def cli_values(text: str, options: list[int]) -> list[tuple[int, int]]:
+def _cli_values(text: str) -> list[tuple[int, int]]:
     """Values of command-line options that carry credentials: ``curl -u user:password``.
 
     ``-u``/``--user`` values are credentials when they hold a ``:``; ``--password``,
-    ``--token`` and the like always are (``--password=x`` is a ``key=value``).
+    ``--token`` and the like always are (``--password=x`` is a ``key=value``). An
+    option starts the text or follows a space. Examples in documentation are not
+    secrets: a placeholder (``<user:password>``, ``xxx:yyy``, ``user:pass``, the
+    user name again: ``test:test``).
     """
     spans: list[tuple[int, int]] = []
-    for option in options:
+    option = 0 if text.startswith("-") else text.find(" -") + 1
+    while option != 0 or text.startswith("-"):
         match = _CLI_OPTION.match(text, option)
-        if match is None:
-            continue
-        start, end = match.span("value")
-        while end - start > 1 and text[start] in _QUOTES and text[end - 1] == text[start]:
-            start, end = start + 1, end - 1
-        if match.group("name") in ("u", "user"):  # user:password, the password is secret
-            colon = text.find(":", start, end)
-            if colon == -1:
-                continue
-            # An API key as the user name and no password (``-u sk_test_x:``) is the secret.
-            start, end = (colon + 1, end) if colon + 1 < end else (start, colon)
-        if start < end and not _PLACEHOLDER.match(text, start, end):
-            spans.append((start, end))
+        if match is not None:
+            span = _credential(text, *match.span("value"), user=match["name"] in ("u", "user"))
+            if span is not None:
+                spans.append(span)
+        option = text.find(" -", option + 1) + 1
+        if option == 0:
+            break
     return spans
+
+
+def _credential(text: str, start: int, end: int, *, user: bool) -> tuple[int, int] | None:
+    """The secret part of an option's value ``text[start:end]``, unless a placeholder."""
+    start, end = _unquote(text, start, end)
+    if _PLACEHOLDER.match(text, start, end):
+        return None
+    if user:  # user:password, the password is secret
+        colon = text.find(":", start, end)
+        if colon == -1:
+            return None
+        name_start, name_end = _unquote(text, start, colon)
+        start, end = _unquote(text, colon + 1, end)
+        if start == end:  # an API key as the user name, no password: ``-u sk_test_x:``
+            start, end = name_start, name_end
+        elif text[start:end] == text[name_start:name_end]:
+            return None  # test:test, admin:admin: an example
+    if start == end or _PLACEHOLDER.match(text, start, end):
+        return None
+    return start, end
+
+
+def _unquote(text: str, start: int, end: int) -> tuple[int, int]:
+    """``start:end`` without the quotes around it (``"user":"x"`` has two pairs)."""
+    while start < end and text[start] in _QUOTES:
+        start += 1
+    while end > start and text[end - 1] in _QUOTES:
+        end -= 1
+    return start, end
 
 
 def _xml_key(text: str, end: int) -> bool:
@@ -160,7 +332,12 @@ def _is_secret(identifier: str) -> bool:
 
 
 def _value_at(text: str, separator: int) -> tuple[int, int] | None:
-    """The span of the value after the operator at ``separator``, if it may be a secret."""
+    """The span of the value after the operator at ``separator``, if it may be a secret.
+
+    After an operator between spaces (``secret = x``, a line of code or configuration)
+    an unquoted value runs to the next space; elsewhere (``a=x&b=y``, ``a=x, b=y``) to
+    the carrier's delimiter.
+    """
     operator = _OPERATOR.match(text, separator)
     if operator is None:
         return None
@@ -173,14 +350,24 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
     if span is None and text[separator] == ",":
         return None
     if span is None:
-        match = _UNQUOTED.match(text, start)
-        if match is None:
+        spaced = text[separator - 1 : separator] in " \t" and text[start - 1 : start] in " \t"
+        match = (_SPACED if spaced and separator else _UNQUOTED).match(text, start)
+        if match is None or match.end() - start < _MIN_UNQUOTED:
             return None
-        span = match.span()
+        span = start, start + len(match.group().rstrip(",;)}]>"))
     value = text[span[0] : span[1]]
-    if not value.strip() or _PLACEHOLDER.match(value):
+    if not value.strip() or (_may_be_placeholder(value) and _PLACEHOLDER.match(value)):
         return None
     return span
+
+
+def _may_be_placeholder(value: str) -> bool:
+    """False for most values: one starting with a letter or digit, not a word, not ``xxx``.
+
+    Placeholders start with ``$ { % : < [ ? *``, are a word (``null``, ``password``)
+    or one character repeated.
+    """
+    return not value[0].isalnum() or value.isalpha() or value[:3] == value[0] * 3
 
 
 def _quoted(text: str, start: int) -> tuple[int, int] | None:
@@ -189,6 +376,8 @@ def _quoted(text: str, start: int) -> tuple[int, int] | None:
     An unclosed quote runs to the end of the line (at most ``_MAX_QUOTED`` characters):
     a value cut short is still hidden.
     """
+    if text[start : start + 1] not in _QUOTE_STARTS:
+        return None
     if text.startswith("&quot;", start):
         closing, start = "&quot;", start + 6
     elif text.startswith("''", start):  # a quote inside an SQL string literal
@@ -209,6 +398,8 @@ def _quoted(text: str, start: int) -> tuple[int, int] | None:
     return (start, end) if end > start else None
 
 
+_QUOTE_STARTS = frozenset("\"'`&\\")
+"""First characters of a quoted value: a quote, an escaped quote or ``&quot;``."""
 _CREDENTIAL_SCHEMES = ("bearer", "basic", "token", "digest")
 _KEY_END_LAST = frozenset(":=>;\"'")
 """Last characters of a line ending in a separator (``=>``, an XML tag), a quote or ``&quot;``."""

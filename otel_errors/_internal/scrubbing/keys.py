@@ -47,23 +47,29 @@ def key_is_secret(key: str) -> str | None:
     """The secret word the key names, or None.
 
     Short words (``pin``, ``auth``, ``jwt``, ...) only count as a whole segment of the
-    key (``user.pin``, ``x-auth``), so ``spinner``, ``author`` and ``pinned`` stay.
+    key (``user.pin``, ``x-auth``), so ``spinner``, ``author`` and ``pinned`` stay. A
+    plural followed by more words names something a collection of secrets has, not a
+    secret: ``UserSecretsId``, ``secrets_path``, ``passwords_file``.
     """
     normal = normalise(key)
     if normal.endswith(_EXEMPT_ENDINGS):
         return None
-    segments: set[str] | None = None
+    segments: list[str] | None = None
     for match in _WORDS.finditer(normal):
         word = match.group()
+        if normal.startswith("s", match.end()) and match.end() + 1 < len(normal):
+            segments = segments or _segments(key)
+            if any(segment.endswith(word + "s") for segment in segments[:-1]):
+                continue  # a plural, then more: what a collection has (UserSecretsId)
         if word not in _SHORT_WORDS:
             return word
-        if segments is None:
-            segments = _segments(key)
+        segments = segments or _segments(key)
         if word in segments:
             return word
     return None
 
 
-def _segments(key: str) -> set[str]:
+def _segments(key: str) -> list[str]:
+    """The words of ``key`` in order, lower case: ``UserSecretsId`` -> user, secrets, id."""
     parts = re.split(r"[-_. /:]|(?<=[a-z])(?=[A-Z])", key)
-    return {p.lower() for p in parts if p}
+    return [p.lower() for p in parts if p]

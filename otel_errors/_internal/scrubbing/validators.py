@@ -11,8 +11,12 @@ addresses (``ipaddress``).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import ipaddress
+import itertools
+import re
 
 _DOUBLED = str.maketrans("0123456789", "0246813579")
 """Luhn doubles every second digit and adds the digits of the product: 7 -> 14 -> 5."""
@@ -91,6 +95,43 @@ def iban_ok(text: str) -> bool:
     return number % 97 == 1
 
 
+_PEM_HEADER = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\s*(?:[\w-]+:[^\n]*\n\s*)*")
+_DER_LABELS = ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "DSA PRIVATE KEY",
+               "ENCRYPTED PRIVATE KEY")  # fmt: skip
+"""Labels whose body is base64 of a DER structure (RFC 7468, PKCS #1/#8, SEC 1)."""
+
+
+def pem_key_ok(block: str) -> bool:
+    """Whether a PEM or OpenPGP armored private key block holds key material.
+
+    The body is base64 (RFC 7468): of a DER ``SEQUENCE`` for PKCS #1/#8 and SEC 1
+    keys, so it starts with ``M``; of ``openssh-key-v1`` for OpenSSH keys (``b3Bl``);
+    of OpenPGP packets, whose first byte has its high bit set (a base64 character
+    from ``g`` on). Armor headers (``Proc-Type:``, ``Version:``) come first: behind
+    them a key encrypted the old way may start with anything. An empty body or a
+    word in its place (documentation) is no key.
+    """
+    header = _PEM_HEADER.match(block)
+    if header is None:
+        return False
+    start = _BASE64_START.match(block, header.end())
+    if start is None:
+        return False
+    body = start.group()
+    label = header.group(1)
+    if "Proc-Type:" in block[: header.end()]:
+        return True
+    if label.endswith("BLOCK"):  # OpenPGP
+        return body[0] in _PGP_FIRST
+    if label == "OPENSSH PRIVATE KEY":
+        return body.startswith("b3Bl")
+    return body[0] == "M" or label not in _DER_LABELS
+
+
+_BASE64_START = re.compile(r"[A-Za-z0-9+/]{4}")
+_PGP_FIRST = frozenset("ghijklmnopqrstuvwxyz0123456789+/")
+
+
 def looks_random(text: str) -> bool:
     """Whether a word after ``Bearer``/``Basic`` is a credential rather than prose.
 
@@ -111,8 +152,10 @@ def token_ok(text: str) -> bool:
     """
     if text.startswith(("xox", "xapp")):
         body = text[text.find("-") + 1 :]
-    else:  # after the prefix: AKIA..., AIza..., ghp_..., sk_live_..., github_pat_..._...
-        body = text.rsplit("_", 1)[-1] if "_" in text[:12] else text[4:]
+    elif "_" in text[:12]:  # ghp_..., sk_live_..., whsec_..., github_pat_..._...: the longest part
+        body = max(text.split("_"), key=len)
+    else:  # AKIA..., AIza...
+        body = text[4:]
     if (
         text.startswith(("xox", "xapp"))
         and (
@@ -121,7 +164,43 @@ def token_ok(text: str) -> bool:
         )
     ):
         return False
-    return len(set(body.replace("_", "").replace("-", ""))) > 3  # noqa: PLR2004
+    return len(set(body.replace("_", "").replace("-", ""))) > 3 and not _counts_up(body)  # noqa: PLR2004
+
+
+_ASCENDING = 8
+
+
+def _counts_up(body: str) -> bool:
+    """Whether ``body`` holds eight letters that follow the alphabet (``abcdefgh``).
+
+    Templates fill a token's format with the alphabet; an issued token does so about
+    once in 62**7.
+    """
+    run = 1
+    for previous, char in itertools.pairwise(body):
+        run = run + 1 if ord(char) == ord(previous) + 1 and char.isalpha() else 1
+        if run == _ASCENDING:
+            return True
+    return False
+
+
+_BEDROCK_PREFIXES = {"bedrock-api-key-": b"bedrock.amazonaws.com", "ABSK": b"BedrockAPIKey-"}
+
+
+def bedrock_key_ok(text: str) -> bool:
+    """An Amazon Bedrock API key: base64 of what AWS documents behind its prefix.
+
+    A short-term key is ``bedrock-api-key-`` and a presigned ``bedrock.amazonaws.com``
+    URL, a long-term key ``ABSK`` and ``BedrockAPIKey-...``, both base64-encoded.
+    """
+    prefix = "ABSK" if text.startswith("ABSK") else "bedrock-api-key-"
+    body = text[len(prefix) :].rstrip("=")[:32]
+    body = body[: len(body) // 4 * 4].replace("+", "-").replace("/", "_")
+    try:
+        decoded = base64.urlsafe_b64decode(body)
+    except (binascii.Error, ValueError):
+        return False
+    return decoded.startswith(_BEDROCK_PREFIXES[prefix])
 
 
 def ssn_ok(text: str) -> bool:
@@ -141,8 +220,14 @@ _NINO_PREFIXES_NOT = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
 
 
 def nino_ok(text: str) -> bool:
-    """A UK National Insurance number: HMRC's prefix letters, six digits, suffix A-D."""
+    """A UK National Insurance number: HMRC's prefix letters, six digits, suffix A-D.
+
+    Written in upper case or, in free text, lower case; not mixed.
+    """
     compact = text.replace(" ", "")
+    if not (compact.isupper() or compact.islower()):
+        return False
+    compact = compact.upper()
     prefix = compact[:2]
     return (
         len(compact) == 9  # noqa: PLR2004
@@ -158,11 +243,19 @@ _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
 
 
 def es_dni_ok(text: str) -> bool:
-    """A Spanish DNI (8 digits) or NIE (X/Y/Z and 7 digits) with its mod-23 letter."""
+    """A Spanish DNI (8 digits) or NIE (X/Y/Z and 7 digits) with its mod-23 letter.
+
+    A DNI below 10,000,000 is often written without its leading zero. Letters are
+    upper case or, in free text, lower case (not mixed); a space before the letter
+    only with an upper-case one (``12345678 a`` is a number and a word).
+    """
+    if not (text.isupper() or text.islower()) or (" " in text and not text[-1].isupper()):
+        return False
     compact = text.replace("-", "").replace(" ", "").upper()
     number = compact[:-1]
     if number[:1] in ("X", "Y", "Z"):
         number = str("XYZ".index(number[0])) + number[1:]
+    number = number.zfill(8)
     if len(number) != 8 or not number.isdigit():  # noqa: PLR2004
         return False
     return _DNI_LETTERS[int(number) % 23] == compact[-1]
@@ -199,7 +292,7 @@ _CF_MONTHS = frozenset("ABCDEHLMPRST")
 
 def it_fiscal_code_ok(text: str) -> bool:
     """An Italian fiscal code (codice fiscale): month letter, day 1-31 or 41-71, check letter."""
-    code = text.upper()
+    code = text
     if code[8] not in _CF_MONTHS or not code[9:11].isdigit():
         return False
     day = int(code[9:11])

@@ -1,0 +1,237 @@
+"""One pass that finds where each detector is worth running in a value.
+
+Python's ``re`` costs a few nanoseconds per character to skip, and about a hundred
+per position where a pattern's first character occurs and the pattern has to be
+tried; a Python call costs a microsecond. So a value is read three ways, each
+in C, and a detector runs only at its anchors:
+
+- shapes with ``bytes.find`` in the value's shape (:func:`shape_of`, one
+  ``bytes.translate``): a card starts a word with four digits, an IBAN with two
+  letters and two digits; the shapes holding four digits are only looked for when
+  four digits follow each other somewhere;
+- literals (``@``, ``://``, ``eyJ``, ``AKIA``, ``ghp_``, ``-----BEGIN``, ``Bearer``)
+  with one regular expression, each literal entered at its rarest character:
+  ``eyJ`` is looked for from its ``J`` (then checked behind), so the search stops
+  at the few positions holding a ``J`` instead of at every ``e``. The literals of
+  provider tokens are only looked for in a value holding a run of 16 word
+  characters, as each of those tokens does.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from otel_errors._internal.scrubbing.detectors import Detector
+
+_SHAPES_REMEMBERED = 1024
+_NO_ANCHORS: list[int] = []
+_DIGITS = b"9999"
+"""Four digits in a row: the gate of the shapes that hold them."""
+_RARITY = "%@>JQZXKVWYGFHBDPMLUCNRSIOTEAzqjxkv-byw_gpfmculdhrsnioate"
+"""Characters from the rarest in telemetry text to the most common; others come last."""
+
+
+def _shape_table() -> bytes:
+    table = bytearray(b" " * 256)
+    for chars, shape in (
+        (string.digits, "9"),
+        (string.ascii_uppercase, "A"),
+        (string.ascii_lowercase + "_", "a"),
+    ):
+        for char in chars:
+            table[ord(char)] = ord(shape)
+    return bytes(table)
+
+
+_SHAPES = _shape_table()
+_RUNS = bytes(
+    ord("w") if chr(i).isascii() and (chr(i).isalnum() or chr(i) in "_-") else 32
+    for i in range(256)
+)
+"""Letters, digits, ``_`` and ``-`` (which tokens hold) become ``w``, the rest a space."""
+_ID_CHARS = "0123456789abcdef-"
+_DIGITS_AND_DASHES = "0123456789-"
+_RUN_LENGTH = 16
+_RUN = b"w" * _RUN_LENGTH
+"""The shortest run of word characters a token family needs (``whsec_`` and ten more)."""
+
+
+def shape_of(text: str) -> bytes:
+    """``text`` as shapes: a space, then ``9``, ``A`` or ``a`` per digit, capital, other.
+
+    Lower-case letters and ``_`` are ``a``; every other character becomes a space. The
+    leading space makes position 0 a word start and puts ``text[i]`` at ``i + 1``: so
+    ``shape.find(b" 9999")`` is the index in ``text`` of a word starting with four
+    digits. Non-ASCII characters count as spaces (one each: positions still match).
+    """
+    return b" " + text.encode("ascii", "replace").translate(_SHAPES)
+
+
+class Anchors:
+    """Where the triggers of ``detectors`` occur in a value.
+
+    Args:
+        detectors: The detectors in use; see ``Detector.triggers``.
+    """
+
+    def __init__(self, detectors: list[Detector]) -> None:
+        """Compiles the searches."""
+        shapes = sorted({t for d in detectors for t in d.triggers if isinstance(t, bytes)})
+        self._shapes, self._digit_shapes = (
+            tuple(
+                (shape, tuple(d for d in detectors if shape in d.triggers))
+                for shape in shapes
+                if (_DIGITS in shape) is digits
+            )
+            for digits in (False, True)
+        )
+        self._digit_shapes = self._shapes + self._digit_shapes  # looked for after four digits
+        self._literals = _literal_search([d for d in detectors if not d.token])
+        self._tokens = _literal_search([d for d in detectors if d.token])
+        self._scanners = tuple(d for d in detectors if not d.triggers)
+        self._by_shape: dict[bytes, list[tuple[Detector, list[int]]]] = {}
+
+    def secrets(self, text: str) -> list[tuple[int, int, str]]:
+        """``(start, end, rule)`` of each secret the detectors find at their anchors.
+
+        What the shapes anchor is remembered by shape: a log line or message built
+        from one template has one shape whatever its numbers and words.
+        """
+        found: list[tuple[int, int, str]] = []
+        for detector, positions in self._starts(text).items():
+            for start, end in detector.find(text, positions):
+                found.append((start, end, detector.name))
+        for detector in self._scanners:  # they find their own anchors, where their gate is
+            if detector.gate in text:
+                for start, end in detector.find(text, _NO_ANCHORS):
+                    found.append((start, end, detector.name))
+        return found
+
+    def _starts(self, text: str) -> dict[Detector, list[int]]:
+        """The detectors worth running on ``text``, each with its anchors.
+
+        Identifiers (UUIDs, trace ids, digests: runs of lower-case hexadecimal) hold
+        neither tokens nor numbers of a family; they are left out of the shape, which
+        then stays the same from one request's id to the next. (One function on
+        purpose: it runs for every value scanned.)
+        """
+        shape = shape_of(text)
+        windows = [(0, len(text), self._literals)]
+        if len(text) >= _RUN_LENGTH:
+            tokens, ids = _runs(text)
+            for start, end in tokens:
+                windows.append((start, end, self._tokens))
+            if ids:
+                blanked = bytearray(shape)
+                for start, end in ids:
+                    blanked[start + 1 : end + 1] = b" " * (end - start)  # shape is one longer
+                shape = bytes(blanked)
+        memo = self._by_shape.get(shape)
+        if memo is None:
+            memo = self._shape_anchors(shape)
+        starts: dict[Detector, list[int]] = dict(memo)  # lists shared: never changed in place
+        for start, end, (literals, branches) in windows:
+            for match in literals.finditer(text, start, end):
+                detectors, back = branches[match.lastindex]  # type: ignore[index]
+                for detector in detectors:
+                    starts[detector] = [*starts.get(detector, ()), match.start() - back]
+        return starts
+
+    def _shape_anchors(self, shape: bytes) -> list[tuple[Detector, list[int]]]:
+        by_detector: dict[Detector, list[int]] = {}
+        for trigger, detectors in self._digit_shapes if _DIGITS in shape else self._shapes:
+            index = shape.find(trigger)
+            if index != -1:
+                positions = _positions(shape, trigger, index, trigger[0] != 32)  # noqa: PLR2004 - a leading space
+                for detector in detectors:
+                    by_detector.setdefault(detector, []).extend(positions)
+        memo = list(by_detector.items())
+        if len(self._by_shape) >= _SHAPES_REMEMBERED:
+            self._by_shape.clear()
+        self._by_shape[shape] = memo
+        return memo
+
+
+def _runs(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Runs of 16 letters, digits, ``_`` or ``-`` in ``text``: token windows, and ids.
+
+    A provider token is such a run or starts one (``AKIA...``, ``ghp_...``, the header
+    of a JWT), or ends its literal just before one (``bedrock-api-key-...``): each
+    window reaches 16 characters before its run. A run of lower-case hexadecimal and
+    dashes with a letter in it is an id (UUID, trace id, digest), no token: each
+    token family has a letter past ``f`` or an upper-case one in its prefix. A run of
+    digits alone may be a card number: neither.
+    """
+    runs = text.encode("ascii", "replace").translate(_RUNS)
+    tokens: list[tuple[int, int]] = []
+    ids: list[tuple[int, int]] = []
+    index = runs.find(_RUN)
+    while index != -1:
+        end = runs.find(b" ", index)
+        end = len(runs) if end == -1 else end
+        run = text[index:end]
+        if run.strip(_ID_CHARS):  # a letter past f, or upper case
+            tokens.append((max(0, index - _RUN_LENGTH), end))
+        elif run.strip(_DIGITS_AND_DASHES):
+            ids.append((index, end))
+        index = runs.find(_RUN, end)
+    return tokens, ids
+
+
+def _positions(text: Any, needle: Any, index: int, shift: int) -> list[int]:
+    """Where ``needle`` occurs in ``text``, not overlapping, from ``index`` (the first) on.
+
+    ``shift`` is 1 for a shape trigger that does not start with a space: the shape
+    is one longer than the text at its start.
+    """
+    positions = []
+    step = len(needle)
+    while index != -1:
+        positions.append(index - shift)
+        index = text.find(needle, index + step)
+    return positions
+
+
+def _literal_search(
+    detectors: list[Detector],
+) -> tuple[re.Pattern[str], list[tuple[tuple[Detector, ...], int]]]:
+    """One regular expression for every literal trigger, and per branch its detectors.
+
+    ``re`` skips ahead quickly to the characters that can start an alternative and
+    tries the alternatives there; so each literal is entered at its rarest
+    character (``J(?<=eyJ)``) and the alternatives are grouped by that character.
+    An empty group in each alternative names it (``match.lastindex``); its entry
+    gives the detectors and how far before the matched character the literal starts.
+    A case-insensitive literal is searched as written in lower, title and upper case.
+    """
+    by_literal: dict[str, list[Detector]] = {}
+    for detector in detectors:
+        for trigger in detector.triggers:
+            if isinstance(trigger, bytes):
+                continue
+            spellings = (
+                {trigger, trigger.capitalize(), trigger.upper()} if detector.any_case else {trigger}
+            )
+            for spelling in spellings:
+                by_literal.setdefault(spelling, []).append(detector)
+    by_anchor: dict[str, list[tuple[str, tuple[Detector, ...], int]]] = {}
+    for literal in sorted(by_literal, key=lambda lit: (-len(lit), lit)):  # the longest wins
+        back = min(range(len(literal)), key=lambda i: (_rarity(literal[i]), i))
+        behind = f"(?<={re.escape(literal)})" if back else ""
+        by_anchor.setdefault(literal[back], []).append(
+            (f"{re.escape(literal[back + 1 :])}(){behind}", tuple(by_literal[literal]), back)
+        )
+    branches: list[tuple[tuple[Detector, ...], int]] = [((), 0)]  # group 0: the whole match
+    groups = []
+    for anchor, alternatives in sorted(by_anchor.items()):
+        groups.append(f"{re.escape(anchor)}(?:{'|'.join(a for a, _, _ in alternatives)})")
+        branches += [(found, back) for _, found, back in alternatives]  # groups in order
+    return re.compile("|".join(groups) or "(?!)"), branches
+
+
+def _rarity(char: str) -> int:
+    index = _RARITY.find(char)
+    return len(_RARITY) if index == -1 else index
