@@ -18,9 +18,9 @@ from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_errors._internal import sdk_patch
-from otel_errors._internal.pipeline import tracer_components
-from otel_errors._internal.redaction_setup import get_redactor
+from otel_errors._internal.pipeline import sdk_patch
+from otel_errors._internal.pipeline.redaction_setup import get_redactor
+from otel_errors._internal.pipeline.setup import tracer_components
 from otel_errors.instrumentation.psycopg import PsycopgErrorsInstrumentor
 
 DSN_VARIABLE = "OTEL_ERRORS_TEST_POSTGRES_DSN"

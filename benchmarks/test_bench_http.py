@@ -21,9 +21,9 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_errors._internal import sdk_patch
-from otel_errors._internal.pipeline import tracer_components
-from otel_errors._internal.redaction_setup import get_redactor
+from otel_errors._internal.pipeline import sdk_patch
+from otel_errors._internal.pipeline.redaction_setup import get_redactor
+from otel_errors._internal.pipeline.setup import tracer_components
 from otel_errors.instrumentation.requests import RequestsErrorsInstrumentor
 
 BODY = b'{"ok": true}'

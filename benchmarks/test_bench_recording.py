@@ -18,9 +18,10 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_errors._internal import active, sdk_patch
-from otel_errors._internal.pipeline import tracer_components
-from otel_errors._internal.redaction_setup import get_redactor
+from otel_errors._internal.pipeline import sdk_patch
+from otel_errors._internal.pipeline.redaction_setup import get_redactor
+from otel_errors._internal.pipeline.setup import tracer_components
+from otel_errors._internal.recording import active
 
 
 class DroppingExporter(SpanExporter):

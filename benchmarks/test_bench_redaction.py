@@ -28,7 +28,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind
 
-from otel_errors._internal.redaction_export import redact_span
+from otel_errors._internal.export.redaction import redact_span
 from otel_errors._internal.scrubbing import RedactionConfig, Redactor
 
 CONTEXT = SpanContext(trace_id=0x1234, span_id=0x5678, is_remote=False)

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Sequence
 
-    from otel_errors._internal.app_error import AppError
-    from otel_errors._internal.catalog import (
+    from otel_errors._internal.config.settings import ConfigurationError
+    from otel_errors._internal.model.app_error import AppError
+    from otel_errors._internal.model.catalog import (
         Catalog,
         CatalogError,
         Category,
@@ -29,24 +30,23 @@ if TYPE_CHECKING:
         Kind,
         Severity,
     )
-    from otel_errors._internal.classification import CodeRule, Match
-    from otel_errors._internal.handling import ErrorHandler, handle, record_error
-    from otel_errors._internal.http_client import HTTPErrorResponse
-    from otel_errors._internal.settings import ConfigurationError
+    from otel_errors._internal.model.classification import CodeRule, Match
+    from otel_errors._internal.recording.handling import ErrorHandler, handle, record_error
+    from otel_errors._internal.recording.http_client import HTTPErrorResponse
 
 _LAZY = {
-    "AppError": "otel_errors._internal.app_error",
-    "Catalog": "otel_errors._internal.catalog",
-    "CatalogError": "otel_errors._internal.catalog",
-    "Category": "otel_errors._internal.catalog",
-    "ConfigurationError": "otel_errors._internal.settings",
-    "ErrorCode": "otel_errors._internal.catalog",
-    "ErrorHandler": "otel_errors._internal.handling",
-    "HTTPErrorResponse": "otel_errors._internal.http_client",
-    "Kind": "otel_errors._internal.catalog",
-    "Severity": "otel_errors._internal.catalog",
-    "handle": "otel_errors._internal.handling",
-    "record_error": "otel_errors._internal.handling",
+    "AppError": "otel_errors._internal.model.app_error",
+    "Catalog": "otel_errors._internal.model.catalog",
+    "CatalogError": "otel_errors._internal.model.catalog",
+    "Category": "otel_errors._internal.model.catalog",
+    "ConfigurationError": "otel_errors._internal.config.settings",
+    "ErrorCode": "otel_errors._internal.model.catalog",
+    "ErrorHandler": "otel_errors._internal.recording.handling",
+    "HTTPErrorResponse": "otel_errors._internal.recording.http_client",
+    "Kind": "otel_errors._internal.model.catalog",
+    "Severity": "otel_errors._internal.model.catalog",
+    "handle": "otel_errors._internal.recording.handling",
+    "record_error": "otel_errors._internal.recording.handling",
 }
 
 
@@ -131,7 +131,7 @@ def configure(
         ConfigurationError: a setting or the catalogue is invalid; the message names
             each bad variable or keyword and its value.
     """
-    from otel_errors._internal.pipeline import setup
+    from otel_errors._internal.pipeline.setup import setup
 
     resource: dict[str, Any] = {}
     if service_name is not None:
@@ -181,21 +181,21 @@ def register_exception(match: Match, code: CodeRule) -> None:
     Rules registered later win over earlier ones for the same class, so an
     application overrides the shipped defaults by registering its own.
     """
-    from otel_errors._internal.registry import registry
+    from otel_errors._internal.recording.registry import registry
 
     registry.classifier.add(match, code)
 
 
 def classify(exc: BaseException) -> ErrorCode:
     """The catalogue entry for ``exc`` (``UNKNOWN`` when nothing matches). Never raises."""
-    from otel_errors._internal.registry import registry
+    from otel_errors._internal.recording.registry import registry
 
     return registry.classifier.classify(exc).error
 
 
 def get_catalog() -> Catalog:
     """The live catalogue: shipped defaults, application files and Python declarations."""
-    from otel_errors._internal.registry import registry
+    from otel_errors._internal.recording.registry import registry
 
     return registry.catalog
 

@@ -9,6 +9,6 @@ defaults, the pipeline, and every installed instrumentation. Importing it again,
 under the launcher, changes nothing.
 """
 
-from otel_errors._internal.pipeline import setup
+from otel_errors._internal.pipeline.setup import setup
 
 setup(strict=False, instrument=True)

@@ -13,7 +13,7 @@
   meets, the record still goes to ``logging.lastResort`` (stderr, WARNING and up),
   exactly as it would without us.
 
-Both use the fields of ``otel_errors._internal.log_fields``. Records from the
+Both use the fields of ``otel_errors._internal.recording.log_fields``. Records from the
 ``opentelemetry`` and ``otel_errors`` loggers never enter the OpenTelemetry
 pipeline (an exporter logging its own failure must not feed itself), and a handler
 failure is counted, never raised into the application.
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber, get_logger
 
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.log_fields import structure
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.log_fields import structure
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -28,9 +28,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from otel_errors._internal import sdk_patch
-from otel_errors._internal.local_export import LocalMetricExporter, LocalSpanExporter
-from otel_errors._internal.span_export import ExportSpanProcessor
+from otel_errors._internal.export.local import LocalMetricExporter, LocalSpanExporter
+from otel_errors._internal.pipeline import sdk_patch
+from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
 
 directory, forks = sys.argv[1], int(sys.argv[2])
 bound = float(sys.argv[3]) if len(sys.argv) > 3 else 30.0

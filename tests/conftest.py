@@ -21,11 +21,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from otel_errors._internal import active, sdk_patch
-from otel_errors._internal.recorder import ErrorRecorder
-from otel_errors._internal.registry import registry
-from otel_errors._internal.settings import Settings
-from otel_errors._internal.span_export import ExportSpanProcessor
+from otel_errors._internal.config.settings import Settings
+from otel_errors._internal.pipeline import sdk_patch
+from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
+from otel_errors._internal.recording import active
+from otel_errors._internal.recording.recorder import ErrorRecorder
+from otel_errors._internal.recording.registry import registry
 
 _EXPORTER = InMemorySpanExporter()
 _PROVIDER = TracerProvider()
@@ -145,7 +146,7 @@ def use_settings() -> Iterator[object]:
 @pytest.fixture
 def fresh_registry() -> Iterator[object]:
     """A registry with only the shipped defaults; rules added by the test vanish after it."""
-    from otel_errors._internal.registry import Registry
+    from otel_errors._internal.recording.registry import Registry
 
     saved = dict(vars(registry))
     previous = active.get_recorder()

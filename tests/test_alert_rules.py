@@ -7,14 +7,14 @@ from pathlib import Path
 import yaml
 
 from otel_errors import Catalog
-from otel_errors._internal.alert_rules import (
+from otel_errors._internal.recording.registry import shipped_catalog
+from otel_errors._internal.tooling.alert_rules import (
     AlertPolicy,
     alert_name,
     rules_document,
     unit_tests_document,
 )
-from otel_errors._internal.cli import main
-from otel_errors._internal.registry import shipped_catalog
+from otel_errors._internal.tooling.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop" / "errors.toml"

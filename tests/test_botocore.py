@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 from opentelemetry.trace import SpanKind
 
-from otel_errors._internal.registry import registry
-from otel_errors._internal.rules.aws import BY_ERROR_CODE
+from otel_errors._internal.model.rules.aws import BY_ERROR_CODE
+from otel_errors._internal.recording.registry import registry
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=5)
 

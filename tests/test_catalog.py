@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from otel_errors import Catalog, CatalogError, Category, ErrorCode, Severity
-from otel_errors._internal.registry import Registry, shipped_catalog
+from otel_errors._internal.recording.registry import Registry, shipped_catalog
 
 
 def test_error_code_defaults_follow_category():
@@ -124,7 +124,7 @@ def test_shipped_sections_do_not_share_codes():
     from importlib import resources
 
     seen: dict[str, str] = {}
-    for section in resources.files("otel_errors._internal.catalogs").iterdir():
+    for section in resources.files("otel_errors._internal.model.catalogs").iterdir():
         if section.name.endswith(".toml"):
             for entry in Catalog.from_toml_text(section.read_text(), source=section.name):
                 assert entry.code not in seen, (entry.code, seen.get(entry.code), section.name)

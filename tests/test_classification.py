@@ -12,7 +12,7 @@ import pytest
 
 import otel_errors
 from otel_errors import AppError, ErrorCode
-from otel_errors._internal.registry import registry
+from otel_errors._internal.recording.registry import registry
 
 if sys.version_info >= (3, 11):
     from builtins import ExceptionGroup

@@ -14,10 +14,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind
 
 import otel_errors
-from otel_errors._internal.cli import main, settings_table
-from otel_errors._internal.environment_variables import SETTINGS
-from otel_errors._internal.local_export import JsonLinesFile, LocalSpanExporter
-from otel_errors._internal.settings import Settings
+from otel_errors._internal.config.environment_variables import SETTINGS
+from otel_errors._internal.config.settings import Settings
+from otel_errors._internal.export.local import JsonLinesFile, LocalSpanExporter
+from otel_errors._internal.tooling.cli import main, settings_table
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.skipif(
 
 def test_dashboard_has_the_promised_panels():
     """Error rate, top codes, trends, latency, success rate, logs and alert state."""
-    from otel_errors._internal.dashboards import dashboard_json
+    from otel_errors._internal.tooling.dashboards import dashboard_json
 
     dashboard = json.loads(dashboard_json())
     titles = [p["title"] for p in dashboard["panels"] if p["type"] != "row"]
@@ -38,7 +38,7 @@ def test_dashboard_has_the_promised_panels():
 
 def test_every_prometheus_target_is_a_known_query():
     """The targets are exactly the expressions the e2e test evaluates."""
-    from otel_errors._internal.dashboards import dashboard_json, panel_queries
+    from otel_errors._internal.tooling.dashboards import dashboard_json, panel_queries
 
     dashboard = json.loads(dashboard_json())
     queries = panel_queries()

@@ -34,14 +34,14 @@ from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import event, text
 
-from otel_errors._internal.registry import registry
-from otel_errors._internal.sql import (
+from otel_errors._internal.helpers.sql import (
     MAX_LENGTH,
     MAX_SCAN,
     operation_name,
     sanitize_error_text,
     sanitize_statement,
 )
+from otel_errors._internal.recording.registry import registry
 from otel_errors.instrumentation import sqlalchemy as sqlalchemy_errors
 from otel_errors.instrumentation.psycopg import PsycopgErrorsInstrumentor
 from otel_errors.instrumentation.sqlalchemy import SQLAlchemyErrorsInstrumentor
@@ -508,7 +508,7 @@ def test_failures_no_test_can_cause(exc, code):
 
 def test_rule_codes_are_catalogued():
     """Every code the database rules can return exists in the shipped catalogue."""
-    from otel_errors._internal.rules import db
+    from otel_errors._internal.model.rules import db
 
     codes = {*db.BY_SQLSTATE.values(), *db.BY_SQLSTATE_CLASS.values()}
     codes |= {*db._SQLITE_BY_NAME.values(), *(c for _, c in db._SQLITE_BY_PREFIX)}

@@ -15,8 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from otel_errors._internal.alert_rules import AlertPolicy, rules_document, unit_tests_document
-from otel_errors._internal.registry import shipped_catalog
+from otel_errors._internal.recording.registry import shipped_catalog
+from otel_errors._internal.tooling.alert_rules import (
+    AlertPolicy,
+    rules_document,
+    unit_tests_document,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "collector-config"
@@ -58,7 +62,7 @@ def test_shipped_rules_are_generated_from_the_catalogue():
 @pytest.mark.skipif(sys.version_info < (3, 11), reason="grafana-foundation-sdk needs 3.11")
 def test_shipped_dashboard_is_generated():
     """The committed dashboard JSON is what `otel-errors dashboard` generates."""
-    from otel_errors._internal.dashboards import dashboard_json
+    from otel_errors._internal.tooling.dashboards import dashboard_json
 
     shipped = DEPLOY / "grafana" / "dashboards" / "otel-errors.json"
     assert shipped.read_text() == dashboard_json()
@@ -77,7 +81,7 @@ def test_promtool_checks_and_unit_tests_every_alert(binaries):
 def test_rules_from_an_application_catalogue(binaries, tmp_path):
     """Rules generated with the shop's catalogue pass promtool's checks and unit tests."""
     catalog = ROOT / "examples" / "shop" / "errors.toml"
-    cli = [sys.executable, "-m", "otel_errors._internal.cli", "alerts"]
+    cli = [sys.executable, "-m", "otel_errors._internal.tooling.cli", "alerts"]
     rules = tmp_path / "rules.yml"
     rules.write_text(_run(*cli, "rules", "--catalog", str(catalog)))
     tests = tmp_path / "tests.yml"

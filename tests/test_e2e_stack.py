@@ -64,10 +64,15 @@ from _e2e_processes import Services, free_port, get_json, http_get, services, wa
 from google.protobuf.json_format import MessageToDict
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from otel_errors._internal.alert_rules import AlertPolicy, Threshold, alert_name, rules_document
-from otel_errors._internal.catalog import Catalog
-from otel_errors._internal.dashboards import panel_queries
-from otel_errors._internal.registry import Registry
+from otel_errors._internal.model.catalog import Catalog
+from otel_errors._internal.recording.registry import Registry
+from otel_errors._internal.tooling.alert_rules import (
+    AlertPolicy,
+    Threshold,
+    alert_name,
+    rules_document,
+)
+from otel_errors._internal.tooling.dashboards import panel_queries
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "collector-config"
@@ -232,7 +237,7 @@ def _rules(stack_dir: Path) -> tuple[Catalog, dict[str, Any], dict[str, Any], Pa
     """The rules `otel-errors alerts rules` generates for the shop, and the test's variant."""
     shop_catalog = str(SHOP / "errors.toml")
     cli = subprocess.run(
-        [sys.executable, "-m", "otel_errors._internal.cli", "alerts", "rules", "--catalog",
+        [sys.executable, "-m", "otel_errors._internal.tooling.cli", "alerts", "rules", "--catalog",
          shop_catalog], capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     registry = Registry()

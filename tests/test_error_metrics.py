@@ -6,7 +6,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 import otel_errors
-from otel_errors._internal.error_metrics import ErrorMetrics
+from otel_errors._internal.recording.error_metrics import ErrorMetrics
 
 
 def _errors(metric_points, **match):

@@ -6,10 +6,10 @@ import pytest
 from opentelemetry._logs import SeverityNumber
 
 from otel_errors import record_error
-from otel_errors._internal import active
-from otel_errors._internal.recorder import ErrorRecorder
-from otel_errors._internal.registry import registry
-from otel_errors._internal.settings import Settings
+from otel_errors._internal.config.settings import Settings
+from otel_errors._internal.recording import active
+from otel_errors._internal.recording.recorder import ErrorRecorder
+from otel_errors._internal.recording.registry import registry
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from otel_errors._internal import fail_open
-from otel_errors._internal.active import get_recorder
+from otel_errors._internal.recording import fail_open
+from otel_errors._internal.recording.active import get_recorder
 
 
 @pytest.fixture

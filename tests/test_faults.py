@@ -21,8 +21,9 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
-from otel_errors._internal import local_roots, span_export
-from otel_errors._internal.pipeline import tracer_components
+from otel_errors._internal.pipeline import span_export
+from otel_errors._internal.pipeline.setup import tracer_components
+from otel_errors._internal.recording import local_roots
 
 DEADLINE = 2.0
 MARGIN = 5.0

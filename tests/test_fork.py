@@ -19,10 +19,11 @@ from _forking import held_by_another_thread, in_child
 from opentelemetry import metrics
 from opentelemetry.trace import SpanKind
 
-from otel_errors._internal import active, fail_open, local_roots, span_export
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.local_export import JsonLinesFile
-from otel_errors._internal.span_export import remember_error_type
+from otel_errors._internal.export.local import JsonLinesFile
+from otel_errors._internal.pipeline import span_export
+from otel_errors._internal.pipeline.span_export import remember_error_type
+from otel_errors._internal.recording import active, fail_open, local_roots
+from otel_errors._internal.recording.fail_open import report_internal_failure
 
 pytestmark = pytest.mark.filterwarnings(
     # Python 3.12+ warns that forking a multi-threaded process may deadlock the child:

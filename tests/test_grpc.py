@@ -18,8 +18,8 @@ import grpc.aio
 import pytest
 from opentelemetry.trace import SpanKind
 
-from otel_errors._internal.registry import registry
-from otel_errors._internal.rules.grpc import STATUS_NUMBERS
+from otel_errors._internal.model.rules.grpc import STATUS_NUMBERS
+from otel_errors._internal.recording.registry import registry
 from otel_errors.instrumentation.hooks import ProcessHooksErrorsInstrumentor
 
 METHOD = "/shop.Inventory/Reserve"

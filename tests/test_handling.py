@@ -159,7 +159,7 @@ def test_record_error_with_forced_code_and_attributes(spans, tracer):
 
 def test_record_error_never_raises(monkeypatch):
     """An internal failure is counted and logged; the caller gets UNKNOWN."""
-    from otel_errors._internal import handling
+    from otel_errors._internal.recording import handling
 
     def explode() -> None:
         raise RuntimeError("internal bug")
@@ -170,7 +170,7 @@ def test_record_error_never_raises(monkeypatch):
 
 def test_handle_keeps_user_intent_when_recording_fails(monkeypatch):
     """Even when recording breaks, the fallback is returned and nothing leaks."""
-    from otel_errors._internal import handling
+    from otel_errors._internal.recording import handling
 
     def explode() -> None:
         raise RuntimeError("internal bug")

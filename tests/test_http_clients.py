@@ -36,9 +36,9 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind
 
 import otel_errors
-from otel_errors._internal import fail_open, http_client
-from otel_errors._internal.active import get_recorder
-from otel_errors._internal.http_client import (
+from otel_errors._internal.recording import fail_open, http_client
+from otel_errors._internal.recording.active import get_recorder
+from otel_errors._internal.recording.http_client import (
     HTTPErrorResponse,
     public_url,
     retry_after_seconds,
@@ -417,8 +417,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 import requests
-from otel_errors._internal import sdk_patch
-from otel_errors._internal.span_export import ExportSpanProcessor
+from otel_errors._internal.pipeline import sdk_patch
+from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
 from otel_errors.instrumentation.requests import RequestsErrorsInstrumentor
 
 exporter = InMemorySpanExporter()

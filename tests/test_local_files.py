@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_errors._internal.local_export import JsonLinesFile
-from otel_errors._internal.report import build_report
+from otel_errors._internal.export.local import JsonLinesFile
+from otel_errors._internal.tooling.report import build_report
 
 
 def _mode(path: Path) -> int:
@@ -90,7 +90,7 @@ KILLED_WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from otel_errors._internal.local_export import JsonLinesFile
+    from otel_errors._internal.export.local import JsonLinesFile
     writer = JsonLinesFile(Path(sys.argv[1]), 1 << 40)
     print("ready", flush=True)
     while True:

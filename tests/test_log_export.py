@@ -9,7 +9,7 @@ from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
-from otel_errors._internal.log_export import ErrorsLogRecordProcessor
+from otel_errors._internal.pipeline.log_export import ErrorsLogRecordProcessor
 
 pytestmark = pytest.mark.skipif(
     "exception" not in inspect.signature(LogRecord.__init__).parameters,

@@ -11,7 +11,7 @@ import textwrap
 import pytest
 from opentelemetry._logs import SeverityNumber
 
-from otel_errors._internal import request_id
+from otel_errors._internal.recording import request_id
 from otel_errors.logging import JsonFormatter, OtelLogHandler
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_errors._internal.patching import ImportPatches, OnImport, Patch
+from otel_errors._internal.recording.patching import ImportPatches, OnImport, Patch
 
 BIN = Path(sys.executable).parent
 LIBRARIES = (

@@ -29,13 +29,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 import otel_errors
-from otel_errors._internal import active
-from otel_errors._internal.recorder import ErrorRecorder
-from otel_errors._internal.redaction_export import RedactingSpanExporter
-from otel_errors._internal.redaction_setup import get_redactor
-from otel_errors._internal.registry import registry
-from otel_errors._internal.settings import Settings
-from otel_errors._internal.span_export import ExportSpanProcessor
+from otel_errors._internal.config.settings import Settings
+from otel_errors._internal.export.redaction import RedactingSpanExporter
+from otel_errors._internal.pipeline.redaction_setup import get_redactor
+from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
+from otel_errors._internal.recording import active
+from otel_errors._internal.recording.recorder import ErrorRecorder
+from otel_errors._internal.recording.registry import registry
 
 PROPERTIES = settings(
     max_examples=150,

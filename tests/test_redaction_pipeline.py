@@ -22,17 +22,17 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from otel_errors._internal import redaction_setup
-from otel_errors._internal.names import INTERNAL_FAILURES_METRIC
-from otel_errors._internal.redaction_export import (
+from otel_errors._internal.config.settings import Settings
+from otel_errors._internal.export.redaction import (
     REDACTIONS_METRIC,
     RedactingLogExporter,
     RedactingSpanExporter,
     redact_span,
 )
+from otel_errors._internal.names import INTERNAL_FAILURES_METRIC
+from otel_errors._internal.pipeline import redaction_setup
+from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
 from otel_errors._internal.scrubbing import RedactionConfig, Redactor
-from otel_errors._internal.settings import Settings
-from otel_errors._internal.span_export import ExportSpanProcessor
 from otel_errors.logging import JsonFormatter
 
 SECRETS = ("hunter2", "4111 1111 1111 1111", "jane@example.com", "abc12345token")

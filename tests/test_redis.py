@@ -26,7 +26,7 @@ from opentelemetry.trace import SpanKind
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from otel_errors._internal.registry import registry
+from otel_errors._internal.recording.registry import registry
 from otel_errors.instrumentation import redis as redis_errors
 from otel_errors.instrumentation.redis import RedisErrorsInstrumentor
 
@@ -251,7 +251,7 @@ def test_redis_failures_no_test_can_cause(exc, code):
 
 def test_rule_codes_are_catalogued():
     """Every code the Redis prefix rules can return exists in the shipped catalogue."""
-    from otel_errors._internal.rules.redis import BY_PREFIX
+    from otel_errors._internal.model.rules.redis import BY_PREFIX
 
     assert sorted(c for c in BY_PREFIX.values() if c not in registry.catalog) == []
 

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_errors._internal.span_export import ExportSpanProcessor
+from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
 
 
 def test_error_type_overwritten_by_an_instrumentation_is_restored():

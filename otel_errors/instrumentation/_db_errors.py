@@ -8,7 +8,7 @@ span's context manager, the application's span, a framework) finds it recorded.
 
 Database error texts hold values (PostgreSQL's ``DETAIL``/``LINE`` lines, SQLAlchemy's
 ``[parameters: ...]``), so the message and the stack trace computed by the recorder
-are passed through :func:`otel_errors._internal.sql.sanitize_error_text` and given
+are passed through :func:`otel_errors._internal.helpers.sql.sanitize_error_text` and given
 back as attributes, which win over the computed ones.
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from otel_errors._internal import names
-from otel_errors._internal.active import get_recorder
-from otel_errors._internal.sql import sanitize_error_text
+from otel_errors._internal.helpers.sql import sanitize_error_text
+from otel_errors._internal.recording.active import get_recorder
 
 if TYPE_CHECKING:
     from opentelemetry import trace

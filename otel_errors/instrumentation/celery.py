@@ -60,10 +60,10 @@ from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
 )
 from opentelemetry.trace import Status, StatusCode
 
-from otel_errors._internal import forking
-from otel_errors._internal.active import get_recorder
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.patching import ImportPatches, OnImport
+from otel_errors._internal.recording import forking
+from otel_errors._internal.recording.active import get_recorder
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.patching import ImportPatches, OnImport
 
 if TYPE_CHECKING:
     from collections.abc import Collection

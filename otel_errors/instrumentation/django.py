@@ -37,11 +37,11 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from otel_errors._internal import problem, request_id, server_metrics
-from otel_errors._internal.active import get_recorder
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.handling import own_span_if_none, record_error, request_scope
-from otel_errors._internal.patching import ImportPatches, Patch
+from otel_errors._internal.recording import problem, request_id, server_metrics
+from otel_errors._internal.recording.active import get_recorder
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.handling import own_span_if_none, record_error, request_scope
+from otel_errors._internal.recording.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection

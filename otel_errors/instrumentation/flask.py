@@ -37,18 +37,18 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from otel_errors._internal import problem, request_id, server_metrics
-from otel_errors._internal.active import get_recorder
-from otel_errors._internal.app_error import AppError
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.handling import (
+from otel_errors._internal.model.app_error import AppError
+from otel_errors._internal.names import REQUEST_ID
+from otel_errors._internal.recording import problem, request_id, server_metrics
+from otel_errors._internal.recording.active import get_recorder
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.handling import (
     begin_request,
     end_request,
     own_span_if_none,
     record_error,
 )
-from otel_errors._internal.names import REQUEST_ID
-from otel_errors._internal.patching import ImportPatches, Patch
+from otel_errors._internal.recording.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection

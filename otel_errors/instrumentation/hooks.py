@@ -65,9 +65,9 @@ from opentelemetry.semconv._incubating.attributes.thread_attributes import (
 )
 from opentelemetry.trace import Status, StatusCode
 
-from otel_errors._internal.active import get_recorder
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.shutdown import flush_before_exit
+from otel_errors._internal.pipeline.shutdown import flush_before_exit
+from otel_errors._internal.recording.active import get_recorder
+from otel_errors._internal.recording.fail_open import report_internal_failure
 from otel_errors.instrumentation import logging_exc_info
 
 if TYPE_CHECKING:

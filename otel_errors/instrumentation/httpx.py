@@ -29,14 +29,14 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.http_client import (
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.http_client import (
     RESPONSE_MARK,
     error_statuses,
     raise_for_status_wrapper,
     record_error_response,
 )
-from otel_errors._internal.patching import ImportPatches, Patch
+from otel_errors._internal.recording.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection

@@ -46,8 +46,8 @@ from typing import Any
 
 from wrapt import wrap_function_wrapper
 
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.handling import record_logged
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.handling import record_logged
 
 _OWN_LOGGERS = ("otel_errors", "opentelemetry")
 _SERVER_LOGGERS = frozenset(

@@ -50,10 +50,11 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Status, StatusCode
 
-from otel_errors._internal import forking, names
-from otel_errors._internal.active import get_recorder
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.patching import ImportPatches, OnImport, Patch
+from otel_errors._internal import names
+from otel_errors._internal.recording import forking
+from otel_errors._internal.recording.active import get_recorder
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.patching import ImportPatches, OnImport, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable

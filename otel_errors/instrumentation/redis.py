@@ -41,9 +41,9 @@ from opentelemetry.semconv.attributes.db_attributes import (
     DB_SYSTEM_NAME,
 )
 
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.patching import ImportPatches, Patch
-from otel_errors._internal.rules.redis import error_prefix
+from otel_errors._internal.model.rules.redis import error_prefix
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.instrumentation._db_errors import record_db_error
 
 if TYPE_CHECKING:

@@ -43,10 +43,10 @@ from opentelemetry.semconv.attributes.db_attributes import (
     DB_SYSTEM_NAME,
 )
 
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.patching import ImportPatches, OnImport
-from otel_errors._internal.rules.db import status_code
-from otel_errors._internal.sql import operation_name, sanitize_statement
+from otel_errors._internal.helpers.sql import operation_name, sanitize_statement
+from otel_errors._internal.model.rules.db import status_code
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.patching import ImportPatches, OnImport
 from otel_errors.instrumentation._db_errors import record_db_error
 
 if TYPE_CHECKING:

@@ -48,10 +48,10 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 
 from otel_errors._internal import names
-from otel_errors._internal.active import get_recorder
-from otel_errors._internal.classification import qualified_name
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.patching import ImportPatches, Patch
+from otel_errors._internal.model.classification import qualified_name
+from otel_errors._internal.recording.active import get_recorder
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Collection

@@ -27,13 +27,13 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from otel_errors._internal.fail_open import report_internal_failure
-from otel_errors._internal.http_client import (
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.http_client import (
     error_statuses,
     mark_response,
     record_error_response,
 )
-from otel_errors._internal.patching import ImportPatches, Patch
+from otel_errors._internal.recording.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection

@@ -21,8 +21,8 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from otel_errors._internal.patching import ImportPatches, Patch
-from otel_errors._internal.shutdown import flush_and_report
+from otel_errors._internal.pipeline.shutdown import flush_and_report
+from otel_errors._internal.recording.patching import ImportPatches, Patch
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator

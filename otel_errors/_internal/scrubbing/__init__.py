@@ -2,7 +2,7 @@
 
 ``Redactor(RedactionConfig.build(...))`` redacts attribute maps
 (:meth:`~Redactor.redact_attributes`) and texts (:meth:`~Redactor.redact_text`); the
-span, log and metric adapters live in ``otel_errors._internal.redaction_export``.
+span, log and metric adapters live in ``otel_errors._internal.export.redaction``.
 """
 
 from otel_errors._internal.scrubbing.config import RedactionConfig, RedactionConfigError

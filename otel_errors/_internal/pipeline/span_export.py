@@ -1,0 +1,155 @@
+"""Our one span processor: it wraps each exporting processor and does the span-level work.
+
+Why a wrapping processor: ``on_end`` receives a read-only span, and the SDK's way to
+change what is exported is to rebuild the span and hand the copy downstream. Our
+processor wraps each exporting processor (``BatchSpanProcessor(exporter)``) and
+rebuilds only the spans that need it; every other span passes through untouched.
+Why one processor for several jobs: each processor costs the SDK three calls per
+span; the success path must stay as cheap as the vanilla SDK's.
+
+It tells ``local_roots`` when server and consumer spans start and end (the
+endpoint of the errors counter), and ``outcome`` when any span ends: logged
+exceptions held on it are then counted, and those that escaped meanwhile get
+``error.handled=false`` in the rebuilt span. It counts a span that the wrapped
+processor's full queue drops (see ``delivery``).
+
+It restores ``error.type``: instrumentations set it from the HTTP status (``"500"``)
+or the exception class after we set it to the error code, and DESIGN.md promises the
+code. The recorder remembers which spans it marked (:func:`remember_error_type`,
+bounded) and the rebuild puts the code back.
+
+It makes a failed span's status description valid UTF-8: the API writes
+``f"{type}: {message}"`` there when an exception escapes a span, and a message with a
+lone surrogate (bytes decoded with ``surrogateescape``) made the OTLP encoder reject
+the whole batch it was in.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import Status
+
+from otel_errors._internal.export.delivery import QUEUE_FULL
+from otel_errors._internal.helpers.text import sanitize
+from otel_errors._internal.names import ERROR_TYPE
+from otel_errors._internal.recording import forking
+from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.local_roots import ENTRY_KINDS, entered, left
+from otel_errors._internal.recording.outcome import outcomes
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.trace import Event, Span
+    from opentelemetry.util.types import Attributes
+
+    from otel_errors._internal.export.delivery import Tally
+
+_MAX_REMEMBERED = 8192
+_error_types: dict[int, str] = {}
+"""``error.type`` by span id (64 random bits: collisions are negligible)."""
+_lock = forking.lock()
+
+
+def remember_error_type(span_id: int, value: str) -> None:
+    """Records the ``error.type`` we gave a span, to restore it at export."""
+    with _lock:
+        if len(_error_types) >= _MAX_REMEMBERED:
+            _error_types.pop(next(iter(_error_types)))
+        _error_types[span_id] = value
+
+
+class ExportSpanProcessor(SpanProcessor):
+    """Wraps an exporting span processor; rebuilds spans whose error.type was overwritten.
+
+    Args:
+        downstream: The processor that exports (usually a ``BatchSpanProcessor``).
+        tally: Where a span dropped by ``downstream``'s full queue is counted.
+    """
+
+    def __init__(self, downstream: SpanProcessor, tally: Tally | None = None) -> None:
+        """Wraps ``downstream``; logged exceptions can now wait for their outcome."""
+        self.downstream = downstream
+        self.tally = tally
+        if tally is not None:
+            tally.watch(downstream)
+        outcomes.enabled = True
+
+    @property
+    def span_exporter(self) -> object:
+        """The exporter of the wrapped processor (for introspection and tests)."""
+        return getattr(self.downstream, "span_exporter", None)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Notes entry spans, then passes the span on."""
+        if span.kind in ENTRY_KINDS:
+            entered(span)
+        self.downstream.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Finishes held records, restores our error.type, then passes the span on."""
+        if span.kind in ENTRY_KINDS:
+            left(span)
+        try:
+            span = _corrected(span)
+        except Exception as failure:
+            report_internal_failure("span_export.on_end", failure)
+        tally = self.tally
+        if tally is not None and span.context and span.context.trace_flags.sampled:
+            tally.hand()
+            if tally.queue_full():
+                tally.lose(1, QUEUE_FULL)
+        self.downstream.on_end(span)
+
+    def shutdown(self) -> None:
+        """Shuts the wrapped processor down."""
+        self.downstream.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flushes the wrapped processor."""
+        return self.downstream.force_flush(timeout_millis)
+
+
+def _corrected(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with the error.type we set, the outcome of its held records, valid UTF-8."""
+    description = span.status.description
+    if description and not description.isascii() and sanitize(description) != description:
+        span = rebuilt(span, status=Status(span.status.status_code, sanitize(description)))
+    if not (_error_types or outcomes.held or outcomes.corrected):
+        return span  # the success path: nothing to look up
+    events = outcomes.span_ended(span)
+    context = span.context
+    wanted = _error_types.get(context.span_id) if _error_types and context else None
+    attributes = None
+    if wanted is not None and (span.attributes or {}).get(ERROR_TYPE) != wanted:
+        attributes = {**(span.attributes or {}), ERROR_TYPE: wanted}
+    if attributes is None and events is None:
+        return span
+    return rebuilt(span, attributes=attributes, events=events)
+
+
+def rebuilt(
+    span: ReadableSpan,
+    *,
+    attributes: Attributes | None = None,
+    events: Sequence[Event] | None = None,
+    status: Status | None = None,
+) -> ReadableSpan:
+    """A copy of ``span`` with other attributes, events or status (the SDK's way to change it)."""
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes if attributes is None else attributes,
+        events=span.events if events is None else events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status if status is None else status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

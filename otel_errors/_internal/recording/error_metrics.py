@@ -1,0 +1,143 @@
+"""The ``errors`` counter: every recorded exception, by code, severity and endpoint.
+
+Fed by the recorder, so it counts whatever recorded the exception (the SDK's own
+context managers, contrib instrumentations, our API) exactly as often as exception
+events exist: once per exception object per trace.
+
+The endpoint attribute is the first one found of ``http.route``, ``rpc.method``
+and ``messaging.destination.name`` on the local root span (the request the error
+happened in, so that errors and request counts share the same label), then of
+those and ``db.operation.name``/``code.function.name`` on the recording span itself.
+
+Cardinality is bounded here, before the SDK's own per-stream limit, because a
+limit hit there silently merges everything: past ``OTEL_ERRORS_METRICS_CARDINALITY_LIMIT``
+distinct attribute sets, new ones are counted as ``error.code="OVERFLOW"`` (with the
+severity kept, so paging rules still see them) and one warning is logged. Exemplars
+come from the SDK (``OTEL_METRICS_EXEMPLAR_FILTER``, default ``trace_based``): each
+measurement is made in the context of the recording span.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from opentelemetry import metrics, trace
+
+from otel_errors._internal import names
+from otel_errors._internal.pipeline.redaction_setup import get_redactor
+from otel_errors._internal.recording import forking
+from otel_errors._internal.recording.local_roots import local_root
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from opentelemetry.metrics import Counter
+    from opentelemetry.util.types import AttributeValue
+
+    from otel_errors._internal.model.catalog import ErrorCode
+
+logger = logging.getLogger("otel_errors")
+
+ERRORS_METRIC = "errors"
+REQUEST_SCOPED_ENDPOINTS = ("http.route", "rpc.method", "messaging.destination.name")
+OPERATION_ENDPOINTS = (
+    *REQUEST_SCOPED_ENDPOINTS,
+    "db.operation.name",
+    "code.function.name",
+    "code.function",
+)
+
+
+class ErrorMetrics:
+    """Counts recorded exceptions on the ``errors`` counter of meter ``otel_errors``.
+
+    Args:
+        cardinality_limit: Distinct attribute sets kept before folding into OVERFLOW.
+    """
+
+    def __init__(self, cardinality_limit: int) -> None:
+        """Creates the counter lazily (the meter provider may be set later)."""
+        self.cardinality_limit = cardinality_limit
+        self._counter: Counter | None = None
+        self._series: set[frozenset[tuple[str, AttributeValue]]] = set()
+        self._lock = forking.lock()
+        self._warned = False
+
+    def count(
+        self, span: trace.Span, entry: ErrorCode, exception_type: str, *, handled: bool
+    ) -> None:
+        """Adds one error, in the context of ``span`` (for exemplars)."""
+        attributes: dict[str, AttributeValue] = {
+            names.ERROR_CODE: entry.code,
+            names.ERROR_SEVERITY: entry.severity.value,
+            names.ERROR_CATEGORY: entry.category.value,
+            names.EXCEPTION_TYPE: exception_type,
+            names.ERROR_HANDLED: handled,
+        }
+        endpoint = endpoint_of(span)
+        if endpoint is not None:
+            attributes[endpoint[0]] = endpoint[1]
+        redacted, _ = get_redactor().redact_attributes(attributes)
+        attributes = dict(redacted or {})
+        self._counter_().add(1, self._bounded(attributes), context=trace.set_span_in_context(span))
+
+    def forget_series(self) -> None:
+        """Starts the cardinality bound afresh (a forked child's counts start at zero)."""
+        self._series = set()
+        self._warned = False
+
+    def _counter_(self) -> Counter:
+        if self._counter is None:
+            self._counter = metrics.get_meter(names.METER_NAME).create_counter(
+                ERRORS_METRIC,
+                unit="{error}",
+                description="Recorded exceptions, by error code, severity and endpoint.",
+            )
+        return self._counter
+
+    def _bounded(self, attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
+        key = frozenset(attributes.items())
+        if key in self._series:
+            return attributes
+        with self._lock:
+            if len(self._series) < self.cardinality_limit:
+                self._series.add(key)
+                return attributes
+            if not self._warned:
+                self._warned = True
+                logger.warning(
+                    "otel_errors: the errors counter reached %d attribute sets; new ones are "
+                    "counted as error.code=OVERFLOW (raise OTEL_ERRORS_METRICS_CARDINALITY_LIMIT "
+                    "or look for an unbounded endpoint attribute)",
+                    self.cardinality_limit,
+                )
+        return {
+            names.ERROR_CODE: names.OVERFLOW_CODE,
+            names.ERROR_SEVERITY: attributes[names.ERROR_SEVERITY],
+        }
+
+
+def endpoint_of(span: trace.Span) -> tuple[str, AttributeValue] | None:
+    """The endpoint attribute for an error recorded on ``span``, if any is known."""
+    root = local_root(span)
+    if root is not span:
+        found = _first(_attributes(root), REQUEST_SCOPED_ENDPOINTS)
+        if found is not None:
+            return found
+    return _first(_attributes(span), OPERATION_ENDPOINTS)
+
+
+def _attributes(span: object) -> Mapping[str, AttributeValue]:
+    attributes = getattr(span, "attributes", None)
+    return attributes if attributes is not None else {}
+
+
+def _first(
+    attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]
+) -> tuple[str, AttributeValue] | None:
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None:
+            return key, value
+    return None

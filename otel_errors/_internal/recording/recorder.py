@@ -1,0 +1,317 @@
+"""Recording one exception: classify, describe, deduplicate, and attach to the span.
+
+Every path that records an exception ends here: the SDK's ``record_exception``
+(patched, see ``sdk_patch``), contrib instrumentations through it, and our own
+``handle``/``record_error``. That single path is what makes the attributes the same
+whoever recorded the error, and what lets "at most once per trace" hold.
+
+Deduplication marks the exception object with the id of the trace it was recorded
+in (exceptions cannot be weakly referenced, and a side table holding them would keep
+their frames alive). An outer span that sees the same object in the same trace gets
+``error.type`` but no second event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber, get_logger
+
+from otel_errors._internal import names
+from otel_errors._internal.config.environment_variables import OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN
+from otel_errors._internal.helpers.text import safe_str, sanitize, truncate
+from otel_errors._internal.model.classification import Classification, Classifier, qualified_name
+from otel_errors._internal.model.enrichment import Enrichers
+from otel_errors._internal.pipeline.span_export import remember_error_type
+from otel_errors._internal.recording.error_metrics import ErrorMetrics
+from otel_errors._internal.recording.outcome import Held, outcomes
+from otel_errors._internal.recording.stack import StackFormatter
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from opentelemetry.sdk.trace import Event
+    from opentelemetry.util.types import AttributeValue
+
+    from otel_errors._internal.config.settings import Settings
+    from otel_errors._internal.model.catalog import ErrorCode
+
+logger = logging.getLogger("otel_errors")
+
+_MARK = "_otel_errors_recorded_in_trace"
+_SIGNALS = {"": (True, False), "logs": (False, True), "logs/dup": (True, True)}
+
+
+def exception_signals(environ: Mapping[str, str]) -> tuple[bool, bool]:
+    """``(as span events, as log records)`` from ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN``.
+
+    An unknown value keeps the default (span events) and is logged once, at start-up.
+    """
+    raw = environ.get(OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN, "")
+    value = raw.strip().lower()
+    if value not in _SIGNALS:
+        logger.warning(
+            "otel_errors: %s=%r is not one of 'logs', 'logs/dup'; exceptions stay span events",
+            OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN,
+            raw,
+        )
+        value = ""
+    return _SIGNALS[value]
+
+
+def error_type(entry: ErrorCode, exc: BaseException) -> str:
+    """The span's ``error.type``: the code, or the exception type when unclassified."""
+    return qualified_name(type(exc)) if entry.code == names.UNKNOWN_CODE else entry.code
+
+
+class ErrorRecorder:
+    """Turns exceptions into attributes and records them.
+
+    Args:
+        settings: Length limits and cache size.
+        classifier: Maps exceptions to catalogue entries.
+        environ: Where ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN`` is read.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        classifier: Classifier,
+        environ: Mapping[str, str],
+        enrichers: Enrichers | None = None,
+    ) -> None:
+        """Creates a recorder; reads the exception-signal switch once."""
+        self.enrichers = enrichers if enrichers is not None else Enrichers()
+        self.settings = settings
+        self.classifier = classifier
+        self.stack = StackFormatter(
+            settings.max_stacktrace_length, settings.max_message_length, settings.stack_cache_size
+        )
+        self.as_span_event, self.as_log_record = exception_signals(environ)
+        self.metrics = ErrorMetrics(settings.metrics_cardinality_limit)
+        self._logger = get_logger("otel_errors")
+
+    def attributes(
+        self,
+        exc: BaseException,
+        *,
+        handled: bool,
+        code: str | ErrorCode | None = None,
+        span: trace.Span | None = None,
+    ) -> tuple[dict[str, AttributeValue], ErrorCode]:
+        """The exception attributes of DESIGN.md for ``exc``, and its catalogue entry.
+
+        Enrichers registered for the exception's library add theirs (``span`` is the
+        span it is being recorded on, if any).
+        """
+        result = (
+            Classification(self.classifier.resolve(code))
+            if code is not None
+            else self.classifier.classify(exc)
+        )
+        entry = result.error
+        message = sanitize(truncate(safe_str(exc), self.settings.max_message_length))
+        stack = self.stack.describe(exc, entry.code, message)
+        attributes: dict[str, AttributeValue] = {
+            names.EXCEPTION_TYPE: qualified_name(type(exc)),
+            names.EXCEPTION_MESSAGE: message,
+            names.EXCEPTION_STACKTRACE: stack.stacktrace,
+            names.ERROR_CODE: entry.code,
+            names.ERROR_SEVERITY: entry.severity.value,
+            names.ERROR_CATEGORY: entry.category.value,
+            names.ERROR_KIND: entry.kind.value,
+            names.ERROR_RETRYABLE: entry.is_retryable,
+            names.ERROR_FINGERPRINT: stack.fingerprint,
+            names.ERROR_HANDLED: handled,
+        }
+        if result.group_codes:
+            attributes[names.ERROR_GROUP_CODES] = list(result.group_codes)
+        context = getattr(exc, "context", None)
+        if isinstance(context, dict) and _is_app_error(exc):
+            for key, value in context.items():
+                attributes[names.ERROR_CONTEXT_PREFIX + safe_str(key)] = _attribute_value(
+                    value, self.settings.max_message_length
+                )
+        self.enrichers.apply(exc, span, attributes)
+        return attributes, entry
+
+    def record(
+        self,
+        span: trace.Span,
+        exc: BaseException,
+        *,
+        handled: bool,
+        code: str | ErrorCode | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
+        fatal: bool = False,
+        logged: bool = False,
+    ) -> ErrorCode:
+        """Records ``exc`` on ``span`` unless this trace already holds it.
+
+        Args:
+            span: Where to record (a non-recording span gets nothing).
+            exc: The exception.
+            handled: Whether the application handled it.
+            code: Forces a catalogue code instead of classifying.
+            attributes: Extra attributes; they win over computed ones, as in the SDK.
+            timestamp: Event time in ns since the epoch (now when omitted).
+            fatal: The error ends the process (log records get severity FATAL).
+            logged: The application logged it: handled unless it escapes before the
+                span ends (see ``outcome``).
+
+        Returns:
+            The catalogue entry the exception was classified as.
+        """
+        trace_id = _trace_id(span)
+        if getattr(exc, _MARK, None) == trace_id:
+            return self._seen_again(span, exc, trace_id, handled=handled, code=code)
+        if not span.is_recording():
+            return self._count_unsampled(span, exc, trace_id, handled=handled, code=code)
+        event_attributes, entry = self.attributes(exc, handled=handled, code=code, span=span)
+        if not handled:
+            _set_error_type(span, error_type(entry, exc))
+        if attributes:
+            event_attributes.update(attributes)
+        exception_type = str(event_attributes[names.EXCEPTION_TYPE])
+
+        def finish(final_handled: bool) -> None:
+            event_attributes[names.ERROR_HANDLED] = final_handled
+            if self.as_log_record:
+                self._emit_log(
+                    span, event_attributes, handled=final_handled, fatal=fatal, timestamp=timestamp
+                )
+            self.metrics.count(span, entry, exception_type, handled=final_handled)
+
+        event = None
+        if self.as_span_event:
+            span.add_event(names.EXCEPTION_EVENT, dict(event_attributes), timestamp)
+            event = _last_event(span) if logged else None
+        _mark(exc, trace_id)
+        if logged and outcomes.enabled:
+            outcomes.hold(exc, Held(span, trace_id, event, finish))
+        else:
+            finish(handled)
+        return entry
+
+    def _count_unsampled(
+        self,
+        span: trace.Span,
+        exc: BaseException,
+        trace_id: int,
+        *,
+        handled: bool,
+        code: str | ErrorCode | None,
+    ) -> ErrorCode:
+        """A span that is not sampled gets no event, but the error still counts, once.
+
+        Metrics are not sampled: with head sampling at 10%, ``errors_total`` must still
+        count every error, or every rate and alert built on it reads a tenth.
+        """
+        entry = self._entry(exc, code)
+        _mark(exc, trace_id)
+        self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled)
+        return entry
+
+    def _seen_again(
+        self,
+        span: trace.Span,
+        exc: BaseException,
+        trace_id: int,
+        *,
+        handled: bool,
+        code: str | ErrorCode | None,
+    ) -> ErrorCode:
+        """No second event; an escape still marks the span, and a held record, failed."""
+        entry = self._entry(exc, code)
+        if not handled:
+            held = outcomes.escaped(exc, trace_id)
+            for target in (span, held.span if held else None):
+                if target is not None and target.is_recording():
+                    _set_error_type(target, error_type(entry, exc))
+        return entry
+
+    def classify(self, exc: BaseException) -> ErrorCode:
+        """The catalogue entry of ``exc``."""
+        return self.classifier.classify(exc).error
+
+    @staticmethod
+    def was_recorded(exc: BaseException) -> bool:
+        """Whether ``exc`` was recorded in any trace already."""
+        return getattr(exc, _MARK, None) is not None
+
+    def _entry(self, exc: BaseException, code: str | ErrorCode | None) -> ErrorCode:
+        if code is not None:
+            return self.classifier.resolve(code)
+        return self.classifier.classify(exc).error
+
+    def _emit_log(
+        self,
+        span: trace.Span,
+        attributes: dict[str, AttributeValue],
+        *,
+        handled: bool,
+        fatal: bool,
+        timestamp: int | None,
+    ) -> None:
+        if fatal:
+            severity, text = SeverityNumber.FATAL, "FATAL"
+        elif handled:
+            severity, text = SeverityNumber.WARN, "WARN"
+        else:
+            severity, text = SeverityNumber.ERROR, "ERROR"
+        self._logger.emit(
+            timestamp=timestamp,
+            context=trace.set_span_in_context(span),
+            severity_number=severity,
+            severity_text=text,
+            body=attributes.get(names.EXCEPTION_MESSAGE),
+            attributes=attributes,
+            event_name=names.EXCEPTION_EVENT,
+        )
+
+
+def _is_app_error(exc: BaseException) -> bool:
+    from otel_errors._internal.model.app_error import AppError
+
+    return isinstance(exc, AppError)
+
+
+def _set_error_type(span: trace.Span, value: str) -> None:
+    span.set_attribute(names.ERROR_TYPE, value)
+    remember_error_type(span.get_span_context().span_id, value)
+
+
+def _last_event(span: trace.Span) -> Event | None:
+    """The event just added to an SDK span (None for other span implementations)."""
+    events = getattr(span, "events", None)
+    return events[-1] if events else None
+
+
+def _trace_id(span: trace.Span) -> int:
+    return span.get_span_context().trace_id
+
+
+def mark_recorded(exc: BaseException, trace_id: int) -> None:
+    """Marks ``exc`` as recorded in trace ``trace_id``, as :meth:`ErrorRecorder.record` does.
+
+    For instrumentors that recorded the failure in another form first (an HTTP error
+    response, later raised again by ``raise_for_status``): the recorder then gives
+    ``exc`` no second event in that trace.
+    """
+    _mark(exc, trace_id)
+
+
+def _mark(exc: BaseException, trace_id: int) -> None:
+    # An object refusing attributes is recorded again by outer spans, never lost.
+    with contextlib.suppress(Exception):
+        setattr(exc, _MARK, trace_id)
+
+
+def _attribute_value(value: object, limit: int) -> AttributeValue:
+    if isinstance(value, (bool, int, float)):
+        return value
+    return sanitize(truncate(safe_str(value), limit))

@@ -1,0 +1,218 @@
+"""The ``otel-errors`` command: report, catalogue check and docs, settings table."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from otel_errors._internal.config.environment_variables import OTEL_ERRORS_CATALOG, SETTINGS
+from otel_errors._internal.model.catalog import Catalog, CatalogError
+from otel_errors._internal.recording.registry import registry
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from otel_errors._internal.tooling.alert_rules import AlertPolicy
+
+EXIT_OK = 0
+EXIT_BREAKING = 1
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except CatalogError as exc:
+        print(f"otel-errors: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:  # `otel-errors report | head`
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otel-errors", description="Error catalogue and local error report for otel_errors."
+    )
+    commands = parser.add_subparsers(required=True, metavar="command")
+
+    report = commands.add_parser("report", help="summarise errors from the local JSON-lines files")
+    report.add_argument("--dir", type=Path, help="data directory (default: OTEL_ERRORS_LOCAL_DIR)")
+    report.add_argument("--top", type=int, default=15, help="number of error codes to show")
+    report.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    _catalog_option(report)
+    report.set_defaults(run=_report)
+
+    catalog = commands.add_parser("catalog", help="check or document the error catalogue")
+    catalog_commands = catalog.add_subparsers(required=True, metavar="action")
+    check = catalog_commands.add_parser(
+        "check", help="report removed or re-purposed codes between two catalogue files"
+    )
+    check.add_argument("old", type=Path)
+    check.add_argument("new", type=Path)
+    check.set_defaults(run=_check)
+    docs = catalog_commands.add_parser("docs", help="render the catalogue as Markdown")
+    _catalog_option(docs)
+    docs.add_argument(
+        "--no-defaults", action="store_true", help="only the given files, not the shipped codes"
+    )
+    docs.set_defaults(run=_docs)
+
+    settings = commands.add_parser("settings", help="print the OTEL_ERRORS_* settings table")
+    settings.set_defaults(run=_settings)
+
+    alerts = commands.add_parser("alerts", help="Prometheus rules generated from the catalogue")
+    alert_commands = alerts.add_subparsers(required=True, metavar="what")
+    rules = alert_commands.add_parser("rules", help="recording and alerting rules (YAML)")
+    tests = alert_commands.add_parser("tests", help="promtool unit tests of those rules (YAML)")
+    tests.add_argument("--rule-file", default="otel-errors.rules.yml", help="path of the rules")
+    for sub, run in ((rules, _alert_rules), (tests, _alert_tests)):
+        _catalog_option(sub)
+        sub.add_argument("--slo", type=float, default=0.999, help="availability objective")
+        sub.add_argument("--grafana-url", default="http://localhost:3000")
+        sub.add_argument("--jaeger-url", default="http://localhost:16686")
+        sub.set_defaults(run=run)
+
+    dashboards = commands.add_parser("dashboard", help="the Grafana dashboard (JSON)")
+    dashboards.set_defaults(run=_dashboard)
+    return parser
+
+
+def _catalog_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--catalog",
+        action="append",
+        type=Path,
+        default=None,
+        help=f"catalogue TOML file (repeatable; default: {OTEL_ERRORS_CATALOG})",
+    )
+
+
+def _catalog_files(args: argparse.Namespace) -> list[Path]:
+    if args.catalog:
+        return list(args.catalog)
+    return [
+        Path(p.strip()) for p in os.environ.get(OTEL_ERRORS_CATALOG, "").split(",") if p.strip()
+    ]
+
+
+def _report(args: argparse.Namespace) -> int:
+    from otel_errors._internal.config.settings import Settings
+    from otel_errors._internal.export.local_files import existing_directory
+    from otel_errors._internal.tooling.report import build_report, render_json, render_text
+
+    directory = args.dir or existing_directory(Settings.resolve()[0].local_dir)
+    if not directory.is_dir():
+        print(f"otel-errors: no data directory {directory}", file=sys.stderr)
+        return EXIT_USAGE
+    registry.load_files(_catalog_files(args))
+    report = build_report(directory)
+    if args.json:
+        print(render_json(report, args.top))
+    else:
+        print(render_text(report, registry.catalog, directory, args.top), end="")
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    from otel_errors._internal.tooling.catalog_tools import compare
+
+    changes = compare(Catalog.from_toml(args.old), Catalog.from_toml(args.new))
+    breaking = [c for c in changes if c.breaking]
+    for change in changes:
+        marker = "BREAKING" if change.breaking else "ok"
+        print(f"{marker:8}  {change.code:10}  {change.what}")
+    print(
+        f"{len(breaking)} breaking change(s), {len(changes) - len(breaking)} other change(s)"
+        f" between {args.old} and {args.new}"
+    )
+    return EXIT_BREAKING if breaking else EXIT_OK
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from otel_errors._internal.tooling.catalog_tools import render_markdown
+
+    files = _catalog_files(args)
+    if args.no_defaults:
+        catalog = Catalog()
+        for path in files:
+            catalog.update(Catalog.from_toml(path))
+    else:
+        registry.load_files(files)
+        catalog = registry.catalog
+    print(render_markdown(catalog))
+    return EXIT_OK
+
+
+def _policy(args: argparse.Namespace) -> AlertPolicy:
+    from otel_errors._internal.tooling.alert_rules import AlertPolicy
+
+    if not 0 < args.slo < 1:
+        raise CatalogError(f"--slo {args.slo} must be between 0 and 1")
+    return AlertPolicy(slo=args.slo, grafana_url=args.grafana_url, jaeger_url=args.jaeger_url)
+
+
+def _yaml(document: object) -> str:
+    try:
+        import yaml
+    except ImportError:
+        raise CatalogError(
+            "generating deployment files needs PyYAML: pip install 'otel-errors[deploy]'"
+        ) from None
+    return str(yaml.safe_dump(document, sort_keys=False, width=1000, allow_unicode=True))
+
+
+def _alert_rules(args: argparse.Namespace) -> int:
+    from otel_errors._internal.tooling.alert_rules import rules_document
+
+    registry.load_files(_catalog_files(args))
+    print(_yaml(rules_document(registry.catalog, _policy(args))), end="")
+    return EXIT_OK
+
+
+def _alert_tests(args: argparse.Namespace) -> int:
+    from otel_errors._internal.tooling.alert_rules import unit_tests_document
+
+    registry.load_files(_catalog_files(args))
+    document = unit_tests_document(registry.catalog, _policy(args), args.rule_file)
+    print(_yaml(document), end="")
+    return EXIT_OK
+
+
+def _dashboard(args: argparse.Namespace) -> int:  # noqa: ARG001 - argparse passes it
+    try:
+        from otel_errors._internal.tooling.dashboards import dashboard_json
+
+        print(dashboard_json(), end="")
+    except ImportError:
+        raise CatalogError(
+            "generating the dashboard needs grafana-foundation-sdk (Python 3.11+): "
+            "pip install 'otel-errors[deploy]'"
+        ) from None
+    return EXIT_OK
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the declarations."""
+    lines = [
+        "| variable | `configure()` keyword | values | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(none)"
+        lines.append(f"| `{s.env}` | `{s.keyword}` | {s.kind} | {default} | {s.doc} |")
+    return "\n".join(lines)
+
+
+def _settings(args: argparse.Namespace) -> int:  # noqa: ARG001 - argparse passes it
+    print(settings_table())
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
