@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from otel_errors._internal.alert_rules import AlertPolicy, rules_document, unit_tests_document
+from otel_errors._internal.alert_rules import AlertPolicy, rules_document
+from otel_errors._internal.alert_tests import unit_tests_document
 from otel_errors._internal.registry import shipped_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
