@@ -30,6 +30,7 @@
 #   OTEL_ERRORS_PAGERDUTY_URL            default https://events.pagerduty.com/v2/enqueue
 #   OTEL_ERRORS_SLACK_WEBHOOK_URL        P3
 #   OTEL_ERRORS_SMS_WEBHOOK_URL          P1 (a webhook relay to an SMS gateway)
+#   OTEL_ERRORS_DEADMANSSWITCH_URL       the Watchdog, every minute (a dead man's switch)
 #   OTEL_ERRORS_SMTP_SMARTHOST           P1-P4 e-mail, host:port, with OTEL_ERRORS_ALERT_EMAIL_TO,
 #                                        OTEL_ERRORS_SMTP_FROM, OTEL_ERRORS_SMTP_USERNAME,
 #                                        OTEL_ERRORS_SMTP_PASSWORD, OTEL_ERRORS_SMTP_REQUIRE_TLS (true)
@@ -180,24 +181,30 @@ if smtp:
 keep = {
     "pagerduty_configs": env("OTEL_ERRORS_PAGERDUTY_ROUTING_KEY"),
     "slack_configs": env("OTEL_ERRORS_SLACK_WEBHOOK_URL"),
-    "webhook_configs": env("OTEL_ERRORS_SMS_WEBHOOK_URL"),
     "email_configs": smtp,
+}
+# webhooks differ per receiver: the SMS relay (P1) and the dead man's switch (Watchdog)
+webhooks = {
+    "p1-page": ("sms-webhook-url", env("OTEL_ERRORS_SMS_WEBHOOK_URL")),
+    "deadmansswitch": ("deadmansswitch-url", env("OTEL_ERRORS_DEADMANSSWITCH_URL")),
 }
 for receiver in config["receivers"]:
     for kind in [k for k in receiver if k != "name"]:
-        if not keep.get(kind):
+        webhook = webhooks.get(receiver["name"], ("", None))
+        destination = webhook[1] if kind == "webhook_configs" else keep.get(kind)
+        if not destination:
             del receiver[kind]
             continue
         copies = []
         for integration in receiver[kind]:
             integration = dict(integration)
             if kind == "pagerduty_configs":
-                integration["routing_key_file"] = secret("pagerduty-routing-key", keep[kind])
+                integration["routing_key_file"] = secret("pagerduty-routing-key", destination)
                 integration["url"] = env("OTEL_ERRORS_PAGERDUTY_URL", integration["url"])
             elif kind == "slack_configs":
-                integration["api_url_file"] = secret("slack-webhook-url", keep[kind])
+                integration["api_url_file"] = secret("slack-webhook-url", destination)
             elif kind == "webhook_configs":
-                integration["url_file"] = secret("sms-webhook-url", keep[kind])
+                integration["url_file"] = secret(webhook[0], destination)
             elif env("OTEL_ERRORS_ALERT_EMAIL_TO"):
                 integration["to"] = env("OTEL_ERRORS_ALERT_EMAIL_TO")
             copies.append(integration)

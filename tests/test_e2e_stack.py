@@ -59,6 +59,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from _e2e_alertmanager import ROUTING_KEY, SMTP_PASSWORD, write_alertmanager_config
 from _e2e_capture import OTLP_LOGS, PAGERDUTY, SLACK, WEBHOOK, CaptureServer, SmtpCapture
 from _e2e_processes import Services, free_port, get_json, http_get, services, wait_for
 from google.protobuf.json_format import MessageToDict
@@ -92,8 +93,6 @@ SECRETS = {
 }
 CLIENT_HEADERS = {"Authorization": f"Bearer {BEARER}", "X-API-Key": API_KEY, "X-Request-ID": EMAIL}
 CLIENT_QUERY = urllib.parse.urlencode({"password": PASSWORD, "email": EMAIL})
-ROUTING_KEY = "e2e-routing-key-0123456789abcdef"
-SMTP_PASSWORD = "e2e-smtp-password"  # noqa: S105 - the relay's login, checked on arrival
 
 # P2/P3 alert as soon as the errors are there (see the module docstring); P1 and P4 as shipped.
 TEST_POLICY = AlertPolicy(
@@ -144,6 +143,7 @@ class Stack:
     pagerduty: CaptureServer
     slack: CaptureServer
     sms: CaptureServer
+    deadmansswitch: CaptureServer
     smtp: SmtpCapture
     catalog: Catalog
     cli_rules: dict[str, Any]
@@ -190,40 +190,6 @@ def _write_prometheus_config(stack_dir: Path, ports: dict[str, int], rules: Path
                 statics.append(static)
         job["static_configs"] = statics
     path = stack_dir / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
-def _write_alertmanager_config(stack_dir: Path, stack_urls: dict[str, str], smtp: int) -> Path:
-    """The shipped routing with local secrets and endpoints, and short grouping waits."""
-    secrets = stack_dir / "secrets"
-    secrets.mkdir()
-    (secrets / "smtp-password").write_text(SMTP_PASSWORD)
-    (secrets / "pagerduty-routing-key").write_text(ROUTING_KEY)
-    (secrets / "slack-webhook-url").write_text(f"{stack_urls['slack']}/services/T0/B0/e2e")
-    (secrets / "sms-webhook-url").write_text(f"{stack_urls['sms']}/sms")
-    config = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
-
-    def local(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {key: local(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [local(value) for value in node]
-        if isinstance(node, str) and node.startswith("/etc/alertmanager/secrets/"):
-            path = secrets / node.rsplit("/", 1)[1]
-            assert path.exists(), f"alertmanager.yml reads a secret the test does not plant: {node}"
-            return str(path)
-        if isinstance(node, str) and node.startswith("https://events.pagerduty.com/"):
-            return stack_urls["pagerduty"] + urllib.parse.urlsplit(node).path
-        return node
-
-    config = local(config)
-    config["global"].update(smtp_smarthost=f"127.0.0.1:{smtp}", smtp_require_tls=False)
-    config["templates"] = [str(DEPLOY / "alertmanager" / "templates" / "*.tmpl")]
-    routes = [config["route"], *config["route"]["routes"]]
-    for route in routes:
-        route.update(group_wait="1s", group_interval="2s")
-    path = stack_dir / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -345,13 +311,14 @@ def stack(binaries, tmp_path_factory) -> Iterator[Stack]:
         "pagerduty": CaptureServer(PAGERDUTY),
         "slack": CaptureServer(SLACK),
         "sms": CaptureServer(WEBHOOK),
+        "deadmansswitch": CaptureServer(WEBHOOK),
     }
     smtp = SmtpCapture(ports["smtp"])
     try:
         catalog, cli_rules, test_rules, rules = _rules(stack_dir)
         prometheus_yml = _write_prometheus_config(stack_dir, ports, rules)
         urls = {name: server.url for name, server in stand_ins.items()}
-        alertmanager_yml = _write_alertmanager_config(stack_dir, urls, ports["smtp"])
+        alertmanager_yml = write_alertmanager_config(stack_dir, urls, ports["smtp"])
         for check in (
             [binaries["PROMTOOL_BIN"], "check", "config", str(prometheus_yml)],
             [binaries["AMTOOL_BIN"], "check-config", str(alertmanager_yml)],
