@@ -5,8 +5,9 @@
 #   collector-config/validate.sh --no-smoke   # static checks only
 #
 # Binaries come from build.sh (cached; built on first use). Checks:
-#  1. otelcol-otel-errors validate  on otelcol/*.yaml, with every variable
-#     unset (the defaults) and with a set of non-default values;
+#  1. otelcol-otel-errors validate  on otelcol/*.yaml, and on each overlay of
+#     otelcol/*/ (TLS and token, Kubernetes) merged over its base, with every
+#     variable unset (the defaults) and with a set of non-default values;
 #  2. the resolved configs (print-config): the manifest's components are exactly
 #     the ones the configs use; every ${env:...} has a default; no default binds
 #     beyond 127.0.0.1; the redaction block is identical in agent, gateway and
@@ -125,6 +126,21 @@ for cfg in "${COLLECTOR_CONFIGS[@]}"; do
         > "$WORK/$(basename "$cfg" .yaml).json" 2>"$WORK/$(basename "$cfg" .yaml).err" || true
 done
 
+# Overlays merged over their base config (otelcol/<dir>/<tier>.yaml over otelcol/<tier>.yaml):
+# TLS and the bearer token (secure/), Kubernetes (kubernetes/).
+OVERLAYS=("$HERE"/otelcol/*/*.yaml)
+for overlay in "${OVERLAYS[@]}"; do
+    rel="${overlay#"$HERE"/}"
+    base="$HERE/otelcol/$(basename "$overlay")"
+    check "otelcol validate ${base#"$HERE"/} + $rel (defaults)" \
+        with_defaults "$OTELCOL_BIN" validate --config="$base" --config="$overlay"
+    check "otelcol validate ${base#"$HERE"/} + $rel (overrides)" \
+        with_overrides "$OTELCOL_BIN" validate --config="$base" --config="$overlay"
+    out="$WORK/$(basename "$(dirname "$overlay")")-$(basename "$overlay" .yaml).json"
+    with_defaults "$OTELCOL_BIN" print-config --format=json --config="$base" --config="$overlay" \
+        > "$out" 2>"${out%.json}.err" || true
+done
+
 # components built into the binary, per kind: "kind type" lines
 "$OTELCOL_BIN" components 2>/dev/null | awk '
     /^(receivers|processors|exporters|connectors|extensions):/ { kind=$1; sub(":", "", kind); next }
@@ -139,9 +155,9 @@ used_components() {
     done | sort -u
 }
 check_manifest_exact() {
-    local cfg
-    for cfg in "${COLLECTOR_CONFIGS[@]}"; do
-        [[ -s "$WORK/$(basename "$cfg" .yaml).json" ]] || { echo "print-config failed for $cfg"; cat "$WORK/$(basename "$cfg" .yaml).err"; return 1; }
+    local json
+    for json in "$WORK"/*.json; do
+        [[ -s "$json" ]] || { echo "print-config failed for ${json%.json}"; cat "${json%.json}.err"; return 1; }
     done
     used_components > "$WORK/used.txt"
     if ! diff -u "$WORK/built.txt" "$WORK/used.txt"; then
@@ -153,7 +169,7 @@ check "builder-config.yaml names exactly the components the configs use" check_m
 
 check_env_defaults() {
     local bad
-    bad="$(grep -nE '\$\{env:[A-Za-z_][A-Za-z0-9_]*\}' "$HERE"/otelcol/*.yaml "$HERE"/jaeger/*.yaml || true)"
+    bad="$(grep -nE '\$\{env:[A-Za-z_][A-Za-z0-9_]*\}' "$HERE"/otelcol/*.yaml "$HERE"/otelcol/*/*.yaml "$HERE"/jaeger/*.yaml || true)"
     [[ -z "$bad" ]] || { echo "env references without a default:"; echo "$bad"; return 1; }
     bad="$(grep -nE '\$\{[A-Za-z_][A-Za-z0-9_]*\}' "$HERE"/loki/config.yaml || true)"
     [[ -z "$bad" ]] || { echo "env references without a default:"; echo "$bad"; return 1; }
@@ -163,7 +179,7 @@ check "every environment reference has a default" check_env_defaults
 check_loopback_defaults() {
     # no address literal binding all interfaces outside comments
     local bad
-    bad="$(grep -nE '0\.0\.0\.0|\[::\]' "$HERE"/otelcol/*.yaml "$HERE"/jaeger/*.yaml "$HERE"/loki/*.yaml \
+    bad="$(grep -nE '0\.0\.0\.0|\[::\]' "$HERE"/otelcol/*.yaml "$HERE"/otelcol/*/*.yaml "$HERE"/jaeger/*.yaml "$HERE"/loki/*.yaml \
         "$HERE"/prometheus/prometheus.yml | grep -vE '^[^:]+:[0-9]+:[[:space:]]*#' || true)"
     [[ -z "$bad" ]] || { echo "binds beyond loopback by default:"; echo "$bad"; return 1; }
     # resolved collector configs: no endpoint/host on all interfaces (":4317", "0.0.0.0:4317")
@@ -195,7 +211,7 @@ check_no_literal_secrets() {
     # YAML keys that hold credentials must take their value from the environment
     local bad
     bad="$(grep -nEi '^\s*[A-Za-z0-9_.-]*(password|passwd|secret|token|api[_-]?key|authorization|bearer)[A-Za-z0-9_.-]*:\s*[^[:space:]#]' \
-        "$HERE"/otelcol/*.yaml "$HERE"/jaeger/*.yaml "$HERE"/loki/*.yaml "$HERE"/prometheus/prometheus.yml \
+        "$HERE"/otelcol/*.yaml "$HERE"/otelcol/*/*.yaml "$HERE"/jaeger/*.yaml "$HERE"/loki/*.yaml "$HERE"/prometheus/prometheus.yml \
         | grep -vE ':\s*("?\$\{|\[|$)' || true)"
     [[ -z "$bad" ]] || { echo "literal credential values:"; echo "$bad"; return 1; }
 }
@@ -272,6 +288,7 @@ smoke() {
     JAEGER_OTLP_ENDPOINT=127.0.0.1:27317 LOKI_OTLP_ENDPOINT=http://127.0.0.1:28999/otlp \
     OTEL_ERRORS_TAIL_DECISION_WAIT=1s OTEL_ERRORS_SPANMETRICS_FLUSH_INTERVAL=2s \
     OTEL_ERRORS_TAIL_SAMPLING_PERCENTAGE=0 OTEL_ERRORS_DEFAULT_ENVIRONMENT=smoke \
+    OTEL_ERRORS_QUEUE_DIR="$WORK/queue/all-in-one" \
         "$OTELCOL_BIN" --config="$HERE/otelcol/all-in-one.yaml" >"$WORK/otelcol.log" 2>&1 &
     PIDS+=($!)
 
@@ -391,17 +408,17 @@ smoke_chain() {
     OTEL_ERRORS_PROMETHEUS_EXPORTER_ADDR=127.0.0.1:29464 \
     JAEGER_OTLP_ENDPOINT=127.0.0.1:27317 LOKI_OTLP_ENDPOINT=http://127.0.0.1:28999/otlp \
     OTEL_ERRORS_TAIL_DECISION_WAIT=1s OTEL_ERRORS_SPANMETRICS_FLUSH_INTERVAL=1s \
-    OTEL_ERRORS_TAIL_SAMPLING_PERCENTAGE=0 \
+    OTEL_ERRORS_TAIL_SAMPLING_PERCENTAGE=0 OTEL_ERRORS_QUEUE_DIR="$WORK/queue/gateway" \
         "$OTELCOL_BIN" --config="$HERE/otelcol/gateway.yaml" >"$WORK/gateway.log" 2>&1 &
     PIDS+=($!)
     OTEL_ERRORS_LB_GRPC_ADDR=127.0.0.1:29417 OTEL_ERRORS_LB_HTTP_ADDR=127.0.0.1:29418 \
     OTEL_ERRORS_LB_HEALTH_ADDR=127.0.0.1:29135 OTEL_ERRORS_LB_TELEMETRY_PORT=29890 \
-    OTEL_ERRORS_GATEWAY_ENDPOINTS='[127.0.0.1:29517]' \
+    OTEL_ERRORS_GATEWAY_ENDPOINTS='[127.0.0.1:29517]' OTEL_ERRORS_QUEUE_DIR="$WORK/queue/lb" \
         "$OTELCOL_BIN" --config="$HERE/otelcol/gateway-loadbalancer.yaml" >"$WORK/lb.log" 2>&1 &
     PIDS+=($!)
     OTEL_ERRORS_AGENT_GRPC_ADDR=127.0.0.1:29317 OTEL_ERRORS_AGENT_HTTP_ADDR=127.0.0.1:29318 \
     OTEL_ERRORS_AGENT_HEALTH_ADDR=127.0.0.1:29133 OTEL_ERRORS_AGENT_TELEMETRY_PORT=29888 \
-    OTEL_ERRORS_GATEWAY_ENDPOINT=127.0.0.1:29417 \
+    OTEL_ERRORS_GATEWAY_ENDPOINT=127.0.0.1:29417 OTEL_ERRORS_QUEUE_DIR="$WORK/queue/agent" \
         "$OTELCOL_BIN" --config="$HERE/otelcol/agent.yaml" >"$WORK/agent.log" 2>&1 &
     PIDS+=($!)
     wait_http http://127.0.0.1:29134/ || { echo "gateway did not become healthy"; tail -20 "$WORK/gateway.log"; return 1; }

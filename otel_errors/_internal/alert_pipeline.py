@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 WATCHDOG = "OtelErrors_Watchdog"
 _BY = "job, instance, tier"
-_SIGNALS = "(spans|metric_points|log_records)(_total)?"
+SIGNALS = ("spans", "metric_points", "log_records")
 
 
 @dataclass(frozen=True)
@@ -102,36 +102,46 @@ ALERTS = (
 )  # fmt: skip
 
 
+def counters(function: str, window: str, *families: str) -> str:
+    """``function`` (rate, increase) of each signal's counter of each family, to be summed.
+
+    One selector matching several counters by name would not do: ``rate()`` drops the
+    names, and the spans and metric points of one exporter then have the same labels.
+    Each counter gets a ``counter`` label instead; ``(_total)?`` matches both namings.
+    """
+    return " or ".join(
+        f'label_replace({function}({{__name__=~"otelcol_{family}_{signal}(_total)?"}}'
+        f'[{window}]), "counter", "{family}_{signal}", "", "")'
+        for family in families
+        for signal in SIGNALS
+    )
+
+
 def _expressions(policy: AlertPolicy) -> dict[str, str]:
     window = policy.pipeline_window
-    failed = f'{{__name__=~"otelcol_exporter_(send|enqueue)_failed_{_SIGNALS}"}}'
-    sent = f'{{__name__=~"otelcol_exporter_sent_{_SIGNALS}"}}'
-    refused = f'{{__name__=~"otelcol_receiver_refused_{_SIGNALS}"}}'
-    accepted = f'{{__name__=~"otelcol_receiver_accepted_{_SIGNALS}"}}'
-    early = (
-        '{__name__=~"otelcol_processor_tail_sampling_sampling_trace_dropped_too_early(_total)?"}'
-    )
+    failed = counters("rate", window, "exporter_send_failed", "exporter_enqueue_failed")
+    sent = counters("increase", window, "exporter_sent")
+    refused = counters("rate", window, "receiver_refused")
+    accepted = counters("rate", window, "receiver_accepted")
+    early = "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early"
+    early = f'{{__name__=~"{early}(_total)?"}}'
     by_exporter = f"{_BY}, exporter"
     return {
-        "OtelErrors_CollectorExportFailing": (
-            f"sum by ({by_exporter}) (rate({failed}[{window}])) > 0"
-        ),
+        "OtelErrors_CollectorExportFailing": f"sum by ({by_exporter}) ({failed}) > 0",
         "OtelErrors_CollectorExporterStalled": (
             f"max by ({by_exporter}) (otelcol_exporter_in_flight_requests) > 0"
-            f" unless on ({by_exporter}) sum by ({by_exporter}) (increase({sent}[{window}])) > 0"
+            f" unless on ({by_exporter}) sum by ({by_exporter}) ({sent}) > 0"
         ),
         "OtelErrors_CollectorQueueFilling": (
             f"max by ({by_exporter}) "
             "(otelcol_exporter_queue_size / otelcol_exporter_queue_capacity) > 0.8"
         ),
-        "OtelErrors_CollectorRefusingData": (
-            f"sum by ({_BY}, receiver) (rate({refused}[{window}])) > 0"
-        ),
+        "OtelErrors_CollectorRefusingData": f"sum by ({_BY}, receiver) ({refused}) > 0",
         "OtelErrors_TailSamplingDroppedTooEarly": f"sum by ({_BY}) (rate({early}[{window}])) > 0",
         "OtelErrors_PipelineTargetDown": (
             'up{job=~"otel-errors-gateway|otelcol|jaeger|alertmanager"} == 0'
         ),
-        "OtelErrors_TelemetryStopped": f"sum(rate({accepted}[{window}])) == 0",
+        "OtelErrors_TelemetryStopped": f"sum({accepted}) == 0",
         WATCHDOG: "vector(1)",
     }
 

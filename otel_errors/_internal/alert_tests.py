@@ -261,14 +261,19 @@ def _pipeline_tests(policy: AlertPolicy) -> list[dict[str, Any]]:
     traces = {**jaeger, "data_type": "traces"}
     cases: dict[str, tuple[list[tuple[str, dict[str, str], str, str]], dict[str, str]]] = {
         # (metric, labels, broken values, healthy values), labels of the alert
+        # one exporter with two signals: the counters must not collide once named away
         "OtelErrors_CollectorExportFailing": (
-            [("otelcol_exporter_send_failed_spans", jaeger, f"0+5x{end}", f"0x{end}")],
+            [
+                ("otelcol_exporter_send_failed_spans", jaeger, f"0+5x{end}", f"0x{end}"),
+                ("otelcol_exporter_send_failed_log_records", jaeger, f"0x{end}", f"0x{end}"),
+            ],
             jaeger,
         ),
         "OtelErrors_CollectorExporterStalled": (
             [
                 ("otelcol_exporter_in_flight_requests", traces, f"1x{end}", f"1x{end}"),
                 ("otelcol_exporter_sent_spans", jaeger, f"100x{end}", f"0+100x{end}"),
+                ("otelcol_exporter_sent_log_records", jaeger, f"100x{end}", f"100x{end}"),
             ],
             jaeger,
         ),

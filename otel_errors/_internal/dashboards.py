@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from otel_errors._internal.alert_pipeline import counters
 from otel_errors._internal.alert_rules import CALLS, ERRORS, REQUESTS
 
 if TYPE_CHECKING:
@@ -35,7 +36,6 @@ _SERVED = f'{_SERVICE}, span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"'
 _BY = "service_name, http_route"
 _BUCKETS = REQUESTS.removesuffix("_count") + "_bucket"
 _SPAN_BUCKETS = CALLS.replace("calls_total", "duration_seconds_bucket")
-_SIGNALS = "(spans|metric_points|log_records)(_total)?"
 LOGS_QUERY = (
     '{service_name=~"$service", deployment_environment_name=~"$environment"} | error_code != ""'
 )
@@ -53,8 +53,8 @@ def panel_queries() -> dict[str, list[str]]:
     failed_requests = f'{REQUESTS}{{{_SERVICE}, http_response_status_code=~"5.."}}'
     calls = f"{CALLS}{{{_SERVED}}}"
     failed_calls = f'{CALLS}{{{_SERVED}, status_code="STATUS_CODE_ERROR"}}'
-    accepted = f'{{__name__=~"otelcol_receiver_accepted_{_SIGNALS}"}}'
-    lost = f'{{__name__=~"otelcol_(receiver_refused|exporter_send_failed)_{_SIGNALS}"}}'
+    accepted = counters("rate", "$__rate_interval", "receiver_accepted")
+    lost = counters("rate", "$__rate_interval", "receiver_refused", "exporter_send_failed")
     pipeline = "OtelErrors_(Collector|Pipeline|TailSampling|Telemetry|Watchdog).*"
     return {
         "Error rate per endpoint (unhandled errors per request)": [
@@ -91,10 +91,8 @@ def panel_queries() -> dict[str, list[str]]:
                 f" / sum by ({_BY}) ({_rate(requests)})"
             )
         ],
-        "Telemetry accepted per second by collector tier": [f"sum by (tier) ({_rate(accepted)})"],
-        "Telemetry refused or dropped per second": [
-            f"sum by (tier, receiver, exporter) ({_rate(lost)})"
-        ],
+        "Telemetry accepted per second by collector tier": [f"sum by (tier) ({accepted})"],
+        "Telemetry refused or dropped per second": [f"sum by (tier, receiver, exporter) ({lost})"],
         "Exporter queue usage": [
             (
                 "max by (tier, exporter) "
