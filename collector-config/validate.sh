@@ -84,9 +84,11 @@ for b in "$OTELCOL_BIN" "$JAEGER_BIN" "$PROMTOOL_BIN" "$AMTOOL_BIN"; do
     [[ -x "$b" ]] || { echo "build.sh did not give an executable: '$b'" >&2; exit 1; }
 done
 
-# Run a command with none of the configs' variables set (so defaults apply).
+# Run a command with none of the configs' variables set (so defaults apply), but the
+# node name the Kubernetes DaemonSet always sets (k8s_attributes needs it to start).
 with_defaults() {
-    env $(compgen -e | grep -E '^(OTEL_ERRORS_|JAEGER_|LOKI_|ALERTMANAGER_URL$)' | sed 's/^/-u /' | grep -v '^-u OTEL_ERRORS_CACHE$' || true) "$@"
+    env $(compgen -e | grep -E '^(OTEL_ERRORS_|JAEGER_|LOKI_|ALERTMANAGER_URL$)' | sed 's/^/-u /' | grep -v '^-u OTEL_ERRORS_CACHE$' || true) \
+        K8S_NODE_NAME=node-1 "$@"
 }
 # ... and with non-default values (what a container deployment sets).
 with_overrides() {
@@ -111,7 +113,12 @@ with_overrides() {
         OTEL_ERRORS_BATCH_TIMEOUT=1s OTEL_ERRORS_REDACTION_SUMMARY=silent \
         OTEL_ERRORS_DEBUG_VERBOSITY=normal OTEL_ERRORS_COLLECTOR_LOG_LEVEL=warn \
         JAEGER_OTLP_GRPC_ADDR=0.0.0.0:4317 JAEGER_QUERY_HTTP_ADDR=0.0.0.0:16686 \
-        JAEGER_MEMORY_MAX_TRACES=500000 \
+        JAEGER_MEMORY_MAX_TRACES=500000 JAEGER_PROMETHEUS_URL=http://prometheus:9090 \
+        OTEL_ERRORS_QUEUE_DIR=/var/lib/otel-errors/queue OTEL_ERRORS_PIPELINE_TOKEN_FILE=/run/token \
+        OTEL_ERRORS_TLS_CERT_FILE=/run/tls/tls.crt OTEL_ERRORS_TLS_KEY_FILE=/run/tls/tls.key \
+        K8S_NODE_NAME=node-1 K8S_CLUSTER_NAME=prod-eu \
+        OTEL_ERRORS_GATEWAY_HEADLESS_SERVICE=gw-headless.observability.svc.cluster.local \
+        OTEL_ERRORS_GATEWAY_TLS_SERVER_NAME=gw.observability \
         "$@"
 }
 

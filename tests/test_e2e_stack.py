@@ -623,7 +623,7 @@ def test_jaegers_monitor_tab_reads_the_span_metrics(scenario):
         query = urllib.parse.urlencode({
             "service": SERVICE, "spanKind": "server", "groupByOperation": "true",
             "endTs": str(int(time.time() * 1000)), "lookback": "600000", "step": "5000",
-            "ratePer": "60000",
+            "ratePer": "60000", "quantile": "0.95",
         })  # fmt: skip
         answer = get_json(f"{stack.url('jaeger_query')}/api/metrics/{what}?{query}")
         return [m for m in answer["metrics"] if m["metricPoints"]]
