@@ -598,6 +598,25 @@ def test_tail_sampling_keeps_every_error_trace_and_drops_the_rest(scenario):
     assert "/products/42" in paths
 
 
+def test_tail_sampling_keeps_exceptions_without_an_error_code(stack):
+    """A trace whose only sign of trouble is an exception event without error.code is kept.
+
+    As services without otel_errors send them: span status unset, no error.type.
+    """
+    trace_id, now = os.urandom(16).hex(), time.time_ns()
+    event = {"timeUnixNano": str(now), "name": "exception", "attributes": [
+        {"key": "exception.type", "value": {"stringValue": "TimeoutError"}}]}  # fmt: skip
+    span = {"traceId": trace_id, "spanId": os.urandom(8).hex(), "name": "poll", "kind": 1,
+            "startTimeUnixNano": str(now - 1_000_000), "endTimeUnixNano": str(now),
+            "events": [event]}  # fmt: skip
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": "legacy"}}]}
+    body = {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": [span]}]}]}
+    requests.post(f"{stack.url('agent_http')}/v1/traces", json=body, timeout=10).raise_for_status()
+    url = f"{stack.url('jaeger_query')}/api/traces/{trace_id}"
+    wait_for(lambda: http_get(url)[0] == 200, "the uncoded exception trace in Jaeger", 60,
+             details=stack.details)  # fmt: skip
+
+
 def test_every_dashboard_query_returns_data(scenario):
     """Each Prometheus query of the generated dashboard has results in the real Prometheus."""
     stack = scenario.stack
