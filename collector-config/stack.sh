@@ -30,6 +30,7 @@
 #   OTEL_ERRORS_PAGERDUTY_URL            default https://events.pagerduty.com/v2/enqueue
 #   OTEL_ERRORS_SLACK_WEBHOOK_URL        P3
 #   OTEL_ERRORS_SMS_WEBHOOK_URL          P1 (a webhook relay to an SMS gateway)
+#   OTEL_ERRORS_DEADMANSSWITCH_URL       the Watchdog, every minute (a dead man's switch)
 #   OTEL_ERRORS_SMTP_SMARTHOST           P1-P4 e-mail, host:port, with OTEL_ERRORS_ALERT_EMAIL_TO,
 #                                        OTEL_ERRORS_SMTP_FROM, OTEL_ERRORS_SMTP_USERNAME,
 #                                        OTEL_ERRORS_SMTP_PASSWORD, OTEL_ERRORS_SMTP_REQUIRE_TLS (true)
@@ -180,24 +181,30 @@ if smtp:
 keep = {
     "pagerduty_configs": env("OTEL_ERRORS_PAGERDUTY_ROUTING_KEY"),
     "slack_configs": env("OTEL_ERRORS_SLACK_WEBHOOK_URL"),
-    "webhook_configs": env("OTEL_ERRORS_SMS_WEBHOOK_URL"),
     "email_configs": smtp,
+}
+# webhooks differ per receiver: the SMS relay (P1) and the dead man's switch (Watchdog)
+webhooks = {
+    "p1-page": ("sms-webhook-url", env("OTEL_ERRORS_SMS_WEBHOOK_URL")),
+    "deadmansswitch": ("deadmansswitch-url", env("OTEL_ERRORS_DEADMANSSWITCH_URL")),
 }
 for receiver in config["receivers"]:
     for kind in [k for k in receiver if k != "name"]:
-        if not keep.get(kind):
+        webhook = webhooks.get(receiver["name"], ("", None))
+        destination = webhook[1] if kind == "webhook_configs" else keep.get(kind)
+        if not destination:
             del receiver[kind]
             continue
         copies = []
         for integration in receiver[kind]:
             integration = dict(integration)
             if kind == "pagerduty_configs":
-                integration["routing_key_file"] = secret("pagerduty-routing-key", keep[kind])
+                integration["routing_key_file"] = secret("pagerduty-routing-key", destination)
                 integration["url"] = env("OTEL_ERRORS_PAGERDUTY_URL", integration["url"])
             elif kind == "slack_configs":
-                integration["api_url_file"] = secret("slack-webhook-url", keep[kind])
+                integration["api_url_file"] = secret("slack-webhook-url", destination)
             elif kind == "webhook_configs":
-                integration["url_file"] = secret("sms-webhook-url", keep[kind])
+                integration["url_file"] = secret(webhook[0], destination)
             elif env("OTEL_ERRORS_ALERT_EMAIL_TO"):
                 integration["to"] = env("OTEL_ERRORS_ALERT_EMAIL_TO")
             copies.append(integration)
@@ -229,6 +236,7 @@ start_service() { # NAME
         JAEGER_OTLP_GRPC_ADDR="$JAEGER_GRPC" JAEGER_OTLP_HTTP_ADDR="$JAEGER_HTTP" \
         JAEGER_QUERY_HTTP_ADDR="$JAEGER_QUERY" JAEGER_QUERY_GRPC_ADDR="$JAEGER_QUERY_GRPC" \
         JAEGER_HEALTH_ADDR="$JAEGER_HEALTH" JAEGER_TELEMETRY_PORT="$JAEGER_TELEMETRY" \
+        JAEGER_PROMETHEUS_URL="http://$PROMETHEUS" \
             start jaeger "$JAEGER_BIN" --config="$HERE/jaeger/config.yaml" ;;
     loki)
         LOKI_HTTP_ADDR=127.0.0.1 LOKI_HTTP_PORT="$LOKI_HTTP" LOKI_GRPC_ADDR=127.0.0.1 \
@@ -241,12 +249,13 @@ start_service() { # NAME
         OTEL_ERRORS_GATEWAY_TELEMETRY_PORT="$GATEWAY_TELEMETRY_PORT" \
         OTEL_ERRORS_PROMETHEUS_EXPORTER_ADDR="$GATEWAY_EXPORTER" \
         JAEGER_OTLP_ENDPOINT="$JAEGER_GRPC" LOKI_OTLP_ENDPOINT="http://127.0.0.1:$LOKI_HTTP/otlp" \
+        OTEL_ERRORS_QUEUE_DIR="$DIR/data/queue/gateway" \
             start gateway "$OTELCOL_BIN" --config="$HERE/otelcol/gateway.yaml" ;;
     agent)
         OTEL_ERRORS_AGENT_GRPC_ADDR="$AGENT_GRPC" OTEL_ERRORS_AGENT_HTTP_ADDR="$AGENT_HTTP" \
         OTEL_ERRORS_AGENT_HEALTH_ADDR="$AGENT_HEALTH" \
         OTEL_ERRORS_AGENT_TELEMETRY_PORT="$AGENT_TELEMETRY_PORT" \
-        OTEL_ERRORS_GATEWAY_ENDPOINT="$GATEWAY_GRPC" \
+        OTEL_ERRORS_GATEWAY_ENDPOINT="$GATEWAY_GRPC" OTEL_ERRORS_QUEUE_DIR="$DIR/data/queue/agent" \
             start agent "$OTELCOL_BIN" --config="$HERE/otelcol/agent.yaml" ;;
     alertmanager)
         start alertmanager "$ALERTMANAGER_BIN" \

@@ -5,8 +5,9 @@
 #   collector-config/validate.sh --no-smoke   # static checks only
 #
 # Binaries come from build.sh (cached; built on first use). Checks:
-#  1. otelcol-otel-errors validate  on otelcol/*.yaml, with every variable
-#     unset (the defaults) and with a set of non-default values;
+#  1. otelcol-otel-errors validate  on otelcol/*.yaml, and on each overlay of
+#     otelcol/*/ (TLS and token, Kubernetes) merged over its base, with every
+#     variable unset (the defaults) and with a set of non-default values;
 #  2. the resolved configs (print-config): the manifest's components are exactly
 #     the ones the configs use; every ${env:...} has a default; no default binds
 #     beyond 127.0.0.1; the redaction block is identical in agent, gateway and
@@ -83,9 +84,11 @@ for b in "$OTELCOL_BIN" "$JAEGER_BIN" "$PROMTOOL_BIN" "$AMTOOL_BIN"; do
     [[ -x "$b" ]] || { echo "build.sh did not give an executable: '$b'" >&2; exit 1; }
 done
 
-# Run a command with none of the configs' variables set (so defaults apply).
+# Run a command with none of the configs' variables set (so defaults apply), but the
+# node name the Kubernetes DaemonSet always sets (k8s_attributes needs it to start).
 with_defaults() {
-    env $(compgen -e | grep -E '^(OTEL_ERRORS_|JAEGER_|LOKI_|ALERTMANAGER_URL$)' | sed 's/^/-u /' | grep -v '^-u OTEL_ERRORS_CACHE$' || true) "$@"
+    env $(compgen -e | grep -E '^(OTEL_ERRORS_|JAEGER_|LOKI_|ALERTMANAGER_URL$)' | sed 's/^/-u /' | grep -v '^-u OTEL_ERRORS_CACHE$' || true) \
+        K8S_NODE_NAME=node-1 "$@"
 }
 # ... and with non-default values (what a container deployment sets).
 with_overrides() {
@@ -110,7 +113,12 @@ with_overrides() {
         OTEL_ERRORS_BATCH_TIMEOUT=1s OTEL_ERRORS_REDACTION_SUMMARY=silent \
         OTEL_ERRORS_DEBUG_VERBOSITY=normal OTEL_ERRORS_COLLECTOR_LOG_LEVEL=warn \
         JAEGER_OTLP_GRPC_ADDR=0.0.0.0:4317 JAEGER_QUERY_HTTP_ADDR=0.0.0.0:16686 \
-        JAEGER_MEMORY_MAX_TRACES=500000 \
+        JAEGER_MEMORY_MAX_TRACES=500000 JAEGER_PROMETHEUS_URL=http://prometheus:9090 \
+        OTEL_ERRORS_QUEUE_DIR=/var/lib/otel-errors/queue OTEL_ERRORS_PIPELINE_TOKEN_FILE=/run/token \
+        OTEL_ERRORS_TLS_CERT_FILE=/run/tls/tls.crt OTEL_ERRORS_TLS_KEY_FILE=/run/tls/tls.key \
+        K8S_NODE_NAME=node-1 K8S_CLUSTER_NAME=prod-eu \
+        OTEL_ERRORS_GATEWAY_HEADLESS_SERVICE=gw-headless.observability.svc.cluster.local \
+        OTEL_ERRORS_GATEWAY_TLS_SERVER_NAME=gw.observability \
         "$@"
 }
 
@@ -123,6 +131,21 @@ for cfg in "${COLLECTOR_CONFIGS[@]}"; do
     check "otelcol validate $rel (overrides)" with_overrides "$OTELCOL_BIN" validate --config="$cfg"
     with_defaults "$OTELCOL_BIN" print-config --format=json --config="$cfg" \
         > "$WORK/$(basename "$cfg" .yaml).json" 2>"$WORK/$(basename "$cfg" .yaml).err" || true
+done
+
+# Overlays merged over their base config (otelcol/<dir>/<tier>.yaml over otelcol/<tier>.yaml):
+# TLS and the bearer token (secure/), Kubernetes (kubernetes/).
+OVERLAYS=("$HERE"/otelcol/*/*.yaml)
+for overlay in "${OVERLAYS[@]}"; do
+    rel="${overlay#"$HERE"/}"
+    base="$HERE/otelcol/$(basename "$overlay")"
+    check "otelcol validate ${base#"$HERE"/} + $rel (defaults)" \
+        with_defaults "$OTELCOL_BIN" validate --config="$base" --config="$overlay"
+    check "otelcol validate ${base#"$HERE"/} + $rel (overrides)" \
+        with_overrides "$OTELCOL_BIN" validate --config="$base" --config="$overlay"
+    out="$WORK/$(basename "$(dirname "$overlay")")-$(basename "$overlay" .yaml).json"
+    with_defaults "$OTELCOL_BIN" print-config --format=json --config="$base" --config="$overlay" \
+        > "$out" 2>"${out%.json}.err" || true
 done
 
 # components built into the binary, per kind: "kind type" lines
@@ -139,9 +162,9 @@ used_components() {
     done | sort -u
 }
 check_manifest_exact() {
-    local cfg
-    for cfg in "${COLLECTOR_CONFIGS[@]}"; do
-        [[ -s "$WORK/$(basename "$cfg" .yaml).json" ]] || { echo "print-config failed for $cfg"; cat "$WORK/$(basename "$cfg" .yaml).err"; return 1; }
+    local json
+    for json in "$WORK"/*.json; do
+        [[ -s "$json" ]] || { echo "print-config failed for ${json%.json}"; cat "${json%.json}.err"; return 1; }
     done
     used_components > "$WORK/used.txt"
     if ! diff -u "$WORK/built.txt" "$WORK/used.txt"; then
@@ -153,7 +176,7 @@ check "builder-config.yaml names exactly the components the configs use" check_m
 
 check_env_defaults() {
     local bad
-    bad="$(grep -nE '\$\{env:[A-Za-z_][A-Za-z0-9_]*\}' "$HERE"/otelcol/*.yaml "$HERE"/jaeger/*.yaml || true)"
+    bad="$(grep -nE '\$\{env:[A-Za-z_][A-Za-z0-9_]*\}' "$HERE"/otelcol/*.yaml "$HERE"/otelcol/*/*.yaml "$HERE"/jaeger/*.yaml || true)"
     [[ -z "$bad" ]] || { echo "env references without a default:"; echo "$bad"; return 1; }
     bad="$(grep -nE '\$\{[A-Za-z_][A-Za-z0-9_]*\}' "$HERE"/loki/config.yaml || true)"
     [[ -z "$bad" ]] || { echo "env references without a default:"; echo "$bad"; return 1; }
@@ -163,7 +186,7 @@ check "every environment reference has a default" check_env_defaults
 check_loopback_defaults() {
     # no address literal binding all interfaces outside comments
     local bad
-    bad="$(grep -nE '0\.0\.0\.0|\[::\]' "$HERE"/otelcol/*.yaml "$HERE"/jaeger/*.yaml "$HERE"/loki/*.yaml \
+    bad="$(grep -nE '0\.0\.0\.0|\[::\]' "$HERE"/otelcol/*.yaml "$HERE"/otelcol/*/*.yaml "$HERE"/jaeger/*.yaml "$HERE"/loki/*.yaml \
         "$HERE"/prometheus/prometheus.yml | grep -vE '^[^:]+:[0-9]+:[[:space:]]*#' || true)"
     [[ -z "$bad" ]] || { echo "binds beyond loopback by default:"; echo "$bad"; return 1; }
     # resolved collector configs: no endpoint/host on all interfaces (":4317", "0.0.0.0:4317")
@@ -195,7 +218,7 @@ check_no_literal_secrets() {
     # YAML keys that hold credentials must take their value from the environment
     local bad
     bad="$(grep -nEi '^\s*[A-Za-z0-9_.-]*(password|passwd|secret|token|api[_-]?key|authorization|bearer)[A-Za-z0-9_.-]*:\s*[^[:space:]#]' \
-        "$HERE"/otelcol/*.yaml "$HERE"/jaeger/*.yaml "$HERE"/loki/*.yaml "$HERE"/prometheus/prometheus.yml \
+        "$HERE"/otelcol/*.yaml "$HERE"/otelcol/*/*.yaml "$HERE"/jaeger/*.yaml "$HERE"/loki/*.yaml "$HERE"/prometheus/prometheus.yml \
         | grep -vE ':\s*("?\$\{|\[|$)' || true)"
     [[ -z "$bad" ]] || { echo "literal credential values:"; echo "$bad"; return 1; }
 }
@@ -272,6 +295,7 @@ smoke() {
     JAEGER_OTLP_ENDPOINT=127.0.0.1:27317 LOKI_OTLP_ENDPOINT=http://127.0.0.1:28999/otlp \
     OTEL_ERRORS_TAIL_DECISION_WAIT=1s OTEL_ERRORS_SPANMETRICS_FLUSH_INTERVAL=2s \
     OTEL_ERRORS_TAIL_SAMPLING_PERCENTAGE=0 OTEL_ERRORS_DEFAULT_ENVIRONMENT=smoke \
+    OTEL_ERRORS_QUEUE_DIR="$WORK/queue/all-in-one" \
         "$OTELCOL_BIN" --config="$HERE/otelcol/all-in-one.yaml" >"$WORK/otelcol.log" 2>&1 &
     PIDS+=($!)
 
@@ -391,17 +415,17 @@ smoke_chain() {
     OTEL_ERRORS_PROMETHEUS_EXPORTER_ADDR=127.0.0.1:29464 \
     JAEGER_OTLP_ENDPOINT=127.0.0.1:27317 LOKI_OTLP_ENDPOINT=http://127.0.0.1:28999/otlp \
     OTEL_ERRORS_TAIL_DECISION_WAIT=1s OTEL_ERRORS_SPANMETRICS_FLUSH_INTERVAL=1s \
-    OTEL_ERRORS_TAIL_SAMPLING_PERCENTAGE=0 \
+    OTEL_ERRORS_TAIL_SAMPLING_PERCENTAGE=0 OTEL_ERRORS_QUEUE_DIR="$WORK/queue/gateway" \
         "$OTELCOL_BIN" --config="$HERE/otelcol/gateway.yaml" >"$WORK/gateway.log" 2>&1 &
     PIDS+=($!)
     OTEL_ERRORS_LB_GRPC_ADDR=127.0.0.1:29417 OTEL_ERRORS_LB_HTTP_ADDR=127.0.0.1:29418 \
     OTEL_ERRORS_LB_HEALTH_ADDR=127.0.0.1:29135 OTEL_ERRORS_LB_TELEMETRY_PORT=29890 \
-    OTEL_ERRORS_GATEWAY_ENDPOINTS='[127.0.0.1:29517]' \
+    OTEL_ERRORS_GATEWAY_ENDPOINTS='[127.0.0.1:29517]' OTEL_ERRORS_QUEUE_DIR="$WORK/queue/lb" \
         "$OTELCOL_BIN" --config="$HERE/otelcol/gateway-loadbalancer.yaml" >"$WORK/lb.log" 2>&1 &
     PIDS+=($!)
     OTEL_ERRORS_AGENT_GRPC_ADDR=127.0.0.1:29317 OTEL_ERRORS_AGENT_HTTP_ADDR=127.0.0.1:29318 \
     OTEL_ERRORS_AGENT_HEALTH_ADDR=127.0.0.1:29133 OTEL_ERRORS_AGENT_TELEMETRY_PORT=29888 \
-    OTEL_ERRORS_GATEWAY_ENDPOINT=127.0.0.1:29417 \
+    OTEL_ERRORS_GATEWAY_ENDPOINT=127.0.0.1:29417 OTEL_ERRORS_QUEUE_DIR="$WORK/queue/agent" \
         "$OTELCOL_BIN" --config="$HERE/otelcol/agent.yaml" >"$WORK/agent.log" 2>&1 &
     PIDS+=($!)
     wait_http http://127.0.0.1:29134/ || { echo "gateway did not become healthy"; tail -20 "$WORK/gateway.log"; return 1; }

@@ -49,6 +49,8 @@ IN_OTELCOL_CONTRIB = frozenset({
         "processor/redactionprocessor", "processor/tailsamplingprocessor",
         "processor/attributesprocessor", "processor/transformprocessor",
         "processor/resourceprocessor", "processor/filterprocessor",
+        "processor/k8sattributesprocessor", "extension/storage/filestorage",
+        "extension/bearertokenauthextension",
         "connector/spanmetricsconnector", "connector/countconnector",
         "exporter/prometheusexporter", "exporter/loadbalancingexporter",
         "extension/healthcheckextension",
@@ -234,6 +236,7 @@ def test_services_reach_each_other_where_they_listen():
         env["otel-gateway"]["JAEGER_OTLP_ENDPOINT"],
         urlsplit(env["otel-gateway"]["LOKI_OTLP_ENDPOINT"]).netloc,
         urlsplit(env["loki"]["ALERTMANAGER_URL"]).netloc,
+        urlsplit(env["jaeger"]["JAEGER_PROMETHEUS_URL"]).netloc,
     ]
     for address in references:
         assert address.split(":")[0] in SERVICES, address

@@ -16,11 +16,8 @@ import pytest
 import yaml
 
 from otel_errors._internal.recording.registry import shipped_catalog
-from otel_errors._internal.tooling.alert_rules import (
-    AlertPolicy,
-    rules_document,
-    unit_tests_document,
-)
+from otel_errors._internal.tooling.alert_rules import AlertPolicy, rules_document
+from otel_errors._internal.tooling.alert_tests import unit_tests_document
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "collector-config"
@@ -97,11 +94,13 @@ def test_rules_from_an_application_catalogue(binaries, tmp_path):
         ("severity=P2 service_name=shop", "p2-page"),
         ("severity=P3 service_name=shop", "p3-notify"),
         ("severity=P4 service_name=shop", "p4-daily-digest"),
-        ("service_name=shop", "dashboards-only"),
+        ("service_name=shop", "unrouted"),
+        ("severity=P5 service_name=shop", "unrouted"),
+        ("alertname=OtelErrors_Watchdog severity=none", "deadmansswitch"),
     ],
 )
 def test_alertmanager_routes_each_severity(binaries, labels, receiver):
-    """amtool: P1/P2 page, P3 notifies, P4 goes to the daily digest."""
+    """amtool: P1/P2 page, P3 notifies, P4 digests, Watchdog to the switch, the rest unrouted."""
     amtool = binaries["AMTOOL_BIN"]
     _run(amtool, "check-config", "alertmanager/alertmanager.yml")
     out = _run(amtool, "config", "routes", "test", "--config.file=alertmanager/alertmanager.yml",

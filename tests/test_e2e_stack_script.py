@@ -164,8 +164,9 @@ def _check_alertmanager(env: dict[str, str]) -> None:
     config = yaml.safe_load(status["config"]["original"])
     integrations = {r["name"]: sorted(k for k in r if k.endswith("_configs"))
                     for r in config["receivers"]}  # fmt: skip
-    assert integrations == {"dashboards-only": [], "p1-page": [], "p2-page": [],
-                            "p3-notify": ["slack_configs"], "p4-daily-digest": []}  # fmt: skip
+    assert integrations == {"unrouted": ["slack_configs"], "deadmansswitch": [], "p1-page": [],
+                            "p2-page": [], "p3-notify": ["slack_configs"],
+                            "p4-daily-digest": []}  # fmt: skip
     shipped = yaml.safe_load((ROOT / "collector-config/alertmanager/alertmanager.yml").read_text())
     rendered_file = Path(env["OTEL_ERRORS_STACK_DIR"]) / "config/alertmanager/alertmanager.yml"
     rendered = yaml.safe_load(rendered_file.read_text())

@@ -3,13 +3,16 @@
 python examples/shop/traffic.py --requests 200
 
 ``--only REGEX`` keeps the requests whose ``METHOD /path`` matches (for example only
-the buggy ``average`` endpoint); ``--header`` and ``--query`` add what real clients
+the buggy ``average`` endpoint), with the JSON body after a space where there is one
+(``--only 4000000000000003`` keeps the orders paid with the card that stalls the
+payment provider); ``--header`` and ``--query`` add what real clients
 send with every request, such as an ``Authorization`` header.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import re
 import sys
@@ -61,19 +64,27 @@ def wait_until_up(base: str, seconds: float) -> None:
     sys.exit(f"shop did not come up at {base} within {seconds:.0f}s")
 
 
+def _described(request: tuple[int, str, str, dict[str, object] | None]) -> str:
+    """``METHOD /path``, and the JSON body after a space where there is one."""
+    _, method, path, body = request
+    return f"{method} {path}" + (f" {json.dumps(body)}" if body else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--base", default="http://127.0.0.1:8700")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--only", metavar="REGEX", help="requests whose 'METHOD /path' matches")
+    parser.add_argument(
+        "--only", metavar="REGEX", help="requests whose 'METHOD /path [JSON body]' matches"
+    )
     parser.add_argument(
         "--header", action="append", default=[], metavar="'NAME: VALUE'",
         help="a header sent with every request (repeatable)",
     )  # fmt: skip
     parser.add_argument("--query", default="", help="a query string added to every request")
     args = parser.parse_args()
-    mix = [m for m in MIX if not args.only or re.search(args.only, f"{m[1]} {m[2]}")]
+    mix = [m for m in MIX if not args.only or re.search(args.only, _described(m))]
     if not mix:
         sys.exit(f"no request matches --only {args.only!r}")
     extra_headers = {name.strip(): value.strip() for name, value in

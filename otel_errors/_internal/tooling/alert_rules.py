@@ -2,22 +2,29 @@
 
 Why generated: the catalogue already knows each code's severity, title, suggested
 action and runbook; an alert written by hand would copy them and drift. Each code
-gets one alert on its unhandled errors, with a threshold and ``for`` duration by
-severity (P1 pages on the first error, P4 only feeds the daily digest), and
+gets one alert on its unhandled errors, with a threshold by severity, and
 annotations that carry what the on-call engineer needs: summary, action, runbook,
 and links to the logs (Grafana Explore on Loki) and traces (Jaeger search) of that
-service and code. On top, multi-window multi-burn-rate alerts (Google SRE workbook,
-chapter 5) watch an availability SLO per service: failed requests (5xx) over
-requests, fast burn pages (P2), slow burn notifies (P3).
+service and code. ``UNKNOWN`` (unclassified) and ``OVERFLOW`` (the counter's
+cardinality cap) get one alert per severity, since their series carry the severity
+of the errors they stand for.
 
-Names follow what the collector's Prometheus exporter produces from otel_errors'
-metrics with resource-to-telemetry conversion: ``errors_total`` with ``error_code``,
-``error_severity``, ``error_handled``, ``http_route``, ``service_name``,
-``deployment_environment_name``; ``http_server_request_duration_seconds_count``
-with ``http_response_status_code``.
+How errors are counted in a window: SDK counters start at 1, so ``increase()``,
+which needs two samples, never sees a series' first error. The recording rules
+count a series born within the window by its value (``x unless x offset w``) and
+an older one by its increase, so a new P1 code pages on its first error.
 
-The same policy also generates ``promtool test rules`` unit tests: for every
-alert, a series that must fire it and one that must not.
+P1 pages on that first error and keeps firing for a while (``keep_firing_for``)
+instead of flapping; P2 and P3 fire when a code's errors are a share of the
+service's requests (server and consumer spans, from the gateway's span metrics)
+and at least a minimum number of errors and requests were seen, so that one error
+in three requests pages no one; services without span metrics fall back to the
+error count alone. P4 only feeds the daily digest.
+
+On top, multi-window multi-burn-rate alerts (Google SRE workbook, chapter 5) watch
+an availability SLO per service, on failed requests (5xx) and on requests that end
+in an unhandled error, each with a minimum-traffic guard; ``alert_pipeline`` adds
+the pipeline's own health and the Watchdog.
 """
 
 from __future__ import annotations
@@ -26,25 +33,53 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
+
+from otel_errors._internal.model.catalog import UNKNOWN
+from otel_errors._internal.names import OVERFLOW_CODE, UNKNOWN_CODE
+from otel_errors._internal.tooling.alert_pipeline import pipeline_alerts
+from otel_errors._internal.tooling.catalog_tools import code_anchor
 
 if TYPE_CHECKING:
     from otel_errors._internal.model.catalog import Catalog, ErrorCode
 
 ERRORS = "errors_total"
 REQUESTS = "http_server_request_duration_seconds_count"
+CALLS = "traces_span_metrics_calls_total"
+SERVED = f'{CALLS}{{span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}}'
+"""Requests a service served: its server and consumer spans, counted before sampling."""
+UNHANDLED = f'{ERRORS}{{error_handled!="true"}}'
+"""Unhandled errors; OVERFLOW series have no ``error_handled`` label and count too."""
 SERVICE_LABELS = ("service_name", "deployment_environment_name")
+SEVERITIES = ("P1", "P2", "P3", "P4")
 _BY_SERVICE = "service_name, deployment_environment_name"
+_ON_SERVICE = f"on ({_BY_SERVICE})"
 _WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+_BURNS = (("fast", "1h", "5m", 14.4, "6h", "30m", 6.0), ("slow", "1d", "2h", 3.0, "3d", "6h", 1.0))
+OVERFLOW_TITLE = "Errors folded into OVERFLOW by the cardinality cap"
+OVERFLOW_ACTION = (
+    "The errors counter reached OTEL_ERRORS_METRICS_CARDINALITY_LIMIT attribute sets: "
+    "look for an unbounded endpoint attribute or raise the limit; the traces and logs "
+    "still carry the real codes."
+)
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """When a code's alert fires: ``count`` unhandled errors within ``window``, for ``for_``."""
+    """When a code's alert fires: errors in ``window``, as a count and as a share of requests."""
 
-    count: int
     window: str
+    """The window errors and requests are counted in."""
     for_: str
+    """How long the condition must hold before the alert fires."""
+    min_errors: int
+    """Unhandled errors within ``window`` (the only condition where ``ratio`` is None)."""
+    ratio: float | None = None
+    """Errors of the code per request of the service; None: the count alone decides."""
+    min_requests: int = 0
+    """Requests within ``window`` below which a ratio alert stays quiet (low traffic)."""
+    keep_firing_for: str = ""
+    """How long the alert keeps firing after the condition ends (against flapping)."""
 
 
 @dataclass(frozen=True)
@@ -53,17 +88,29 @@ class AlertPolicy:
 
     thresholds: dict[str, Threshold] = field(
         default_factory=lambda: {
-            "P1": Threshold(1, "5m", "0m"),
-            "P2": Threshold(5, "5m", "5m"),
-            "P3": Threshold(20, "15m", "15m"),
-            "P4": Threshold(50, "1h", "0m"),
+            "P1": Threshold("5m", "0m", 1, keep_firing_for="15m"),
+            "P2": Threshold("5m", "5m", 5, ratio=0.01, min_requests=100),
+            "P3": Threshold("15m", "15m", 20, ratio=0.05, min_requests=300),
+            "P4": Threshold("1h", "0m", 50),
         }
     )
     slo: float = 0.999
-    """Availability objective: the share of requests that must not fail (5xx)."""
+    """Availability objective: the share of requests that must not fail."""
+    burn_min_requests: int = 100
+    """Requests within a burn-rate alert's long window below which it stays quiet."""
     grafana_url: str = "http://localhost:3000"
     jaeger_url: str = "http://localhost:16686"
+    docs_url: str = "https://errors.example.com/catalogue"
+    """Where ``otel-errors catalog docs`` is published: runbook of codes without their own."""
     loki_datasource_uid: str = "loki"
+    pipeline_window: str = "5m"
+    """Window of the pipeline's own alerts (exporters, queues, receivers, sampling)."""
+    pipeline_for: str = "5m"
+    """How long a pipeline condition must hold before its alert fires."""
+
+    def windows(self) -> list[str]:
+        """The distinct windows of the code alerts, shortest first."""
+        return sorted({t.window for t in self.thresholds.values()}, key=minutes)
 
 
 def alert_name(code: str) -> str:
@@ -72,20 +119,26 @@ def alert_name(code: str) -> str:
 
 
 def rules_document(catalog: Catalog, policy: AlertPolicy) -> dict[str, Any]:
-    """The rules file: recording rules, one alert per code, and the burn-rate alerts."""
+    """The rules file: recording rules, the code alerts, SLO burn rates and the pipeline's."""
+    codes = [entry for entry in catalog if entry.code not in (UNKNOWN_CODE, OVERFLOW_CODE)]
     return {
         "groups": [
-            {"name": "otel_errors.recording", "rules": _recording_rules()},
+            {"name": "otel_errors.recording", "rules": _recording_rules(policy)},
             {
                 "name": "otel_errors.codes",
-                "rules": [_code_alert(entry, policy) for entry in catalog],
+                "rules": [
+                    *_window_rules(policy),
+                    *(_code_alert(entry, policy) for entry in codes),
+                    *_fallback_alerts(policy),
+                ],
             },
-            {"name": "otel_errors.slo", "rules": _burn_rate_alerts(policy)},
+            {"name": "otel_errors.slo", "rules": burn_rate_alerts(policy)},
+            {"name": "otel_errors.pipeline", "rules": pipeline_alerts(policy)},
         ]
     }
 
 
-def _recording_rules() -> list[dict[str, Any]]:
+def _recording_rules(policy: AlertPolicy) -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = [
         {
             "record": "otel_errors:errors_per_request:rate5m",
@@ -105,56 +158,188 @@ def _recording_rules() -> list[dict[str, Any]]:
             ),
         },
     ]
-    rules.extend(
+    for window in _WINDOWS:
+        rules += [
+            {
+                "record": f"otel_errors:request_failure_ratio:rate{window}",
+                "expr": (
+                    f"sum by ({_BY_SERVICE}) "
+                    f'(rate({REQUESTS}{{http_response_status_code=~"5.."}}[{window}]))'
+                    f" / sum by ({_BY_SERVICE}) (rate({REQUESTS}[{window}]))"
+                ),
+            },
+            {
+                "record": f"otel_errors:unhandled_error_ratio:rate{window}",
+                "expr": (
+                    f'sum by ({_BY_SERVICE}) (rate({ERRORS}{{error_handled="false"}}[{window}]))'
+                    f" / sum by ({_BY_SERVICE}) (rate({SERVED}[{window}]))"
+                ),
+            },
+        ]
+    rules += [
         {
-            "record": f"otel_errors:request_failure_ratio:rate{window}",
-            "expr": (
-                f"sum by ({_BY_SERVICE}) "
-                f'(rate({REQUESTS}{{http_response_status_code=~"5.."}}[{window}]))'
-                f" / sum by ({_BY_SERVICE}) (rate({REQUESTS}[{window}]))"
-            ),
+            "record": f"otel_errors:{kind}:increase{window}",
+            "expr": f"sum by ({_BY_SERVICE}) (increase({metric}[{window}]))",
         }
-        for window in _WINDOWS
-    )
+        for kind, metric in (("http_requests", REQUESTS), ("requests", SERVED))
+        for window in ("1h", "1d")
+        # the code alerts' windows are recorded in their group
+        if kind == "http_requests" or window not in policy.windows()
+    ]
     return rules
+
+
+def _window_rules(policy: AlertPolicy) -> list[dict[str, Any]]:
+    """Errors and requests per window, recorded in the alerts' group so they are current."""
+    rules = []
+    for window in policy.windows():
+        born = f"({UNHANDLED} unless {UNHANDLED} offset {window})"
+        rules += [
+            {
+                "record": f"otel_errors:unhandled_errors:increase{window}",
+                "expr": (
+                    f"sum by ({_BY_SERVICE}, error_code, error_severity) "
+                    f"({born} or increase({UNHANDLED}[{window}]))"
+                ),
+            },
+            {
+                "record": f"otel_errors:requests:increase{window}",
+                "expr": f"sum by ({_BY_SERVICE}) (increase({SERVED}[{window}]))",
+            },
+        ]
+    return rules
+
+
+def threshold_expr(selector: str, threshold: Threshold) -> str:
+    """The condition of a code alert; its value is the number of errors in the window."""
+    errors = f"otel_errors:unhandled_errors:increase{threshold.window}{{{selector}}}"
+    counted = f"{errors} >= {threshold.min_errors}"
+    if threshold.ratio is None:
+        return counted
+    requests = f"otel_errors:requests:increase{threshold.window}"
+    return (
+        f"({counted} and ({errors} / {_ON_SERVICE} group_left {requests} >= {threshold.ratio:g})"
+        f" and {_ON_SERVICE} {requests} >= {threshold.min_requests})"
+        f" or ({counted} unless {_ON_SERVICE} {requests})"
+    )
+
+
+def _condition_text(threshold: Threshold) -> str:
+    if threshold.ratio is None:
+        return f"at least {threshold.min_errors} in {threshold.window}"
+    return (
+        f"at least {threshold.min_errors} and {threshold.ratio:.4g} of the service's requests "
+        f"in {threshold.window}, with {threshold.min_requests} requests or more"
+    )
 
 
 def _code_alert(entry: ErrorCode, policy: AlertPolicy) -> dict[str, Any]:
     threshold = policy.thresholds[entry.severity.value]
-    selector = f'error_code="{entry.code}", error_handled="false"'
-    annotations = {
-        "summary": (
-            "{{ $labels.service_name }} ({{ $labels.deployment_environment_name }}): "
-            f"{entry.title} [{entry.code}]"
-        ),
-        "description": (
-            f"{{{{ $value | humanize }}}} unhandled {entry.code} errors "
-            f"({entry.category.value}, {entry.kind.value}) in the last {threshold.window}. "
-            f"Users see: {entry.message}"
-        ),
-        "action": entry.action or "See the traces of the failing requests.",
-        "logs_url": _logs_url(entry.code, policy),
-        "traces_url": _traces_url(entry.code, policy),
-    }
-    if entry.runbook:
-        annotations["runbook_url"] = entry.runbook
-    return {
-        "alert": alert_name(entry.code),
-        "expr": (
-            f"sum by ({_BY_SERVICE}, error_code) "
-            f"(increase({ERRORS}{{{selector}}}[{threshold.window}])) >= {threshold.count}"
-        ),
-        "for": threshold.for_,
-        "labels": {
+    return _alert(
+        alert_name(entry.code),
+        threshold_expr(f'error_code="{entry.code}"', threshold),
+        threshold,
+        labels={
             "severity": entry.severity.value,
             "error_code": entry.code,
             "category": entry.category.value,
         },
-        "annotations": annotations,
+        annotations=code_annotations(entry, threshold, policy),
+    )
+
+
+def _fallback_alerts(policy: AlertPolicy) -> list[dict[str, Any]]:
+    """UNKNOWN and OVERFLOW, one alert per severity their series carry."""
+    alerts = []
+    for code, category in ((UNKNOWN_CODE, "unclassified"), (OVERFLOW_CODE, "overflow")):
+        for severity in SEVERITIES:
+            threshold = policy.thresholds[severity]
+            selector = f'error_code="{code}", error_severity="{severity}"'
+            if code == UNKNOWN_CODE:
+                annotations = code_annotations(UNKNOWN, threshold, policy, severity=severity)
+            else:
+                annotations = _annotations(
+                    code=code, title=OVERFLOW_TITLE, kinds="their codes folded by the cap",
+                    message="(the messages of the folded codes)", action=OVERFLOW_ACTION,
+                    runbook="", threshold=threshold, severity=severity, policy=policy,
+                    linked_code=None,
+                )  # fmt: skip
+            alerts.append(
+                _alert(
+                    alert_name(code),
+                    threshold_expr(selector, threshold),
+                    threshold,
+                    labels={"severity": severity, "error_code": code, "category": category},
+                    annotations=annotations,
+                )
+            )
+    return alerts
+
+
+def _alert(
+    name: str,
+    expr: str,
+    threshold: Threshold,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+) -> dict[str, Any]:
+    rule: dict[str, Any] = {"alert": name, "expr": expr, "for": threshold.for_}
+    if threshold.keep_firing_for:
+        rule["keep_firing_for"] = threshold.keep_firing_for
+    rule["labels"] = labels
+    rule["annotations"] = annotations
+    return rule
+
+
+def code_annotations(
+    entry: ErrorCode, threshold: Threshold, policy: AlertPolicy, severity: str = ""
+) -> dict[str, str]:
+    """Summary, description, action, runbook and the logs and traces links of a code."""
+    return _annotations(
+        code=entry.code,
+        title=entry.title,
+        kinds=f"{entry.category.value}, {entry.kind.value}",
+        message=entry.message,
+        action=entry.action or "See the traces of the failing requests.",
+        runbook=entry.runbook,
+        threshold=threshold,
+        severity=severity or entry.severity.value,
+        policy=policy,
+        linked_code=entry.code,
+    )
+
+
+def _annotations(
+    *,
+    code: str,
+    title: str,
+    kinds: str,
+    message: str,
+    action: str,
+    runbook: str,
+    threshold: Threshold,
+    severity: str,
+    policy: AlertPolicy,
+    linked_code: str | None,
+) -> dict[str, str]:
+    return {
+        "summary": (
+            "{{ $labels.service_name }} ({{ $labels.deployment_environment_name }}): "
+            f"{title} [{code}]"
+        ),
+        "description": (
+            f"{{{{ $value | humanize }}}} unhandled {code} errors ({kinds}) in the last "
+            f"{threshold.window}; {severity} fires at {_condition_text(threshold)}. "
+            f"Users see: {message}"
+        ),
+        "action": action,
+        "runbook_url": runbook or f"{policy.docs_url}#{code_anchor(code)}",
+        "logs_url": logs_url(linked_code, policy),
+        "traces_url": _traces_url(linked_code, policy.jaeger_url),
     }
 
 
-def _logs_url(code: str | None, policy: AlertPolicy) -> str:
+def logs_url(code: str | None, policy: AlertPolicy) -> str:
     """Grafana Explore on Loki for the alert's service (and code); Go templates fill it in."""
     expr = '{service_name="SERVICE"}'
     if code is not None:
@@ -171,216 +356,70 @@ def _logs_url(code: str | None, policy: AlertPolicy) -> str:
     return f"{policy.grafana_url}/explore?schemaVersion=1&panes={encoded}"
 
 
-def _traces_url(code: str, policy: AlertPolicy) -> str:
-    tags = quote(json.dumps({"error.code": code}, separators=(",", ":")), safe="")
-    return (
-        f"{policy.jaeger_url}/search?service={{{{ $labels.service_name | urlquery }}}}"
-        f"&tags={tags}&lookback=1h"
-    )
+def _traces_url(code: str | None, jaeger_url: str) -> str:
+    url = f"{jaeger_url}/search?service={{{{ $labels.service_name | urlquery }}}}"
+    if code is not None:
+        tags = quote(json.dumps({"error.code": code}, separators=(",", ":")), safe="")
+        url += f"&tags={tags}"
+    return url + "&lookback=1h"
 
 
-def _burn_rate_alerts(policy: AlertPolicy) -> list[dict[str, Any]]:
+def burn_rate_alerts(policy: AlertPolicy) -> list[dict[str, Any]]:
+    """Fast (P2) and slow (P3) burn of the error budget, on 5xx and on unhandled errors."""
     budget = round(1 - policy.slo, 10)
-
-    def burning(long: str, short: str, factor: float) -> str:
-        bound = round(factor * budget, 10)
-        return (
-            f"(otel_errors:request_failure_ratio:rate{long} > {bound}"
-            f" and otel_errors:request_failure_ratio:rate{short} > {bound})"
-        )
-
-    common = {
-        "logs_url": _logs_url(None, policy),
-        "action": "Look at the top error codes of the service and their traces.",
-    }
     slo_percent = f"{policy.slo * 100:g}%"
-    return [
-        {
-            "alert": "OtelErrors_ErrorBudgetFastBurn",
-            "expr": f"{burning('1h', '5m', 14.4)} or {burning('6h', '30m', 6)}",
-            "for": "2m",
-            "labels": {"severity": "P2", "error_code": "SLO-BURN", "category": "slo"},
-            "annotations": {
-                "summary": (
-                    f"{{{{ $labels.service_name }}}}: error budget burning fast (SLO {slo_percent})"
-                ),
-                "description": (
-                    "{{ $value | humanizePercentage }} of requests fail; at this rate the "
-                    "monthly error budget is gone within days."
-                ),
-                **common,
-            },
-        },
-        {
-            "alert": "OtelErrors_ErrorBudgetSlowBurn",
-            "expr": f"{burning('1d', '2h', 3)} or {burning('3d', '6h', 1)}",
-            "for": "15m",
-            "labels": {"severity": "P3", "error_code": "SLO-BURN", "category": "slo"},
-            "annotations": {
-                "summary": (
-                    "{{ $labels.service_name }}: error budget burning slowly "
-                    f"(SLO {slo_percent})"
-                ),
-                "description": (
-                    "{{ $value | humanizePercentage }} of requests fail, more than the SLO "
-                    "allows over days."
-                ),
-                **common,
-            },
-        },
-    ]
+    alerts = []
+    for series, requests, prefix, what in (
+        ("request_failure_ratio", "http_requests", "ErrorBudget", "fail (5xx)"),
+        ("unhandled_error_ratio", "requests", "UnhandledErrorBudget", "end in an unhandled error"),
+    ):
 
+        def burning(long: str, short: str, factor: float, series: str = series) -> str:
+            bound = round(factor * budget, 10)
+            return (
+                f"(otel_errors:{series}:rate{long} > {bound}"
+                f" and otel_errors:{series}:rate{short} > {bound})"
+            )
 
-def unit_tests_document(catalog: Catalog, policy: AlertPolicy, rule_file: str) -> dict[str, Any]:
-    """``promtool test rules`` cases: each code alert fires on unhandled errors only.
-
-    The expected annotations are rendered here as Prometheus renders them, so the
-    tests also prove that the templates produce the intended text and links.
-    """
-    tests = []
-    for entry in catalog:
-        threshold = policy.thresholds[entry.severity.value]
-        per_minute = max(threshold.count, 1)
-        labels = (
-            f'service_name="shop", deployment_environment_name="test", '
-            f'error_code="{entry.code}", error_severity="{entry.severity.value}"'
-        )
-        minutes = _minutes(threshold.window) + _minutes(threshold.for_) + 5
-        # Just below the threshold over the window: must not fire.
-        quiet = (threshold.count - 1) / _minutes(threshold.window) / 2
-        tests.append(
-            {
-                "interval": "1m",
-                "input_series": [
-                    {
-                        "series": f'{ERRORS}{{{labels}, error_handled="false"}}',
-                        "values": f"0+{per_minute}x{minutes}",
-                    },
-                    {
-                        "series": f"{ERRORS}{{{labels.replace('shop', 'calm')}, "
-                        'error_handled="true"}',
-                        "values": f"0+{per_minute * 10}x{minutes}",
-                    },
-                    {
-                        "series": f"{ERRORS}{{{labels.replace('shop', 'quiet')}, "
-                        'error_handled="false"}',
-                        "values": f"0+{quiet:g}x{minutes}",
-                    },
-                ],
-                "alert_rule_test": [
-                    {
-                        "eval_time": f"{minutes}m",
-                        "alertname": alert_name(entry.code),
-                        "exp_alerts": [
-                            {
-                                "exp_labels": {
-                                    "severity": entry.severity.value,
-                                    "error_code": entry.code,
-                                    "category": entry.category.value,
-                                    "service_name": "shop",
-                                    "deployment_environment_name": "test",
-                                },
-                                "exp_annotations": _rendered(
-                                    _code_alert(entry, policy)["annotations"],
-                                    per_minute * _minutes(threshold.window),
-                                    service="shop",
-                                ),
-                            }
-                        ],
-                    }
-                ],
-            }
-        )
-    tests.extend(_burn_rate_tests(policy))
-    return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
-
-
-def _rendered(annotations: dict[str, str], value: float, service: str) -> dict[str, str]:
-    """Annotations as Prometheus renders them for ``service`` and ``$value``."""
-    replacements = {
-        "{{ $labels.service_name | urlquery }}": quote_plus(service),
-        "{{ $labels.service_name }}": service,
-        "{{ $labels.deployment_environment_name }}": "test",
-        "{{ $value | humanize }}": _humanize(value),
-        "{{ $value | humanizePercentage }}": f"{value * 100:.4g}%",
-    }
-    rendered = {}
-    for key, template_text in annotations.items():
-        text = template_text
-        for template, replacement in replacements.items():
-            text = text.replace(template, replacement)
-        rendered[key] = text
-    return rendered
-
-
-def _humanize(value: float) -> str:
-    """Prometheus' ``humanize`` for values of 1 and more (SI prefixes, 4 digits)."""
-    prefix = ""
-    for candidate in ("k", "M", "G", "T", "P", "E"):
-        if abs(value) < 1000:  # noqa: PLR2004 - the SI step
-            break
-        prefix, value = candidate, value / 1000
-    return f"{value:.4g}{prefix}"
-
-
-def _burn_rate_tests(policy: AlertPolicy) -> list[dict[str, Any]]:
-    """Fast burn fires at 20% failures, not at 0.05%; slow burn fires at 0.45% (fast does not)."""
-
-    def requests(service: str, failing: float, total: int, minutes: int) -> list[dict[str, str]]:
-        base = f'service_name="{service}", deployment_environment_name="test"'
-        return [
-            {
-                "series": f'{REQUESTS}{{{base}, http_response_status_code="500"}}',
-                "values": f"0+{failing:g}x{minutes}",
-            },
-            {
-                "series": f'{REQUESTS}{{{base}, http_response_status_code="200"}}',
-                "values": f"0+{total - failing:g}x{minutes}",
-            },
-        ]
-
-    alerts = {rule["alert"]: rule for rule in _burn_rate_alerts(policy)}
-
-    def expected(service: str, alert: str, failing_share: float) -> dict[str, Any]:
-        rule = alerts[alert]
-        return {
-            "exp_labels": {**rule["labels"], "service_name": service,
-                           "deployment_environment_name": "test"},
-            "exp_annotations": _rendered(rule["annotations"], failing_share, service),
-        }  # fmt: skip
-
-    return [
-        {
-            "interval": "1m",
-            "input_series": requests("burning", 20, 100, 80) + requests("healthy", 0.05, 100, 80),
-            "alert_rule_test": [
+        for speed, long1, short1, factor1, long2, short2, factor2 in _BURNS:
+            guard = f"otel_errors:{requests}:increase{long1}"
+            alerts.append(
                 {
-                    "eval_time": "75m",
-                    "alertname": "OtelErrors_ErrorBudgetFastBurn",
-                    "exp_alerts": [expected("burning", "OtelErrors_ErrorBudgetFastBurn", 0.2)],
+                    "alert": f"OtelErrors_{prefix}{speed.capitalize()}Burn",
+                    "expr": (
+                        f"({burning(long1, short1, factor1)} or {burning(long2, short2, factor2)})"
+                        f" and {_ON_SERVICE} {guard} >= {policy.burn_min_requests}"
+                    ),
+                    "for": "2m" if speed == "fast" else "15m",
+                    "labels": {
+                        "severity": "P2" if speed == "fast" else "P3",
+                        "error_code": "SLO-BURN",
+                        "category": "slo",
+                    },
+                    "annotations": {
+                        "summary": (
+                            f"{{{{ $labels.service_name }}}}: error budget burning {speed}ly "
+                            f"(SLO {slo_percent})"
+                        ),
+                        "description": (
+                            f"{{{{ $value | humanizePercentage }}}} of requests {what}; "
+                            + (
+                                "at this rate the monthly error budget is gone within days."
+                                if speed == "fast"
+                                else "more than the SLO allows over days."
+                            )
+                        ),
+                        "action": "Look at the top error codes of the service and their traces.",
+                        "runbook_url": f"{policy.docs_url}#error-budget",
+                        "logs_url": logs_url(None, policy),
+                        "traces_url": _traces_url(None, policy.jaeger_url),
+                    },
                 }
-            ],
-        },
-        {
-            "interval": "10m",
-            "input_series": requests("leaking", 0.45, 100, 160)
-            + requests("healthy", 0.05, 100, 160),
-            "alert_rule_test": [
-                {
-                    "eval_time": "26h",
-                    "alertname": "OtelErrors_ErrorBudgetSlowBurn",
-                    "exp_alerts": [expected("leaking", "OtelErrors_ErrorBudgetSlowBurn", 0.0045)],
-                },
-                {
-                    "eval_time": "26h",
-                    "alertname": "OtelErrors_ErrorBudgetFastBurn",
-                    "exp_alerts": [],
-                },
-            ],
-        },
-    ]
+            )
+    return alerts
 
 
-def _minutes(duration: str) -> int:
+def minutes(duration: str) -> int:
+    """Minutes in a Prometheus duration of one unit (``90s`` is not one)."""
     value, unit = int(duration[:-1]), duration[-1]
     return value * {"m": 1, "h": 60, "d": 1440}[unit]

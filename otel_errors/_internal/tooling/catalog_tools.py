@@ -98,7 +98,9 @@ def render_markdown(catalog: Catalog, title: str = "Error catalogue") -> str:
             "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for e in areas[area]:
-            runbook = f"[runbook]({e.runbook})" if e.runbook else ""
+            # The anchor is what alerts link to when the code has no runbook of its own.
+            runbook = f'<a id="{code_anchor(e.code)}"></a>'
+            runbook += f"[runbook]({e.runbook})" if e.runbook else ""
             cells = [
                 f"`{e.code}`",
                 e.title,
@@ -114,6 +116,11 @@ def render_markdown(catalog: Catalog, title: str = "Error catalogue") -> str:
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
     return "\n".join(lines)
+
+
+def code_anchor(code: str) -> str:
+    """The anchor of a code's row in the Markdown docs (``#pay-001``)."""
+    return code.lower()
 
 
 def _cell(text: str) -> str:

@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--slo", type=float, default=0.999, help="availability objective")
         sub.add_argument("--grafana-url", default="http://localhost:3000")
         sub.add_argument("--jaeger-url", default="http://localhost:16686")
+        sub.add_argument(
+            "--docs-url",
+            help="where `otel-errors catalog docs` is published: the runbook link of codes "
+            "without a runbook of their own (URL#code; default https://errors.example.com/"
+            "catalogue)",
+        )
         sub.set_defaults(run=run)
 
     dashboards = commands.add_parser("dashboard", help="the Grafana dashboard (JSON)")
@@ -145,7 +151,10 @@ def _docs(args: argparse.Namespace) -> int:
     else:
         registry.load_files(files)
         catalog = registry.catalog
+    from otel_errors._internal.tooling.alert_pipeline import runbooks_markdown
+
     print(render_markdown(catalog))
+    print(runbooks_markdown())
     return EXIT_OK
 
 
@@ -154,7 +163,10 @@ def _policy(args: argparse.Namespace) -> AlertPolicy:
 
     if not 0 < args.slo < 1:
         raise CatalogError(f"--slo {args.slo} must be between 0 and 1")
-    return AlertPolicy(slo=args.slo, grafana_url=args.grafana_url, jaeger_url=args.jaeger_url)
+    docs = {"docs_url": args.docs_url} if args.docs_url else {}
+    return AlertPolicy(
+        slo=args.slo, grafana_url=args.grafana_url, jaeger_url=args.jaeger_url, **docs
+    )
 
 
 def _yaml(document: object) -> str:
@@ -176,7 +188,7 @@ def _alert_rules(args: argparse.Namespace) -> int:
 
 
 def _alert_tests(args: argparse.Namespace) -> int:
-    from otel_errors._internal.tooling.alert_rules import unit_tests_document
+    from otel_errors._internal.tooling.alert_tests import unit_tests_document
 
     registry.load_files(_catalog_files(args))
     document = unit_tests_document(registry.catalog, _policy(args), args.rule_file)

@@ -1,0 +1,143 @@
+"""The shipped Alertmanager routing, grouping and inhibition, in the real Alertmanager.
+
+Alerts are posted to its API as Prometheus would send them; PagerDuty, Slack, the SMS
+relay and the dead man's switch are local capture servers (``_e2e_capture``), the
+mail relay a local SMTP server. Only addresses and grouping waits differ from the
+shipped file (``_e2e_alertmanager``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from _e2e_alertmanager import write_alertmanager_config
+from _e2e_capture import PAGERDUTY, SLACK, WEBHOOK, CaptureServer, SmtpCapture
+from _e2e_processes import free_port, get_json, services, wait_for
+
+DEPLOY = Path(__file__).resolve().parent.parent / "collector-config"
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Alertmanager:
+    """The running Alertmanager and the stand-ins it notifies."""
+
+    url: str
+    captures: dict[str, CaptureServer]
+
+    def post(self, *alerts: dict[str, str]) -> None:
+        """Sends firing alerts (labels only) as Prometheus does."""
+        body = [{"labels": labels, "annotations": {"summary": labels.get("error_code", "x"),
+                                                   "runbook_url": "https://r/x"}}
+                for labels in alerts]  # fmt: skip
+        requests.post(f"{self.url}/api/v2/alerts", json=body, timeout=10).raise_for_status()
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(get_json(f"{self.url}/api/v2/alerts"))
+
+    def pages(self, service: str) -> list[dict[str, Any]]:
+        return [c.json() for c in self.captures["pagerduty"].received()
+                if c.json()["payload"]["custom_details"]["service"] == service]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def alertmanager(tmp_path_factory) -> Iterator[Alertmanager]:
+    build = subprocess.run(
+        ["bash", str(DEPLOY / "build.sh"), "alertmanager"], capture_output=True, text=True,
+        timeout=3600, check=True,
+    )  # fmt: skip
+    binary = dict(line.split("=", 1) for line in build.stdout.split())["ALERTMANAGER_BIN"]
+    directory = tmp_path_factory.mktemp("alertmanager")
+    replies = {"pagerduty": PAGERDUTY, "slack": SLACK, "sms": WEBHOOK, "deadmansswitch": WEBHOOK}
+    captures = {name: CaptureServer(reply) for name, reply in replies.items()}
+    smtp = SmtpCapture(free_port())
+    address = f"127.0.0.1:{free_port()}"
+    try:
+        config = write_alertmanager_config(
+            directory, {name: c.url for name, c in captures.items()}, smtp.port
+        )
+        with services(directory) as started:
+            process = started.start("alertmanager", [
+                binary, f"--config.file={config}", f"--storage.path={directory / 'data'}",
+                f"--web.listen-address={address}", "--cluster.listen-address=",
+            ])  # fmt: skip
+            started.wait_healthy(process, f"http://{address}/-/ready")
+            yield Alertmanager(f"http://{address}", captures)
+    finally:
+        smtp.close()
+        for capture in captures.values():
+            capture.close()
+
+
+def _alert(service: str, severity: str, code: str, name: str = "") -> dict[str, str]:
+    return {"alertname": name or f"OtelErrors_{code.replace('-', '_')}", "severity": severity,
+            "error_code": code, "service_name": service,
+            "deployment_environment_name": "prod"}  # fmt: skip
+
+
+def _state(manager: Alertmanager, service: str, code: str) -> dict[str, Any]:
+    found = [a for a in manager.alerts() if a["labels"].get("service_name") == service
+             and a["labels"].get("error_code") == code]  # fmt: skip
+    assert len(found) == 1, found
+    return dict(found[0]["status"])
+
+
+def test_a_p1_inhibits_the_p2_p3_and_p4_of_its_service_only(alertmanager):
+    """While a P1 fires, the same service's P2-P4 are suppressed; other services' are not."""
+    alertmanager.post(
+        _alert("shop", "P1", "PAY-001"), _alert("shop", "P2", "PAY-003"),
+        _alert("shop", "P3", "BUG-003"), _alert("shop", "P4", "SHOP-001"),
+        _alert("billing", "P2", "NET-001"),
+    )  # fmt: skip
+
+    def settled() -> bool:
+        return _state(alertmanager, "shop", "PAY-003")["state"] == "suppressed"
+
+    wait_for(settled, "the shop's P2 inhibited", 20)
+    for code in ("PAY-003", "BUG-003", "SHOP-001"):
+        state = _state(alertmanager, "shop", code)
+        assert state["state"] == "suppressed", (code, state)
+        assert state["inhibitedBy"], (code, state)
+    assert _state(alertmanager, "shop", "PAY-001")["state"] == "active"
+    assert _state(alertmanager, "billing", "NET-001")["state"] == "active"
+
+
+def test_one_page_per_service_and_severity_lists_every_code(alertmanager):
+    """Three P2 codes of one service make one PagerDuty event that names all three."""
+    codes = ["DB-1001", "NET-002", "CACHE-001"]
+    alertmanager.post(*(_alert("orders", "P2", code) for code in codes))
+    pages = wait_for(lambda: alertmanager.pages("orders"), "the orders P2 page", 20)
+    assert len(pages) == 1, pages
+    details = pages[0]["payload"]["custom_details"]
+    assert sorted(details["error_codes"].split(", ")) == sorted(codes)
+    assert details["error_code"] in codes
+    assert pages[0]["payload"]["summary"].startswith("[P2] orders (prod): 3 alerts: ")
+
+
+def test_an_unexpected_severity_still_reaches_people(alertmanager):
+    """An alert whose severity no route knows goes to Slack (and e-mail) marked UNROUTED."""
+    alertmanager.post(_alert("shop", "P9", "ODD-001"))
+
+    def unrouted() -> list[str]:
+        texts = [c.body.decode() for c in alertmanager.captures["slack"].received()]
+        return [text for text in texts if "ODD-001" in text]
+
+    texts = wait_for(unrouted, "the unrouted alert in Slack", 20)
+    assert "[UNROUTED] [P9] shop (prod): ODD-001" in json.loads(texts[0])["attachments"][0]["title"]
+
+
+def test_the_watchdog_reaches_the_dead_mans_switch(alertmanager):
+    """The Watchdog goes to the dead man's switch webhook, nowhere else."""
+    alertmanager.post({"alertname": "OtelErrors_Watchdog", "severity": "none"})
+    switch = alertmanager.captures["deadmansswitch"]
+    pings = wait_for(lambda: switch.received("/ping"), "the Watchdog at the switch", 20)
+    assert pings[0].json()["receiver"] == "deadmansswitch"
+    assert pings[0].json()["commonLabels"]["alertname"] == "OtelErrors_Watchdog"
+    assert not [c for c in alertmanager.captures["slack"].received() if b"Watchdog" in c.body]
