@@ -19,9 +19,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from otel_errors._internal.pipeline import sdk_patch
-from otel_errors._internal.pipeline.redaction_setup import get_redactor
 from otel_errors._internal.pipeline.setup import tracer_components
-from otel_errors.instrumentation.psycopg import PsycopgErrorsInstrumentor
+from otel_errors._internal.recording.runtime import current
+from otel_errors.integrations.psycopg.instrumentor import PsycopgErrorsInstrumentor
 
 DSN_VARIABLE = "OTEL_ERRORS_TEST_POSTGRES_DSN"
 
@@ -38,7 +38,7 @@ def provider_for(side: str) -> TracerProvider:
     if side == "vanilla":
         provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
         return provider
-    processors, export_processor = tracer_components(get_redactor())
+    processors, export_processor = tracer_components(current().redactor)
     for processor in processors:
         provider.add_span_processor(processor)
     provider.add_span_processor(export_processor(DroppingExporter()))

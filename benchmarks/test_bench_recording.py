@@ -19,9 +19,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from otel_errors._internal.pipeline import sdk_patch
-from otel_errors._internal.pipeline.redaction_setup import get_redactor
 from otel_errors._internal.pipeline.setup import tracer_components
-from otel_errors._internal.recording import active
+from otel_errors._internal.recording.runtime import current
 
 
 class DroppingExporter(SpanExporter):
@@ -38,7 +37,7 @@ def vanilla_provider() -> TracerProvider:
 
 
 def otel_errors_provider() -> TracerProvider:
-    processors, export_processor = tracer_components(get_redactor())
+    processors, export_processor = tracer_components(current().redactor)
     provider = TracerProvider()
     for processor in processors:
         provider.add_span_processor(processor)
@@ -121,7 +120,7 @@ def test_first_failure(benchmark, side):
     benchmark.group = "b. failing span, new location"
     benchmark.name = name
     counter = iter(range(10**9))
-    stack = active.get_recorder().stack
+    stack = current().recorder.stack
 
     def run() -> None:
         stack._frames.clear()  # every failure is at a location never seen before

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from otel_errors._internal.config.settings import ConfigurationError
-    from otel_errors._internal.model.app_error import AppError
     from otel_errors._internal.model.catalog import (
         Catalog,
         CatalogError,
@@ -31,18 +30,19 @@ if TYPE_CHECKING:
         Severity,
     )
     from otel_errors._internal.model.classification import CodeRule, Match
+    from otel_errors._internal.recording.app_error import AppError
     from otel_errors._internal.recording.handling import ErrorHandler, handle, record_error
-    from otel_errors._internal.recording.http_client import HTTPErrorResponse
+    from otel_errors.integrations._http_client import HTTPErrorResponse
 
 _LAZY = {
-    "AppError": "otel_errors._internal.model.app_error",
+    "AppError": "otel_errors._internal.recording.app_error",
     "Catalog": "otel_errors._internal.model.catalog",
     "CatalogError": "otel_errors._internal.model.catalog",
     "Category": "otel_errors._internal.model.catalog",
     "ConfigurationError": "otel_errors._internal.config.settings",
     "ErrorCode": "otel_errors._internal.model.catalog",
     "ErrorHandler": "otel_errors._internal.recording.handling",
-    "HTTPErrorResponse": "otel_errors._internal.recording.http_client",
+    "HTTPErrorResponse": "otel_errors.integrations._http_client",
     "Kind": "otel_errors._internal.model.catalog",
     "Severity": "otel_errors._internal.model.catalog",
     "handle": "otel_errors._internal.recording.handling",
@@ -181,23 +181,23 @@ def register_exception(match: Match, code: CodeRule) -> None:
     Rules registered later win over earlier ones for the same class, so an
     application overrides the shipped defaults by registering its own.
     """
-    from otel_errors._internal.recording.registry import registry
+    from otel_errors._internal.recording.runtime import current
 
-    registry.classifier.add(match, code)
+    current().registry.classifier.add(match, code)
 
 
 def classify(exc: BaseException) -> ErrorCode:
     """The catalogue entry for ``exc`` (``UNKNOWN`` when nothing matches). Never raises."""
-    from otel_errors._internal.recording.registry import registry
+    from otel_errors._internal.recording.runtime import current
 
-    return registry.classifier.classify(exc).error
+    return current().registry.classifier.classify(exc).error
 
 
 def get_catalog() -> Catalog:
     """The live catalogue: shipped defaults, application files and Python declarations."""
-    from otel_errors._internal.recording.registry import registry
+    from otel_errors._internal.recording.runtime import current
 
-    return registry.catalog
+    return current().registry.catalog
 
 
 __all__ = [

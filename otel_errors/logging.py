@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber, get_logger
 
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.log_fields import structure
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import sys
 import time
 
 import otel_errors
-from otel_errors.instrumentation.hooks import ProcessHooksErrorsInstrumentor
+from otel_errors.integrations.process_hooks.instrumentor import ProcessHooksErrorsInstrumentor
 
 count, ending = int(sys.argv[1]), sys.argv[2]
 otel_errors.configure(service_name="fault-app", instrument=False)

@@ -9,7 +9,6 @@ series the workers count into, which no worker may re-export as its own.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 
@@ -52,7 +51,9 @@ asgi = FastAPI()
 @asgi.get("/fail/{number}")
 async def async_fail(number: int) -> str:
     _mark_worker()
-    await asyncio.sleep(0.05)
+    # Blocking on purpose: a worker whose loop is busy cannot accept the next request,
+    # so the other worker takes it (with a non-blocking sleep one worker may take all).
+    time.sleep(0.05)  # noqa: ASYNC251
     raise TimeoutError(f"dependency timed out ({number})")
 
 

@@ -24,9 +24,8 @@ from opentelemetry.trace import SpanKind
 from otel_errors._internal.config.settings import Settings
 from otel_errors._internal.pipeline import sdk_patch
 from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
-from otel_errors._internal.recording import active
+from otel_errors._internal.recording import runtime
 from otel_errors._internal.recording.recorder import ErrorRecorder
-from otel_errors._internal.recording.registry import registry
 
 _EXPORTER = InMemorySpanExporter()
 _PROVIDER = TracerProvider()
@@ -126,38 +125,35 @@ def tracer() -> trace.Tracer:
 
 @pytest.fixture
 def use_settings() -> Iterator[object]:
-    """Installs a recorder built from the given settings overrides for one test."""
-    previous = active.get_recorder()
+    """Installs a runtime built from the given settings overrides for one test.
+
+    It keeps the current registry and redactor (rules and declarations of the session).
+    """
+    previous = runtime.current()
 
     def install(**overrides: object) -> ErrorRecorder:
-        recorder = ErrorRecorder(
+        new = runtime.Runtime(
             Settings.load(overrides, environ={}),
-            registry.classifier,
-            os.environ,
-            registry.enrichers,
+            registry=previous.registry,
+            redactor=previous.redactor,
         )
-        active.set_recorder(recorder)
-        return recorder
+        runtime.install(new)
+        return new.recorder
 
     yield install
-    active.set_recorder(previous)
+    runtime.install(previous)
 
 
 @pytest.fixture
 def fresh_registry() -> Iterator[object]:
-    """A registry with only the shipped defaults; rules added by the test vanish after it."""
+    """A runtime with only the shipped defaults; rules added by the test vanish after it."""
     from otel_errors._internal.recording.registry import Registry
 
-    saved = dict(vars(registry))
-    previous = active.get_recorder()
-    vars(registry).update(vars(Registry()))
-    active.set_recorder(
-        ErrorRecorder(previous.settings, registry.classifier, os.environ, registry.enrichers)
-    )
-    yield registry
-    vars(registry).clear()
-    vars(registry).update(saved)
-    active.set_recorder(previous)
+    previous = runtime.current()
+    fresh = runtime.Runtime(previous.settings, registry=Registry(), redactor=previous.redactor)
+    runtime.install(fresh)
+    yield fresh.registry
+    runtime.install(previous)
 
 
 def _test_server(variable: str) -> str:

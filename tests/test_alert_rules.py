@@ -8,7 +8,8 @@ import yaml
 
 from otel_errors import Catalog
 from otel_errors._internal.recording.registry import shipped_catalog
-from otel_errors._internal.tooling.alert_rules import AlertPolicy, alert_name, rules_document
+from otel_errors._internal.tooling.alert_policy import AlertPolicy
+from otel_errors._internal.tooling.alert_rules import alert_name, rules_document
 from otel_errors._internal.tooling.alert_tests import unit_tests_document
 from otel_errors._internal.tooling.cli import main
 

@@ -25,8 +25,8 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 from opentelemetry.trace import SpanKind
 
-from otel_errors._internal.model.rules.aws import BY_ERROR_CODE
-from otel_errors._internal.recording.registry import registry
+from otel_errors._internal.recording.runtime import current
+from otel_errors.integrations.botocore.rules import BY_ERROR_CODE
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=5)
 
@@ -104,7 +104,7 @@ def _refused(call, *args: Any, **kwargs: Any) -> BaseException:
 
 
 def _code(exc: BaseException) -> str:
-    return registry.classifier.classify(exc).error.code
+    return current().registry.classifier.classify(exc).error.code
 
 
 def test_a_missing_bucket_key_and_table_are_not_found(moto_endpoint):
@@ -134,14 +134,14 @@ def test_a_failed_condition_is_a_conflict_and_a_bad_request_our_bug(moto_endpoin
         Item=item,
         ConditionExpression="attribute_not_exists(id)",
     )
-    entry = registry.classifier.classify(conflict).error
+    entry = current().registry.classifier.classify(conflict).error
     assert (error_name(conflict), entry.code, entry.kind) == (
         "ConditionalCheckFailedException",
         "AWS-006",
         "operational",
     )
     invalid = _refused(dynamodb.put_item, TableName="orders", Item={"other": {"S": "x"}})
-    entry = registry.classifier.classify(invalid).error
+    entry = current().registry.classifier.classify(invalid).error
     assert (error_name(invalid), entry.code, entry.kind) == (
         "ValidationException",
         "AWS-007",
@@ -175,7 +175,7 @@ def test_service_answers_by_error_code_then_status(answering_endpoint, answer, c
     dynamodb = _client("dynamodb", answering_endpoint)
     error = _refused(dynamodb.get_item, TableName=answer, Key={"id": {"S": "1"}})
     assert isinstance(error, ClientError)
-    entry = registry.classifier.classify(error).error
+    entry = current().registry.classifier.classify(error).error
     assert (entry.code, entry.retryable) == (code, retryable)
 
 
@@ -245,7 +245,7 @@ def test_an_odd_client_error_falls_back(response):
 
 def test_rule_codes_are_catalogued():
     for code in {*BY_ERROR_CODE.values(), "AWS-100"}:
-        assert code in registry.catalog
+        assert code in current().registry.catalog
 
 
 def test_with_the_contrib_instrumentation_a_failure_is_recorded_once(moto_endpoint, spans):

@@ -120,15 +120,24 @@ def test_shipped_catalogue_covers_generic_failures():
 
 
 def test_shipped_sections_do_not_share_codes():
-    """Each shipped code is defined in exactly one section file."""
+    """Each shipped code is defined in exactly one file: an area's or a library unit's."""
     from importlib import resources
 
+    units = resources.files("otel_errors.integrations").iterdir()
+    packages = ["otel_errors._internal.model.areas"] + [
+        f"otel_errors.integrations.{unit.name}"
+        for unit in units
+        if unit.is_dir() and (unit / "errors.toml").is_file()
+    ]
     seen: dict[str, str] = {}
-    for section in resources.files("otel_errors._internal.model.catalogs").iterdir():
-        if section.name.endswith(".toml"):
-            for entry in Catalog.from_toml_text(section.read_text(), source=section.name):
-                assert entry.code not in seen, (entry.code, seen.get(entry.code), section.name)
-                seen[entry.code] = section.name
+    for package in packages:
+        for section in resources.files(package).iterdir():
+            if section.name.endswith(".toml"):
+                source = f"{package}/{section.name}"
+                for entry in Catalog.from_toml_text(section.read_text(), source=source):
+                    assert entry.code not in seen, (entry.code, seen.get(entry.code), source)
+                    seen[entry.code] = source
+    assert len(packages) > 1, packages  # the units' files are found, not only the areas'
 
 
 def test_application_file_may_redefine_a_shipped_code(tmp_path: Path):

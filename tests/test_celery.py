@@ -32,8 +32,8 @@ from celery.result import AsyncResult
 from opentelemetry.trace import StatusCode
 
 import otel_errors
-from otel_errors.instrumentation import celery as celery_instrumentation
-from otel_errors.instrumentation.celery import CeleryErrorsInstrumentor
+from otel_errors.integrations.celery import instrumentor as celery_instrumentation
+from otel_errors.integrations.celery.instrumentor import CeleryErrorsInstrumentor
 
 WORKER_APP = """
 import os
@@ -43,7 +43,7 @@ import time
 import otel_errors
 from celery import Celery
 from celery.result import AsyncResult
-from otel_errors.instrumentation.celery import CeleryErrorsInstrumentor
+from otel_errors.integrations.celery.instrumentor import CeleryErrorsInstrumentor
 
 otel_errors.configure(instrument=False, service_name="celery-worker")
 mode = os.environ["TEST_INSTRUMENTATION"]

@@ -12,7 +12,7 @@ import pytest
 
 import otel_errors
 from otel_errors import AppError, ErrorCode
-from otel_errors._internal.recording.registry import registry
+from otel_errors._internal.recording.runtime import current
 
 if sys.version_info >= (3, 11):
     from builtins import ExceptionGroup
@@ -175,7 +175,7 @@ def test_exception_group_takes_the_most_severe_leaf():
             ValueError(),
         ],
     )
-    result = registry.classifier.classify(group)
+    result = current().registry.classifier.classify(group)
     assert result.error.code == "SYS-001"
     assert result.group_codes == ("BUG-003", "SYS-001", "VAL-001")
 

@@ -41,10 +41,10 @@ from otel_errors._internal.helpers.sql import (
     sanitize_error_text,
     sanitize_statement,
 )
-from otel_errors._internal.recording.registry import registry
-from otel_errors.instrumentation import sqlalchemy as sqlalchemy_errors
-from otel_errors.instrumentation.psycopg import PsycopgErrorsInstrumentor
-from otel_errors.instrumentation.sqlalchemy import SQLAlchemyErrorsInstrumentor
+from otel_errors._internal.recording.runtime import current
+from otel_errors.integrations.psycopg.instrumentor import PsycopgErrorsInstrumentor
+from otel_errors.integrations.sqlalchemy import instrumentor as sqlalchemy_errors
+from otel_errors.integrations.sqlalchemy.instrumentor import SQLAlchemyErrorsInstrumentor
 
 postgres = pytest.mark.postgres
 PASSWORD_ROLE = "otel_errors_password_role"  # noqa: S105 - a role name; servers.sh requires a password for it
@@ -52,7 +52,7 @@ WAIT = 10.0
 
 
 def code_of(exc: BaseException) -> str:
-    return registry.classifier.classify(exc).error.code
+    return current().registry.classifier.classify(exc).error.code
 
 
 def all_attribute_values(spans) -> list[str]:
@@ -508,12 +508,12 @@ def test_failures_no_test_can_cause(exc, code):
 
 def test_rule_codes_are_catalogued():
     """Every code the database rules can return exists in the shipped catalogue."""
-    from otel_errors._internal.model.rules import db
+    from otel_errors._internal.model.areas import db
 
     codes = {*db.BY_SQLSTATE.values(), *db.BY_SQLSTATE_CLASS.values()}
     codes |= {*db._SQLITE_BY_NAME.values(), *(c for _, c in db._SQLITE_BY_PREFIX)}
     codes |= {c for _, c in (*db._SQLITE_MESSAGES, *db._CONNECT_MESSAGES)}
-    assert sorted(c for c in codes if c not in registry.catalog) == []
+    assert sorted(c for c in codes if c not in current().registry.catalog) == []
 
 
 def test_sqlalchemy_wrapper_before_it_is_raised_follows_orig():
@@ -700,7 +700,7 @@ def test_psycopg_instrumentor_fails_open(make_db, tracer, spans, monkeypatch, me
     def broken(statement: str) -> str:
         raise RuntimeError("sanitizer bug")
 
-    monkeypatch.setattr("otel_errors.instrumentation.psycopg.sanitize_statement", broken)
+    monkeypatch.setattr("otel_errors.integrations.psycopg.instrumentor.sanitize_statement", broken)
     before = _internal_failures(metric_points, "psycopg.record")
     db = make_db("psycopg")
     exc = run_in_span(tracer, lambda: undefined_table(db))

@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from otel_errors._internal.recording.registry import shipped_catalog
-from otel_errors._internal.tooling.alert_rules import AlertPolicy, rules_document
+from otel_errors._internal.tooling.alert_policy import AlertPolicy
+from otel_errors._internal.tooling.alert_rules import rules_document
 from otel_errors._internal.tooling.alert_tests import unit_tests_document
 
 ROOT = Path(__file__).resolve().parent.parent

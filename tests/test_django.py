@@ -38,8 +38,8 @@ from opentelemetry.instrumentation.django import DjangoInstrumentor
 from opentelemetry.trace import SpanKind
 from werkzeug.serving import make_server
 
-from otel_errors.instrumentation.django import MIDDLEWARE, DjangoErrorsInstrumentor
-from otel_errors.instrumentation.hooks import ProcessHooksErrorsInstrumentor
+from otel_errors.integrations.django.instrumentor import MIDDLEWARE, DjangoErrorsInstrumentor
+from otel_errors.integrations.process_hooks.instrumentor import ProcessHooksErrorsInstrumentor
 
 
 class Frozen(otel_errors.AppError, code="GEN-002"):

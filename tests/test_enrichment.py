@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_errors._internal.recording.active import get_recorder
+from otel_errors._internal.recording.runtime import get_recorder
 
 
 class DriverError(Exception):

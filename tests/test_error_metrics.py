@@ -6,6 +6,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 import otel_errors
+from otel_errors._internal.recording import runtime
 from otel_errors._internal.recording.error_metrics import ErrorMetrics
 
 
@@ -67,7 +68,8 @@ def test_exemplar_links_the_count_to_the_trace(spans, tracer, metric_points):
 
 def test_cardinality_is_bounded_with_overflow_and_one_warning(spans, tracer, metric_points, caplog):
     """Past the limit new attribute sets count as OVERFLOW, keeping the severity."""
-    limited = ErrorMetrics(cardinality_limit=3)
+    active = runtime.current()
+    limited = ErrorMetrics(3, active.local_roots, lambda: active.redactor)
     entry = otel_errors.get_catalog()["NET-001"]
     for i in range(6):
         with tracer.start_as_current_span(

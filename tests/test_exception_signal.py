@@ -7,26 +7,24 @@ from opentelemetry._logs import SeverityNumber
 
 from otel_errors import record_error
 from otel_errors._internal.config.settings import Settings
-from otel_errors._internal.recording import active
-from otel_errors._internal.recording.recorder import ErrorRecorder
-from otel_errors._internal.recording.registry import registry
+from otel_errors._internal.recording import runtime
 
 
 @pytest.fixture
 def signal():
-    previous = active.get_recorder()
+    previous = runtime.current()
 
     def install(value: str) -> None:
-        active.set_recorder(
-            ErrorRecorder(
+        runtime.install(
+            runtime.Runtime(
                 Settings.load(environ={}),
-                registry.classifier,
-                {"OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN": value},
+                registry=previous.registry,
+                environ={"OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN": value},
             )
         )
 
     yield install
-    active.set_recorder(previous)
+    runtime.install(previous)
 
 
 def test_logs_only(spans, tracer, log_records, signal):

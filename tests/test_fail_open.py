@@ -8,8 +8,8 @@ import textwrap
 
 import pytest
 
-from otel_errors._internal.recording import fail_open
-from otel_errors._internal.recording.active import get_recorder
+from otel_errors._internal.helpers import fail_open
+from otel_errors._internal.recording.runtime import get_recorder
 
 
 @pytest.fixture

@@ -21,9 +21,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
-from otel_errors._internal.pipeline import span_export
 from otel_errors._internal.pipeline.setup import tracer_components
-from otel_errors._internal.recording import local_roots
+from otel_errors._internal.recording import error_types, local_roots, runtime
 
 DEADLINE = 2.0
 MARGIN = 5.0
@@ -192,7 +191,7 @@ def test_an_error_storm_against_a_dead_collector_stays_within_the_queues(standin
     tracemalloc.start()
     try:
         # Warm-up past every bound: the error.type memory (8192 spans), caches, the queue.
-        _storm(tracer, span_export._MAX_REMEMBERED + 1000)
+        _storm(tracer, error_types._MAX_REMEMBERED + 1000)
         gc.collect()
         first, _ = tracemalloc.get_traced_memory()
         _storm(tracer, 8000)
@@ -202,8 +201,8 @@ def test_an_error_storm_against_a_dead_collector_stays_within_the_queues(standin
         tracemalloc.stop()
     processor = provider._active_span_processor._span_processors[0]
     assert len(processor.tally.queue) <= 256
-    assert len(local_roots._open) <= local_roots._MAX_OPEN
-    assert len(span_export._error_types) <= span_export._MAX_REMEMBERED
+    assert len(runtime.current().local_roots._open) <= local_roots._MAX_OPEN
+    assert len(runtime.current().error_types._types) <= error_types._MAX_REMEMBERED
     # Holding each failed span (about 3 KB) would grow by 24 MB; what moves is the
     # queue's turnover, the batch being serialised and the error.type dict's resizing.
     assert second - first < 4 * 1024 * 1024, f"grew {second - first} bytes over 8000 errors"

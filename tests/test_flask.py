@@ -21,8 +21,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from werkzeug.serving import make_server
 
 import otel_errors
-from otel_errors.instrumentation.flask import FlaskErrorsInstrumentor
-from otel_errors.instrumentation.hooks import ProcessHooksErrorsInstrumentor
+from otel_errors.integrations.flask.instrumentor import FlaskErrorsInstrumentor
+from otel_errors.integrations.process_hooks.instrumentor import ProcessHooksErrorsInstrumentor
 
 Locked = type(
     "Locked",

@@ -20,10 +20,9 @@ from opentelemetry import metrics
 from opentelemetry.trace import SpanKind
 
 from otel_errors._internal.export.local import JsonLinesFile
-from otel_errors._internal.pipeline import span_export
-from otel_errors._internal.pipeline.span_export import remember_error_type
-from otel_errors._internal.recording import active, fail_open, local_roots
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.helpers import fail_open
+from otel_errors._internal.helpers.fail_open import report_internal_failure
+from otel_errors._internal.recording import runtime
 
 pytestmark = pytest.mark.filterwarnings(
     # Python 3.12+ warns that forking a multi-threaded process may deadlock the child:
@@ -70,17 +69,20 @@ def _writer(tmp_path: Path) -> JsonLinesFile:
 
 LOCKS = {
     "local file writer": (lambda ctx: ctx["writer"]._lock, lambda ctx: ctx["writer"].append([{}])),
-    "error.type memory": (lambda ctx: span_export._lock, lambda ctx: remember_error_type(1, "X")),
+    "error.type memory": (
+        lambda ctx: runtime.current().error_types._lock,
+        lambda ctx: runtime.current().error_types.remember(1, "X"),
+    ),
     "open server spans": (
-        lambda ctx: local_roots._lock,
+        lambda ctx: runtime.current().local_roots._lock,
         lambda ctx: ctx["tracer"].start_span("s", kind=SpanKind.SERVER).end(),
     ),
     "errors counter series": (
-        lambda ctx: active.get_recorder().metrics._lock,
+        lambda ctx: runtime.get_recorder().metrics._lock,
         lambda ctx: _record_error(ctx["tracer"], "series", route="/new-series"),
     ),
     "stack cache": (
-        lambda ctx: active.get_recorder().stack._lock,
+        lambda ctx: runtime.get_recorder().stack._lock,
         lambda ctx: _record_error(ctx["tracer"], "new", fail=_new_failure_location()),
     ),
     "internal failure log": (

@@ -18,9 +18,9 @@ import grpc.aio
 import pytest
 from opentelemetry.trace import SpanKind
 
-from otel_errors._internal.model.rules.grpc import STATUS_NUMBERS
-from otel_errors._internal.recording.registry import registry
-from otel_errors.instrumentation.hooks import ProcessHooksErrorsInstrumentor
+from otel_errors._internal.recording.runtime import current
+from otel_errors.integrations.grpc.rules import STATUS_NUMBERS
+from otel_errors.integrations.process_hooks.instrumentor import ProcessHooksErrorsInstrumentor
 
 METHOD = "/shop.Inventory/Reserve"
 SLEEP = b"SLEEP"
@@ -110,7 +110,7 @@ def test_each_status_gets_the_code_numbered_after_it(call, status, tracer, spans
     event = spans.only_exception()
     assert event["error.code"] == f"RPC-{STATUS_NUMBERS[status]:03d}"
     assert event["rpc.grpc.status_code"] == STATUS_NUMBERS[status]
-    entry = registry.catalog[str(event["error.code"])]
+    entry = current().registry.catalog[str(event["error.code"])]
     retryable = status in {"UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED"}
     assert (entry.retryable, event["error.retryable"]) == (retryable, retryable)
     transient = retryable or status == "CANCELLED"  # a cancel is not retried by us
@@ -120,7 +120,7 @@ def test_each_status_gets_the_code_numbered_after_it(call, status, tracer, spans
 def test_a_deadline_is_exceeded_on_the_client(call):
     """The client's own deadline (no server status) is DEADLINE_EXCEEDED: RPC-004."""
     error = _failure(call, SLEEP, timeout=0.2)
-    assert registry.classifier.classify(error).error.code == "RPC-004"
+    assert current().registry.classifier.classify(error).error.code == "RPC-004"
 
 
 def test_an_unreachable_server_is_unavailable():
@@ -128,7 +128,7 @@ def test_an_unreachable_server_is_unavailable():
     with grpc.insecure_channel("127.0.0.1:1") as channel:
         call = channel.unary_unary(METHOD, request_serializer=_identity)
         error = _failure(call, b"OK", timeout=2)
-    entry = registry.classifier.classify(error).error
+    entry = current().registry.classifier.classify(error).error
     assert (entry.code, entry.retryable) == ("RPC-014", True)
 
 
@@ -145,7 +145,7 @@ def test_the_asyncio_client_is_classified_the_same(address):
             return info.value
 
     error = asyncio.run(fail())
-    assert registry.classifier.classify(error).error.code == "RPC-008"
+    assert current().registry.classifier.classify(error).error.code == "RPC-008"
 
 
 class _Odd(grpc.RpcError):
@@ -161,13 +161,13 @@ class _Odd(grpc.RpcError):
 @pytest.mark.parametrize("code", [None, "UNAVAILABLE", grpc.StatusCode.OK, RuntimeError("gone")])
 def test_an_rpc_error_without_a_usable_status_falls_back(code):
     """No status, a string, OK or a code() that raises: RPC-100, and no failure of ours."""
-    assert registry.classifier.classify(_Odd(code)).error.code == "RPC-100"
+    assert current().registry.classifier.classify(_Odd(code)).error.code == "RPC-100"
 
 
 def test_rule_codes_are_catalogued():
     """Every code the status rule can return exists in the shipped catalogue."""
     for number in STATUS_NUMBERS.values():
-        assert f"RPC-{number:03d}" in registry.catalog
+        assert f"RPC-{number:03d}" in current().registry.catalog
 
 
 def test_with_the_contrib_instrumentation_each_failure_is_recorded_once(spans):
@@ -225,7 +225,7 @@ def test_a_servicer_exception_is_recorded_once_per_trace_with_contrib_and_loggin
     }
     assert set(events) == {SpanKind.SERVER, SpanKind.CLIENT}, [s.name for s in spans.all()]
     (server_event,) = events[SpanKind.SERVER]
-    expected = registry.classifier.classify(ValueError()).error.code
+    expected = current().registry.classifier.classify(ValueError()).error.code
     assert (server_event["exception.type"], server_event["error.code"]) == ("ValueError", expected)
     assert server_event["error.handled"] is False
     (client_event,) = events[SpanKind.CLIENT]
@@ -245,7 +245,7 @@ def test_without_contrib_grpcio_s_log_of_a_servicer_exception_records_it_once(ad
         _wait_for_events(spans, 1)
     event = spans.only_exception()
     assert event["exception.type"] == "ValueError"
-    assert event["error.code"] == registry.classifier.classify(ValueError()).error.code
+    assert event["error.code"] == current().registry.classifier.classify(ValueError()).error.code
     assert event["error.handled"] is False
 
 
@@ -293,7 +293,7 @@ def test_an_abort_error_without_a_readable_status_falls_back():
 
     with pytest.raises(grpc.aio.AbortError) as info:
         abort("NOT_FOUND")
-    assert registry.classifier.classify(info.value).error.code == "RPC-100"
+    assert current().registry.classifier.classify(info.value).error.code == "RPC-100"
 
 
 def test_a_bare_exception_elsewhere_is_not_taken_for_an_abort(tracer, spans):

@@ -24,8 +24,9 @@ import pytest
 import uvloop
 from opentelemetry.trace import StatusCode
 
-from otel_errors.instrumentation import hooks, logging_exc_info
-from otel_errors.instrumentation.hooks import ProcessHooksErrorsInstrumentor
+from otel_errors.integrations.process_hooks import instrumentor as hooks
+from otel_errors.integrations.process_hooks import logging_exc_info
+from otel_errors.integrations.process_hooks.instrumentor import ProcessHooksErrorsInstrumentor
 
 
 def _clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
@@ -38,10 +39,10 @@ def _run(tmp_path: Path, body: str, **env: str) -> tuple[subprocess.CompletedPro
     script = tmp_path / "app.py"
     prologue = """
         import otel_errors
-        from otel_errors.instrumentation.hooks import ProcessHooksErrorsInstrumentor
+        from otel_errors.integrations.process_hooks import instrumentor
 
         otel_errors.configure(instrument=False)
-        ProcessHooksErrorsInstrumentor().instrument()
+        instrumentor.ProcessHooksErrorsInstrumentor().instrument()
     """
     script.write_text(textwrap.dedent(prologue) + textwrap.dedent(body))
     data = tmp_path / "data"
@@ -83,8 +84,8 @@ def test_uncaught_exception_is_recorded_as_fatal_and_the_process_still_dies(tmp_
             sys.__excepthook__(exc_type, exc, tb)
 
         sys.excepthook = previous
-        ProcessHooksErrorsInstrumentor().uninstrument()
-        ProcessHooksErrorsInstrumentor().instrument()
+        instrumentor.ProcessHooksErrorsInstrumentor().uninstrument()
+        instrumentor.ProcessHooksErrorsInstrumentor().instrument()
         raise RuntimeError("the end")
         """,
         OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN="logs/dup",

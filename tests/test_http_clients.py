@@ -36,17 +36,18 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import SpanKind
 
 import otel_errors
-from otel_errors._internal.recording import fail_open, http_client
-from otel_errors._internal.recording.active import get_recorder
-from otel_errors._internal.recording.http_client import (
+from otel_errors._internal.helpers import fail_open
+from otel_errors._internal.recording.runtime import get_recorder
+from otel_errors.integrations import _http_client as http_client
+from otel_errors.integrations._http_client import (
     HTTPErrorResponse,
     public_url,
     retry_after_seconds,
 )
-from otel_errors.instrumentation.aiohttp_client import AioHttpClientErrorsInstrumentor
-from otel_errors.instrumentation.httpx import HTTPXErrorsInstrumentor
-from otel_errors.instrumentation.requests import RequestsErrorsInstrumentor
-from otel_errors.instrumentation.urllib3 import URLLib3ErrorsInstrumentor
+from otel_errors.integrations.aiohttp.instrumentor import AioHttpClientErrorsInstrumentor
+from otel_errors.integrations.httpx.instrumentor import HTTPXErrorsInstrumentor
+from otel_errors.integrations.requests.instrumentor import RequestsErrorsInstrumentor
+from otel_errors.integrations.urllib3.instrumentor import URLLib3ErrorsInstrumentor
 
 TIMEOUT = 5.0
 SHORT = 0.3
@@ -419,7 +420,7 @@ from opentelemetry.instrumentation.requests import RequestsInstrumentor
 import requests
 from otel_errors._internal.pipeline import sdk_patch
 from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
-from otel_errors.instrumentation.requests import RequestsErrorsInstrumentor
+from otel_errors.integrations.requests.instrumentor import RequestsErrorsInstrumentor
 
 exporter = InMemorySpanExporter()
 provider = TracerProvider()

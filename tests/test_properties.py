@@ -31,11 +31,9 @@ from opentelemetry.trace import SpanKind
 import otel_errors
 from otel_errors._internal.config.settings import Settings
 from otel_errors._internal.export.redaction import RedactingSpanExporter
-from otel_errors._internal.pipeline.redaction_setup import get_redactor
 from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
-from otel_errors._internal.recording import active
-from otel_errors._internal.recording.recorder import ErrorRecorder
-from otel_errors._internal.recording.registry import registry
+from otel_errors._internal.recording import runtime
+from otel_errors._internal.recording.runtime import current
 
 PROPERTIES = settings(
     max_examples=150,
@@ -65,7 +63,7 @@ TYPES = {
 _EXPORTER = InMemorySpanExporter()
 _PROVIDER = TracerProvider()
 _PROVIDER.add_span_processor(
-    ExportSpanProcessor(SimpleSpanProcessor(RedactingSpanExporter(_EXPORTER, get_redactor())))
+    ExportSpanProcessor(SimpleSpanProcessor(RedactingSpanExporter(_EXPORTER, current().redactor)))
 )
 _TRACER = _PROVIDER.get_tracer("properties")
 
@@ -107,7 +105,7 @@ def test_recording_never_raises_and_exports_valid_otlp(exc, attrs):
     with _TRACER.start_as_current_span("operation", attributes=attrs):
         entry = otel_errors.record_error(exc, attributes=extra)
         otel_errors.record_error(exc, handled=False)
-    assert entry.code in registry.catalog or entry.code == "UNKNOWN"
+    assert entry.code in current().registry.catalog or entry.code == "UNKNOWN"
     if _printable(exc):
         # The API's use_span formats f"{type(exc).__name__}: {exc}" for the span status:
         # a __str__ that raises replaces the exception there, with or without otel_errors.
@@ -124,7 +122,7 @@ def test_recording_never_raises_and_exports_valid_otlp(exc, attrs):
 @given(exc=exceptions)
 def test_classification_and_fingerprint_are_deterministic(exc):
     """The same exception always gets the same code and fingerprint."""
-    recorder = active.get_recorder()
+    recorder = runtime.get_recorder()
     first, entry = recorder.attributes(exc, handled=True)
     second, again = recorder.attributes(exc, handled=True)
     assert entry == again == recorder.classify(exc)
@@ -147,7 +145,7 @@ def _caught(message: str) -> BaseException:
 @given(one=messages, other=messages)
 def test_the_fingerprint_ignores_the_message(one, other):
     """Two failures at the same place with different messages share their fingerprint."""
-    recorder = active.get_recorder()
+    recorder = runtime.get_recorder()
     found = [
         recorder.attributes(_caught(m), handled=False)[0]["error.fingerprint"] for m in (one, other)
     ]
@@ -191,17 +189,16 @@ def test_the_errors_counter_encodes_whatever_the_endpoint_attribute_holds(
 @pytest.fixture
 def as_log_records():
     """Exceptions travel as log records too (semantic conventions 1.40+, ``logs/dup``)."""
-    previous = active.get_recorder()
-    active.set_recorder(
-        ErrorRecorder(
+    previous = runtime.current()
+    runtime.install(
+        runtime.Runtime(
             Settings.load(environ={}),
-            registry.classifier,
-            {"OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN": "logs/dup"},
-            registry.enrichers,
+            registry=previous.registry,
+            environ={"OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN": "logs/dup"},
         )
     )
     yield
-    active.set_recorder(previous)
+    runtime.install(previous)
 
 
 @PROPERTIES

@@ -14,8 +14,8 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 import otel_errors
-from otel_errors.instrumentation import pybreaker as pybreaker_instrumentation
-from otel_errors.instrumentation.pybreaker import PyBreakerErrorsInstrumentor
+from otel_errors.integrations.pybreaker import instrumentor as pybreaker_instrumentation
+from otel_errors.integrations.pybreaker.instrumentor import PyBreakerErrorsInstrumentor
 
 
 @pytest.fixture
@@ -194,10 +194,7 @@ def test_failures_inside_the_instrumentor_never_reach_the_application(
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("exploded")
 
-    class Broken:
-        add = staticmethod(broken)
-
-    monkeypatch.setattr(pybreaker_instrumentation, "_transitions", Broken())
+    monkeypatch.setattr(pybreaker_instrumentation, "current", broken)
     monkeypatch.setattr(pybreaker_instrumentation, "get_recorder", broken)
     listening, refused = ports
     breaker = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=60, name="broken")

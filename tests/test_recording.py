@@ -211,7 +211,7 @@ def test_exception_group_event(spans, tracer):
 def _fingerprint_of(source: str, message: str) -> str:
     namespace: dict[str, object] = {}
     exec(compile(source, "/srv/app/orders.py", "exec"), namespace)  # noqa: S102 - test input
-    from otel_errors._internal.recording.active import get_recorder
+    from otel_errors._internal.recording.runtime import get_recorder
 
     try:
         namespace["place_order"](message)  # type: ignore[operator]
@@ -251,7 +251,7 @@ def test_fingerprint_is_stable_across_runs(tmp_path):
     script.write_text(
         textwrap.dedent(
             """
-            from otel_errors._internal.recording.active import get_recorder
+            from otel_errors._internal.recording.runtime import get_recorder
 
             def handler(order_id):
                 raise LookupError(f"order {order_id} missing")
@@ -294,7 +294,7 @@ def test_non_recording_span_records_nothing(spans, tracer):
     """Recording on a non-recording span is a no-op that still classifies."""
     from opentelemetry.trace import INVALID_SPAN
 
-    from otel_errors._internal.recording.active import get_recorder
+    from otel_errors._internal.recording.runtime import get_recorder
 
     entry = get_recorder().record(INVALID_SPAN, TimeoutError(), handled=True)
     assert entry.code == "GEN-001"

@@ -32,6 +32,7 @@ from otel_errors._internal.export.redaction import (
 from otel_errors._internal.names import INTERNAL_FAILURES_METRIC
 from otel_errors._internal.pipeline import redaction_setup
 from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
+from otel_errors._internal.recording import runtime
 from otel_errors._internal.scrubbing import RedactionConfig, Redactor
 from otel_errors.logging import JsonFormatter
 
@@ -203,7 +204,7 @@ def test_json_console_logs_are_redacted_and_hash_the_user():
     for secret in SECRETS:
         assert secret not in line, secret
     fields = json.loads(line)
-    assert fields["user_hash"] == redaction_setup.get_redactor().hash("user-42")
+    assert fields["user_hash"] == runtime.current().redactor.hash("user-42")
     assert "user-42" not in line
 
 

@@ -26,9 +26,9 @@ from opentelemetry.trace import SpanKind
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from otel_errors._internal.recording.registry import registry
-from otel_errors.instrumentation import redis as redis_errors
-from otel_errors.instrumentation.redis import RedisErrorsInstrumentor
+from otel_errors._internal.recording.runtime import current
+from otel_errors.integrations.redis import instrumentor as redis_errors
+from otel_errors.integrations.redis.instrumentor import RedisErrorsInstrumentor
 
 pytestmark = pytest.mark.redis
 WAIT = 10.0
@@ -36,7 +36,7 @@ ACL_PASSWORD = "right"  # noqa: S105 - throwaway ACL users of the test server
 
 
 def code_of(exc: BaseException) -> str:
-    return registry.classifier.classify(exc).error.code
+    return current().registry.classifier.classify(exc).error.code
 
 
 def no_retry() -> Retry:
@@ -251,9 +251,9 @@ def test_redis_failures_no_test_can_cause(exc, code):
 
 def test_rule_codes_are_catalogued():
     """Every code the Redis prefix rules can return exists in the shipped catalogue."""
-    from otel_errors._internal.model.rules.redis import BY_PREFIX
+    from otel_errors.integrations.redis.rules import BY_PREFIX
 
-    assert sorted(c for c in BY_PREFIX.values() if c not in registry.catalog) == []
+    assert sorted(c for c in BY_PREFIX.values() if c not in current().registry.catalog) == []
 
 
 def test_redis_asyncio(redis_url, key, tracer, spans):

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.middleware.errors import ServerErrorMiddleware
 
 import otel_errors
-from otel_errors.instrumentation.starlette import StarletteErrorsInstrumentor
+from otel_errors.integrations.starlette.instrumentor import StarletteErrorsInstrumentor
 
 
 class OrderMissing(otel_errors.AppError, code="GEN-003"):

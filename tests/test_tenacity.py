@@ -24,8 +24,8 @@ from tenacity import (
 )
 
 import otel_errors
-from otel_errors.instrumentation import tenacity as tenacity_instrumentation
-from otel_errors.instrumentation.tenacity import TenacityErrorsInstrumentor
+from otel_errors.integrations.tenacity import instrumentor as tenacity_instrumentation
+from otel_errors.integrations.tenacity.instrumentor import TenacityErrorsInstrumentor
 
 
 def _no_sleep(_seconds: float) -> None:

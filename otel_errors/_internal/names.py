@@ -37,10 +37,15 @@ METER_NAME: Final = "otel_errors"
 INTERNAL_FAILURES_METRIC: Final = "otel_errors.internal_failures"
 DROPPED_METRIC: Final = "otel_errors.dropped"
 
+APP_ERROR_MARKER: Final = "_otel_errors_app_error"
+"""Class attribute (True) of ``AppError``: the classifier reads ``.code`` of such exceptions
+without importing the class (the error model sits below the recording core).
+"""
 UNKNOWN_CODE: Final = "UNKNOWN"
 OVERFLOW_CODE: Final = "OVERFLOW"
 
 __all__ = [
+    "APP_ERROR_MARKER",
     "DROPPED_METRIC",
     "ERROR_CATEGORY",
     "ERROR_CODE",

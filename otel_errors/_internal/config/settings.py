@@ -118,3 +118,14 @@ def _from_keyword(setting: Setting, value: object) -> tuple[object, str | None]:
         return setting.parse(value), None
     except (ValueError, TypeError):
         return default, problem
+
+
+def value_length_limit() -> int | None:
+    """``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` when set to a whole number, else None.
+
+    The SDK cuts attribute values there already; the redactor cuts every other
+    exported string (names, status descriptions, log bodies) at the same length. An
+    invalid value is the SDK's to report; the redactor then keeps its default.
+    """
+    raw = os.environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "").strip()
+    return int(raw) if raw.isdigit() else None

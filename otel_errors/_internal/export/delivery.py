@@ -31,10 +31,10 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from otel_errors._internal.helpers import locks
+from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.names import DROPPED_METRIC
-from otel_errors._internal.recording import forking
-from otel_errors._internal.recording.fail_open import report_internal_failure
-from otel_errors._internal.recording.own_metrics import counter
+from otel_errors._internal.recording.runtime import current
 from otel_errors._internal.recording.sdk_internals import batch_queue
 
 if TYPE_CHECKING:
@@ -53,9 +53,25 @@ EXPORT_FAILED = "export_failed"
 QUEUE_FULL = "queue_full"
 SHUTDOWN = "shutdown"
 
-_gates: weakref.WeakSet[_ExportGate] = weakref.WeakSet()
-_ends_at: float | None = None
-"""Monotonic deadline of the exit in progress: no export starts after it."""
+
+class Gates:
+    """The export gates of this run and the exit deadline they obey (a runtime part)."""
+
+    def __init__(self) -> None:
+        """No gate yet, no exit in progress."""
+        self.gates: weakref.WeakSet[_ExportGate] = weakref.WeakSet()
+        self.ends_at: float | None = None
+        """Monotonic deadline of the exit in progress: no export starts after it."""
+
+    def after_fork(self) -> None:
+        """In a forked child: losses start at zero and exports run normally again."""
+        self.ends_at = None
+        for gate in list(self.gates):
+            gate.tally.forget()
+
+
+def _gates() -> Gates:
+    return current().part(Gates)
 
 
 class Tally:
@@ -74,7 +90,7 @@ class Tally:
         self._handed_one_by_one = itertools.count()
         self._reads = 0
         self._handed_in_bulk = 0
-        self._lock = forking.lock()
+        self._lock = locks.lock()
 
     def hand(self) -> None:
         """Counts one item handed to the exporting path (per span: ``next`` is atomic and cheap)."""
@@ -140,7 +156,7 @@ class Tally:
 
 
 def _dropped_counter() -> Counter:
-    return counter(
+    return current().instruments.counter(
         DROPPED_METRIC,
         unit="{item}",
         description="Telemetry items otel_errors could not deliver, by signal and reason.",
@@ -155,12 +171,13 @@ class _ExportGate:
         self.tally = tally
         self._closed = False
         self._stopped = False
-        self._lock = forking.lock()
-        _gates.add(self)
+        self._lock = locks.lock()
+        _gates().gates.add(self)
 
     def _deliver(self, count: int, export: Callable[[], bool]) -> bool:
         """Runs ``export`` of ``count`` items unless the gate is closed; counts the outcome."""
-        if self._closed or (_ends_at is not None and time.monotonic() >= _ends_at):
+        ends_at = _gates().ends_at
+        if self._closed or (ends_at is not None and time.monotonic() >= ends_at):
             self.tally.lose(count, SHUTDOWN)
             return False
         try:
@@ -176,7 +193,7 @@ class _ExportGate:
             self.tally.deliver(count)
             return
         self.tally.lose(count, SHUTDOWN if self._closed else EXPORT_FAILED)
-        if _ends_at is not None:
+        if _gates().ends_at is not None:
             stop_all()
 
     def stop(self) -> None:
@@ -321,29 +338,20 @@ def ending(deadline: float) -> None:
 
     One failed export then stops every exporter, and no export starts after the deadline.
     """
-    global _ends_at  # noqa: PLW0603 - process-wide exit state
-    _ends_at = deadline
+    _gates().ends_at = deadline
 
 
 def stop_all() -> None:
     """Closes every gate: nothing more is attempted, and the exporters stop retrying."""
-    for gate in list(_gates):
+    for gate in list(_gates().gates):
         gate.stop()
 
 
 def undelivered() -> dict[str, dict[str, int]]:
     """Items not delivered so far, by signal and reason."""
     found: dict[str, dict[str, int]] = {}
-    for gate in list(_gates):
+    for gate in list(_gates().gates):
         reasons = found.setdefault(gate.tally.signal, {})
         for reason, count in gate.tally.undelivered().items():
             reasons[reason] = reasons.get(reason, 0) + count
     return {signal: reasons for signal, reasons in found.items() if reasons}
-
-
-def forget_parent_counts() -> None:
-    """In a forked child: losses start at zero and exports run normally again."""
-    global _ends_at  # noqa: PLW0603 - see ending
-    _ends_at = None
-    for gate in list(_gates):
-        gate.tally.forget()

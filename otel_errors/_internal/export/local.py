@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_errors._internal.export.local_files import JsonLinesFile, choose_directory
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.helpers.fail_open import report_internal_failure
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -60,7 +60,7 @@ _announced = False
 def _local_settings(
     directory: str | os.PathLike[str] | None, max_bytes: int | None
 ) -> tuple[Path, int]:
-    from otel_errors._internal.recording.active import get_recorder
+    from otel_errors._internal.recording.runtime import get_recorder
 
     settings = get_recorder().settings
     chosen = choose_directory(os.fspath(directory) if directory is not None else settings.local_dir)

@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from otel_errors._internal.recording import forking
+from otel_errors._internal.helpers import locks
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -63,7 +63,7 @@ class JsonLinesFile:
         """Creates the writer; the directory is created (0700) on first write."""
         self.path = path
         self.max_bytes = max_bytes
-        self._lock = forking.lock()
+        self._lock = locks.lock()
 
     def append(self, records: Iterable[dict[str, Any]]) -> None:
         """Writes ``records`` as one JSON object per line.

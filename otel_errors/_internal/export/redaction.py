@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from opentelemetry import metrics
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
@@ -29,39 +28,39 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, Status
 
-from otel_errors._internal.names import METER_NAME
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.helpers.fail_open import report_internal_failure
+from otel_errors._internal.recording.runtime import current
 from otel_errors._internal.scrubbing import DROP
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-
-    from opentelemetry.metrics import Counter as MetricCounter
 
     from otel_errors._internal.scrubbing import Redactor
 
 T = TypeVar("T")
 A = TypeVar("A", bound="Mapping[str, Any] | None")
 REDACTIONS_METRIC = "redactions"
-_counter: MetricCounter | None = None
 _RESOURCES_CACHED = 64
-_resources: dict[int, tuple[Resource, Resource]] = {}
-"""Redacted resources by the identity of the original (kept alive by the entry)."""
+
+
+class RedactedResources(dict[int, tuple[Resource, Resource]]):
+    """Redacted resources by the identity of the original, kept alive by the entry.
+
+    A runtime part: a provider has one resource, so this stays tiny.
+    """
 
 
 def count_redactions(fired: Counter[str]) -> None:
     """Adds the fired rules to the ``redactions`` counter."""
-    global _counter  # noqa: PLW0603 - one process-wide instrument
     if not fired:
         return
-    if _counter is None:
-        _counter = metrics.get_meter(METER_NAME).create_counter(
-            REDACTIONS_METRIC,
-            unit="{redaction}",
-            description="Values redacted before export, by rule (never by value).",
-        )
+    counter = current().instruments.counter(
+        REDACTIONS_METRIC,
+        unit="{redaction}",
+        description="Values redacted before export, by rule (never by value).",
+    )
     for rule, count in fired.items():
-        _counter.add(count, {"rule": rule})
+        counter.add(count, {"rule": rule})
 
 
 def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> ReadableSpan:
@@ -120,7 +119,8 @@ def _resource(resource: Resource, redactor: Redactor, fired: list[str]) -> Resou
 
     Its attributes hold command lines (``process.command_args``) that may carry secrets.
     """
-    cached = _resources.get(id(resource))
+    memo = current().part(RedactedResources)
+    cached = memo.get(id(resource))
     if cached is not None and cached[0] is resource:
         return cached[1]
     attributes, rules = redactor.redact_attributes(resource.attributes)
@@ -130,9 +130,9 @@ def _resource(resource: Resource, redactor: Redactor, fired: list[str]) -> Resou
         if attributes is resource.attributes
         else Resource(dict(attributes or {}), resource.schema_url)
     )
-    if len(_resources) >= _RESOURCES_CACHED:
-        _resources.clear()
-    _resources[id(resource)] = (resource, redacted)
+    if len(memo) >= _RESOURCES_CACHED:
+        memo.clear()
+    memo[id(resource)] = (resource, redacted)
     return redacted
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from otel_errors._internal.helpers import locks
 from otel_errors._internal.names import UNKNOWN_CODE
-from otel_errors._internal.recording import forking
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -170,7 +170,7 @@ class Catalog:
 
     _codes: dict[str, ErrorCode] = field(default_factory=dict)
     _sources: dict[str, str] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=forking.lock, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=locks.lock, repr=False, compare=False)
 
     def add(self, entry: ErrorCode, *, source: str = "python") -> ErrorCode:
         """Adds ``entry``; an identical re-declaration is accepted and returns the existing one.

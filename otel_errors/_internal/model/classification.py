@@ -30,10 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Union, cast
 
+from otel_errors._internal.helpers import locks
 from otel_errors._internal.helpers.compat import BaseExceptionGroup_
-from otel_errors._internal.model.catalog import UNKNOWN, Catalog, ErrorCode
-from otel_errors._internal.recording import forking
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.helpers.fail_open import report_internal_failure
+from otel_errors._internal.model import declarations
+from otel_errors._internal.model.catalog import UNKNOWN, Catalog, CatalogError, ErrorCode
+from otel_errors._internal.names import APP_ERROR_MARKER
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -78,7 +80,7 @@ class Classifier:
         self._by_name: dict[str, list[CodeRule]] = {}
         self._predicates: list[tuple[Callable[[BaseException], bool], CodeRule]] = []
         self._per_type: dict[type, tuple[CodeRule, ...]] = {}
-        self._lock = forking.lock()
+        self._lock = locks.lock()
 
     def add(self, match: Match, code: CodeRule) -> None:
         """Registers a rule.
@@ -139,6 +141,11 @@ class Classifier:
         entry = self.catalog.get(code)
         if entry is not None:
             return entry
+        entry = declarations.declared.get(code)  # an AppError class created after this registry
+        if entry is not None:
+            for conflict in declarations.merge_into(self.catalog):
+                report_internal_failure("catalog.declaration", CatalogError(conflict))
+            return self.catalog.get(code) or entry
         return _placeholder(code)
 
     def _classify(self, exc: BaseException, seen: set[int], depth: int) -> Classification | None:
@@ -172,10 +179,8 @@ class Classifier:
         return Classification(best, tuple(codes))
 
     def _classify_one(self, exc: BaseException) -> ErrorCode | None:
-        from otel_errors._internal.model.app_error import AppError
-
-        if isinstance(exc, AppError):
-            return self.resolve(exc.code)
+        if getattr(type(exc), APP_ERROR_MARKER, False):  # an AppError carries its code
+            return self.resolve(str(getattr(exc, "code", UNKNOWN.code)))
         for rule in self._rules_for(type(exc)):
             entry = self._apply(rule, exc)
             if entry is not None:

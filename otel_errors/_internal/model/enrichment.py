@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from otel_errors._internal.recording import forking
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.helpers import locks
+from otel_errors._internal.helpers.fail_open import report_internal_failure
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -41,7 +41,7 @@ class Enrichers:
     def __init__(self) -> None:
         """Creates an empty registry."""
         self._entries: list[tuple[tuple[str, ...], Enricher]] = []
-        self._lock = forking.lock()
+        self._lock = locks.lock()
 
     def add(self, module_prefixes: tuple[str, ...], enricher: Enricher) -> None:
         """Runs ``enricher`` for exceptions (or their causes) from these modules."""

@@ -19,8 +19,8 @@ from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LogRecordProcessor
 
 from otel_errors._internal import names
-from otel_errors._internal.recording.active import get_recorder
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.helpers.fail_open import report_internal_failure
+from otel_errors._internal.recording.runtime import get_recorder
 
 if TYPE_CHECKING:
     from opentelemetry.sdk._logs import ReadWriteLogRecord

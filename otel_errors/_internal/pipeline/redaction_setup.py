@@ -1,14 +1,13 @@
-"""The redactor in use, built once from the settings, and its start-up validation.
+"""The redactor the settings describe, and its start-up validation.
 
-Shared by the exporters, the JSON log formatter and the errors counter, so that
-one configuration decides what is secret everywhere. Built lazily with the
-defaults when nothing configured it (``otel_errors.logging`` used alone).
+Setup puts it in the runtime, which shares it with the exporters, the JSON log
+formatter and the errors counter, so that one configuration decides what is secret
+everywhere (before setup the runtime uses the built-in rules).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,16 +15,13 @@ from otel_errors._internal.config.environment_variables import (
     OTEL_ERRORS_REDACTION_EXTRA_DETECTORS,
     OTEL_ERRORS_REDACTION_RULES,
 )
-from otel_errors._internal.recording import forking
+from otel_errors._internal.config.settings import value_length_limit
 from otel_errors._internal.scrubbing import RedactionConfig, RedactionConfigError, Redactor
 
 if TYPE_CHECKING:
     from otel_errors._internal.config.settings import Settings
 
 logger = logging.getLogger("otel_errors")
-
-_lock = forking.lock()
-_redactor: Redactor | None = None
 
 
 def build_redactor(settings: Settings) -> Redactor:
@@ -56,31 +52,3 @@ def build_redactor(settings: Settings) -> Redactor:
             "correlate within this process only"
         )
     return Redactor(config)
-
-
-def value_length_limit() -> int | None:
-    """``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` when set to a whole number, else None.
-
-    The SDK cuts attribute values there already; the redactor cuts every other
-    exported string (names, status descriptions, log bodies) at the same length. An
-    invalid value is the SDK's to report; the redactor then keeps its default.
-    """
-    raw = os.environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "").strip()
-    return int(raw) if raw.isdigit() else None
-
-
-def get_redactor() -> Redactor:
-    """The active redactor (defaults when none was configured)."""
-    redactor = _redactor
-    if redactor is not None:
-        return redactor
-    with _lock:
-        if _redactor is None:
-            set_redactor(Redactor(RedactionConfig.build(max_length=value_length_limit())))
-        return _redactor  # type: ignore[return-value]  # set just above
-
-
-def set_redactor(redactor: Redactor) -> None:
-    """Makes ``redactor`` the one every path uses."""
-    global _redactor  # noqa: PLW0603 - the process-wide redactor
-    _redactor = redactor

@@ -27,8 +27,8 @@ from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.sdk import trace as sdk_trace
 from opentelemetry.sdk.version import __version__ as sdk_version
 
-from otel_errors._internal.recording.active import get_recorder
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.helpers.fail_open import report_internal_failure
+from otel_errors._internal.recording.runtime import get_recorder
 from otel_errors._internal.recording.sdk_internals import SUPPORTED_SDK, sdk_version_supported
 
 logger = logging.getLogger("otel_errors")

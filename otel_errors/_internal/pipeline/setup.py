@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
@@ -37,15 +37,15 @@ from otel_errors._internal.export.delivery import (
     Tally,
 )
 from otel_errors._internal.export.redaction import RedactingLogExporter, RedactingSpanExporter
+from otel_errors._internal.helpers import locks
 from otel_errors._internal.model.catalog import CatalogError
 from otel_errors._internal.pipeline import sdk_patch, shutdown, sigterm
 from otel_errors._internal.pipeline.log_export import ErrorsLogRecordProcessor
-from otel_errors._internal.pipeline.redaction_setup import build_redactor, set_redactor
+from otel_errors._internal.pipeline.redaction_setup import build_redactor
 from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
-from otel_errors._internal.recording import forking, sdk_internals
-from otel_errors._internal.recording.active import set_recorder
-from otel_errors._internal.recording.recorder import ErrorRecorder
-from otel_errors._internal.recording.registry import registry
+from otel_errors._internal.recording import sdk_internals
+from otel_errors._internal.recording.app_error import declared_app_error_codes
+from otel_errors._internal.recording.runtime import Runtime, current, install, installed
 from otel_errors._internal.scrubbing import RedactionConfig, RedactionConfigError, Redactor
 from otel_errors._internal.version import __version__
 
@@ -57,20 +57,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger("otel_errors")
 
 
-@dataclass(frozen=True)
-class _Configured:
-    settings: Settings
-    resource_attributes: Mapping[str, Any]
-    owns_providers: bool
+@dataclass
+class SetUp:
+    """What setup was given and did (a runtime part)."""
+
+    resource_attributes: Mapping[str, Any] = field(default_factory=dict)
+    owns_providers: bool = False
 
 
-_lock = forking.rlock()
-_configured: _Configured | None = None
+_lock = locks.rlock()
 
 
 def is_configured() -> bool:
     """Whether :func:`setup` has run in this process."""
-    return _configured is not None
+    runtime = installed()
+    return runtime is not None and runtime.configured
 
 
 def setup(
@@ -95,37 +96,47 @@ def setup(
     Raises:
         ConfigurationError: with ``strict``, any invalid setting or catalogue.
     """
-    global _configured  # noqa: PLW0603 - the pipeline is process-wide
     resource_attributes = dict(resource_attributes or {})
     with _lock:
         settings = _settings(overrides, strict=strict)
-        if _configured is not None:
-            if (settings, resource_attributes) != (
-                _configured.settings,
-                _configured.resource_attributes,
-            ) and overrides:
-                logger.warning(
-                    "otel_errors is already configured in this process; "
-                    "the new configure() arguments are ignored"
-                )
+        if is_configured():
+            _warn_if_changed(settings, resource_attributes, overrides)
             return
         apply_environment_defaults(os.environ)
-        redactor = _redactor(settings, strict=strict) if settings.enabled else None
+        earlier = installed()  # rules registered before setup are kept
+        runtime = Runtime(
+            settings,
+            registry=earlier.registry if earlier is not None else None,
+            redactor=_redactor(settings, strict=strict),
+            configured=True,
+        )
         if settings.enabled:
-            _load_catalog(settings, strict=strict)
-            set_recorder(
-                ErrorRecorder(settings, registry.classifier, os.environ, registry.enrichers)
-            )
+            _load_catalog(runtime, strict=strict)
+        install(runtime)
+        runtime.part(SetUp).resource_attributes = resource_attributes
+        redactor = runtime.redactor if settings.enabled and settings.redaction else None
         owns = _install_providers(resource_attributes, auto_instrumentation_version, redactor)
+        runtime.part(SetUp).owns_providers = owns
         if settings.enabled:
             sdk_patch.install()
             _install_logging(settings)
         if owns:
             sigterm.install()
             shutdown.install()
-        _configured = _Configured(settings, resource_attributes, owns)
     if instrument:
         _instrument_installed_libraries()
+
+
+def _warn_if_changed(
+    settings: Settings, resource_attributes: Mapping[str, Any], overrides: object
+) -> None:
+    runtime = current()
+    before = (runtime.settings, runtime.part(SetUp).resource_attributes)
+    if overrides and (settings, resource_attributes) != before:
+        logger.warning(
+            "otel_errors is already configured in this process; "
+            "the new configure() arguments are ignored"
+        )
 
 
 def _settings(overrides: Mapping[str, Any] | None, *, strict: bool) -> Settings:
@@ -140,35 +151,34 @@ def _settings(overrides: Mapping[str, Any] | None, *, strict: bool) -> Settings:
     return settings
 
 
-def _load_catalog(settings: Settings, *, strict: bool) -> None:
-    problem = _catalog_problem(settings)
+def _load_catalog(runtime: Runtime, *, strict: bool) -> None:
+    problem = _catalog_problem(runtime)
     if problem is None:
         return
-    message = f"{OTEL_ERRORS_CATALOG}={','.join(settings.catalog)!r}: {problem}"
+    message = f"{OTEL_ERRORS_CATALOG}={','.join(runtime.settings.catalog)!r}: {problem}"
     if strict:
         raise ConfigurationError(message)
     logger.error("otel_errors: %s; continuing with the codes that did load", message)
 
 
-def _catalog_problem(settings: Settings) -> str | None:
+def _catalog_problem(runtime: Runtime) -> str | None:
+    registry = runtime.registry
     try:
-        registry.load_files(settings.catalog)
+        registry.load_files(runtime.settings.catalog)
     except CatalogError as exc:
         return str(exc)
-    missing = registry.missing_codes()
-    if not missing:
-        return None
-    detail = "; ".join(f"{code} (used by {', '.join(users)})" for code, users in missing.items())
-    return f"codes missing from the error catalogue: {detail}"
+    problems = list(registry.conflicts)
+    missing = registry.missing_codes(declared_app_error_codes())
+    if missing:
+        detail = "; ".join(f"{code} (used by {', '.join(u)})" for code, u in missing.items())
+        problems.append(f"codes missing from the error catalogue: {detail}")
+    return "; ".join(problems) or None
 
 
-def _redactor(settings: Settings, *, strict: bool) -> Redactor | None:
-    """The configured redactor (None when redaction is off), made the active one."""
-    if not settings.redaction:
-        set_redactor(
-            Redactor(RedactionConfig.build(hash_key=settings.redaction_key), enabled=False)
-        )
-        return None
+def _redactor(settings: Settings, *, strict: bool) -> Redactor:
+    """The configured redactor (switched off when redaction is)."""
+    if not (settings.enabled and settings.redaction):
+        return Redactor(RedactionConfig.build(hash_key=settings.redaction_key), enabled=False)
     try:
         redactor = build_redactor(settings)
     except RedactionConfigError as exc:
@@ -178,7 +188,6 @@ def _redactor(settings: Settings, *, strict: bool) -> Redactor | None:
             "otel_errors: %s; redacting with the built-in rules only", exc
         )
         redactor = Redactor(RedactionConfig.build(hash_key=settings.redaction_key or None))
-    set_redactor(redactor)
     return redactor
 
 

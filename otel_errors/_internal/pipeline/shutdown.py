@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 from opentelemetry import _logs, metrics, trace
 
 from otel_errors._internal.export import delivery
-from otel_errors._internal.recording.active import get_recorder
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.helpers.fail_open import report_internal_failure
+from otel_errors._internal.recording.runtime import current
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -37,9 +37,24 @@ if TYPE_CHECKING:
 _EXPORTER_LOGGER = "opentelemetry.exporter"
 """Prefix of every OTLP exporter's logger: they warn there before each retry."""
 
-_started: float | None = None
-_flushed = False
-_reported = False
+
+class ExitClock:
+    """When this process's exit began, and whether it flushed and reported (a runtime part)."""
+
+    def __init__(self) -> None:
+        """No exit yet."""
+        self.started: float | None = None
+        self.flushed = False
+        self.reported = False
+
+    def after_fork(self) -> None:
+        """In a forked child: its own exit has not begun."""
+        self.started = None
+        self.flushed = self.reported = False
+
+
+def _clock() -> ExitClock:
+    return current().part(ExitClock)
 
 
 def install() -> None:
@@ -71,9 +86,9 @@ def flush_and_report() -> None:
     are one exit (a second collection would export the metrics again, without the
     exemplars the first one carried).
     """
-    global _flushed  # noqa: PLW0603 - one exit per process
-    if not _flushed:
-        _flushed = True
+    clock = _clock()
+    if not clock.flushed:
+        clock.flushed = True
         _finish("force_flush", exiting=True)
     _report()
 
@@ -93,12 +108,12 @@ def _providers() -> dict[str, object]:
 
 def _deadline() -> float:
     """The monotonic time by which the current exit ends (set by its first step)."""
-    global _started  # noqa: PLW0603 - one exit per process
-    seconds = get_recorder().settings.shutdown_deadline
+    clock = _clock()
+    seconds = current().settings.shutdown_deadline
     now = time.monotonic()
-    if _started is None or now - _started >= seconds:
-        _started = now
-    return _started + seconds
+    if clock.started is None or now - clock.started >= seconds:
+        clock.started = now
+    return clock.started + seconds
 
 
 def _finish(action: str, *, exiting: bool) -> None:
@@ -218,13 +233,13 @@ def _report() -> None:
 
 
 def _report_once() -> None:
-    global _reported  # noqa: PLW0603 - reported once per process
-    if _reported:
+    clock = _clock()
+    if clock.reported:
         return
     lost = delivery.undelivered()
     if not lost:
         return
-    _reported = True
+    clock.reported = True
     details = "; ".join(
         f"{signal} {sum(reasons.values())} ("
         + ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items()))
@@ -234,14 +249,7 @@ def _report_once() -> None:
     # On stderr, not through logging: the telemetry pipeline is what failed.
     print(  # noqa: T201
         f"otel_errors: telemetry this process could not deliver: {details}; shutdown "
-        f"deadline {get_recorder().settings.shutdown_deadline:g} s (OTEL_ERRORS_SHUTDOWN_DEADLINE)",
+        f"deadline {current().settings.shutdown_deadline:g} s (OTEL_ERRORS_SHUTDOWN_DEADLINE)",
         file=sys.stderr,
         flush=True,
     )
-
-
-def forget_parent_deadline() -> None:
-    """In a forked child: its exit is its own."""
-    global _started, _flushed, _reported  # noqa: PLW0603 - see _deadline
-    _started = None
-    _flushed = _reported = False

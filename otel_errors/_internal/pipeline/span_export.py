@@ -15,7 +15,7 @@ processor's full queue drops (see ``delivery``).
 
 It restores ``error.type``: instrumentations set it from the HTTP status (``"500"``)
 or the exception class after we set it to the error code, and DESIGN.md promises the
-code. The recorder remembers which spans it marked (:func:`remember_error_type`,
+code. The recorder remembers which spans it marked (the runtime's ``ErrorTypes``,
 bounded) and the rebuild puts the code back.
 
 It makes a failed span's status description valid UTF-8: the API writes
@@ -32,12 +32,12 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import Status
 
 from otel_errors._internal.export.delivery import QUEUE_FULL
+from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.helpers.text import sanitize
 from otel_errors._internal.names import ERROR_TYPE
-from otel_errors._internal.recording import forking
-from otel_errors._internal.recording.fail_open import report_internal_failure
-from otel_errors._internal.recording.local_roots import ENTRY_KINDS, entered, left
-from otel_errors._internal.recording.outcome import outcomes
+from otel_errors._internal.recording.local_roots import ENTRY_KINDS
+from otel_errors._internal.recording.outcome import Outcomes
+from otel_errors._internal.recording.runtime import current
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -47,19 +47,6 @@ if TYPE_CHECKING:
     from opentelemetry.util.types import Attributes
 
     from otel_errors._internal.export.delivery import Tally
-
-_MAX_REMEMBERED = 8192
-_error_types: dict[int, str] = {}
-"""``error.type`` by span id (64 random bits: collisions are negligible)."""
-_lock = forking.lock()
-
-
-def remember_error_type(span_id: int, value: str) -> None:
-    """Records the ``error.type`` we gave a span, to restore it at export."""
-    with _lock:
-        if len(_error_types) >= _MAX_REMEMBERED:
-            _error_types.pop(next(iter(_error_types)))
-        _error_types[span_id] = value
 
 
 class ExportSpanProcessor(SpanProcessor):
@@ -76,7 +63,7 @@ class ExportSpanProcessor(SpanProcessor):
         self.tally = tally
         if tally is not None:
             tally.watch(downstream)
-        outcomes.enabled = True
+        Outcomes.processor_installed = True
 
     @property
     def span_exporter(self) -> object:
@@ -86,13 +73,13 @@ class ExportSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Notes entry spans, then passes the span on."""
         if span.kind in ENTRY_KINDS:
-            entered(span)
+            current().local_roots.entered(span)
         self.downstream.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         """Finishes held records, restores our error.type, then passes the span on."""
         if span.kind in ENTRY_KINDS:
-            left(span)
+            current().local_roots.left(span)
         try:
             span = _corrected(span)
         except Exception as failure:
@@ -118,11 +105,13 @@ def _corrected(span: ReadableSpan) -> ReadableSpan:
     description = span.status.description
     if description and not description.isascii() and sanitize(description) != description:
         span = rebuilt(span, status=Status(span.status.status_code, sanitize(description)))
-    if not (_error_types or outcomes.held or outcomes.corrected):
+    runtime = current()
+    outcomes, error_types = runtime.outcomes, runtime.error_types
+    if not (error_types or outcomes.held or outcomes.corrected):
         return span  # the success path: nothing to look up
     events = outcomes.span_ended(span)
     context = span.context
-    wanted = _error_types.get(context.span_id) if _error_types and context else None
+    wanted = error_types.get(context.span_id) if error_types and context else None
     attributes = None
     if wanted is not None and (span.attributes or {}).get(ERROR_TYPE) != wanted:
         attributes = {**(span.attributes or {}), ERROR_TYPE: wanted}

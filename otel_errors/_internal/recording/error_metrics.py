@@ -25,17 +25,17 @@ from typing import TYPE_CHECKING
 from opentelemetry import metrics, trace
 
 from otel_errors._internal import names
-from otel_errors._internal.pipeline.redaction_setup import get_redactor
-from otel_errors._internal.recording import forking
-from otel_errors._internal.recording.local_roots import local_root
+from otel_errors._internal.helpers import locks
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from opentelemetry.metrics import Counter
     from opentelemetry.util.types import AttributeValue
 
     from otel_errors._internal.model.catalog import ErrorCode
+    from otel_errors._internal.recording.local_roots import LocalRoots
+    from otel_errors._internal.scrubbing import Redactor
 
 logger = logging.getLogger("otel_errors")
 
@@ -54,14 +54,23 @@ class ErrorMetrics:
 
     Args:
         cardinality_limit: Distinct attribute sets kept before folding into OVERFLOW.
+        local_roots: Where the request of a span is found (its endpoint).
+        redactor: The redactor in use (asked at each count: setup may replace it).
     """
 
-    def __init__(self, cardinality_limit: int) -> None:
+    def __init__(
+        self,
+        cardinality_limit: int,
+        local_roots: LocalRoots,
+        redactor: Callable[[], Redactor],
+    ) -> None:
         """Creates the counter lazily (the meter provider may be set later)."""
         self.cardinality_limit = cardinality_limit
+        self.local_roots = local_roots
+        self.redactor = redactor
         self._counter: Counter | None = None
         self._series: set[frozenset[tuple[str, AttributeValue]]] = set()
-        self._lock = forking.lock()
+        self._lock = locks.lock()
         self._warned = False
 
     def count(
@@ -75,14 +84,14 @@ class ErrorMetrics:
             names.EXCEPTION_TYPE: exception_type,
             names.ERROR_HANDLED: handled,
         }
-        endpoint = endpoint_of(span)
+        endpoint = endpoint_of(span, self.local_roots)
         if endpoint is not None:
             attributes[endpoint[0]] = endpoint[1]
-        redacted, _ = get_redactor().redact_attributes(attributes)
+        redacted, _ = self.redactor().redact_attributes(attributes)
         attributes = dict(redacted or {})
         self._counter_().add(1, self._bounded(attributes), context=trace.set_span_in_context(span))
 
-    def forget_series(self) -> None:
+    def after_fork(self) -> None:
         """Starts the cardinality bound afresh (a forked child's counts start at zero)."""
         self._series = set()
         self._warned = False
@@ -118,9 +127,9 @@ class ErrorMetrics:
         }
 
 
-def endpoint_of(span: trace.Span) -> tuple[str, AttributeValue] | None:
+def endpoint_of(span: trace.Span, local_roots: LocalRoots) -> tuple[str, AttributeValue] | None:
     """The endpoint attribute for an error recorded on ``span``, if any is known."""
-    root = local_root(span)
+    root = local_roots.local_root(span)
     if root is not span:
         found = _first(_attributes(root), REQUEST_SCOPED_ENDPOINTS)
         if found is not None:

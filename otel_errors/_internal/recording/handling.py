@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.model.catalog import UNKNOWN, ErrorCode
-from otel_errors._internal.recording.active import get_recorder
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.recording.runtime import get_recorder
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator, Mapping

@@ -31,9 +31,8 @@ from opentelemetry.trace import format_span_id, format_trace_id
 
 from otel_errors._internal.helpers.text import safe_str, sanitize, truncate
 from otel_errors._internal.model.catalog import Category
-from otel_errors._internal.pipeline.redaction_setup import get_redactor
-from otel_errors._internal.recording.active import get_recorder
 from otel_errors._internal.recording.request_id import current_request_id
+from otel_errors._internal.recording.runtime import current, get_recorder
 
 if TYPE_CHECKING:
     from otel_errors._internal.model.catalog import ErrorCode
@@ -96,7 +95,7 @@ def structure(record: logging.LogRecord, resource: dict[str, Any]) -> Structured
 
 def _redact(fields: dict[str, Any], record: logging.LogRecord) -> None:
     """Secrets out of message, stack trace and context; a user id only as its keyed hash."""
-    redactor = get_redactor()
+    redactor = current().redactor
     for key in ("message", "stack_trace"):
         if isinstance(fields[key], str):
             fields[key] = redactor.redact_text(fields[key])[0]

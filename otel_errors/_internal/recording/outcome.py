@@ -12,21 +12,22 @@ that holds it gets ``error.type``, its event is rebuilt at export with
 always agree, whichever observer saw the exception first.
 
 Holding needs the exporting span processor (``span_export``), which finishes held
-records when their span ends; without it (an SDK provider built by someone else)
-logged exceptions are recorded at once, as handled. The table is bounded: past
-:data:`MAX_HELD` spans, the oldest held records are finished as they are.
+records when their span ends (:attr:`Outcomes.processor_installed`); without it (an
+SDK provider built by someone else) logged exceptions are recorded at once, as handled.
+The table is bounded: past :data:`MAX_HELD` spans, the oldest held records are
+finished as they are.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from opentelemetry.sdk.trace import Event
 
+from otel_errors._internal.helpers import locks
 from otel_errors._internal.names import ERROR_HANDLED
-from otel_errors._internal.recording import forking
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -57,16 +58,19 @@ class Held:
 class Outcomes:
     """Held records by span id, and the events corrected when their span ended."""
 
+    processor_installed: ClassVar[bool] = False
+    """Whether one of our exporting span processors exists, to finish held records when
+    their span ends (set by it: a fact about the process's providers, not about a run)."""
+
     def __init__(self) -> None:
         """An empty table; holding starts once an exporting processor announces itself."""
-        self.enabled = False
         self.held: dict[int, list[Held]] = {}
         """Held records by the id of the span that holds them."""
         self.corrected: dict[int, dict[int, Event]] = {}
         """Events found unhandled, by span id and event identity, for every exporter."""
-        self._lock = forking.lock()
+        self._lock = locks.lock()
 
-    def forget_parent(self) -> None:
+    def after_fork(self) -> None:
         """In a forked child: the parent's held records are the parent's to finish."""
         self.held = {}
         self.corrected = {}
@@ -127,7 +131,3 @@ def _finish(held: Held) -> bool:
     held.done = True
     held.finish(not held.unhandled)
     return held.unhandled
-
-
-outcomes = Outcomes()
-"""The process' table."""

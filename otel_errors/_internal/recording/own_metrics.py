@@ -13,16 +13,36 @@ from opentelemetry import metrics
 from otel_errors._internal.names import METER_NAME
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Counter
-
-_counters: dict[str, Counter] = {}
+    from opentelemetry.metrics import Counter, Histogram
 
 
-def counter(name: str, *, unit: str, description: str) -> Counter:
-    """The counter ``name`` of meter ``otel_errors``, created the first time it is asked for."""
-    found = _counters.get(name)
-    if found is None:
-        found = _counters[name] = metrics.get_meter(METER_NAME).create_counter(
-            name, unit=unit, description=description
-        )
-    return found
+class Instruments:
+    """Our instruments, by name (the runtime's)."""
+
+    def __init__(self) -> None:
+        """None made yet."""
+        self._counters: dict[str, Counter] = {}
+        self._histograms: dict[str, Histogram] = {}
+
+    def counter(self, name: str, *, unit: str, description: str) -> Counter:
+        """The counter ``name`` of meter ``otel_errors``, created the first time it is asked for."""
+        found = self._counters.get(name)
+        if found is None:
+            found = self._counters[name] = metrics.get_meter(METER_NAME).create_counter(
+                name, unit=unit, description=description
+            )
+        return found
+
+    def histogram(
+        self, name: str, *, unit: str, description: str, boundaries: list[float]
+    ) -> Histogram:
+        """The histogram ``name`` of meter ``otel_errors``, created on first use."""
+        found = self._histograms.get(name)
+        if found is None:
+            found = self._histograms[name] = metrics.get_meter(METER_NAME).create_histogram(
+                name,
+                unit=unit,
+                description=description,
+                explicit_bucket_boundaries_advisory=boundaries,
+            )
+        return found

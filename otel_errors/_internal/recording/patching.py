@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import wrapt
 from opentelemetry.instrumentation.utils import unwrap
 
-from otel_errors._internal.recording import forking
-from otel_errors._internal.recording.fail_open import report_internal_failure
+from otel_errors._internal.helpers import locks
+from otel_errors._internal.helpers.fail_open import report_internal_failure
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,7 +58,7 @@ class ImportPatches:
         self._active = False
         self._registered: set[str] = set()
         self._applied: dict[Patch | OnImport, ModuleType] = {}
-        self._lock = forking.rlock()
+        self._lock = locks.rlock()
 
     def apply(self) -> None:
         """Applies every step now for imported modules, and later for the others."""

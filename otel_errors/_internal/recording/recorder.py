@@ -25,13 +25,15 @@ from otel_errors._internal.config.environment_variables import OTEL_SEMCONV_EXCE
 from otel_errors._internal.helpers.text import safe_str, sanitize, truncate
 from otel_errors._internal.model.classification import Classification, Classifier, qualified_name
 from otel_errors._internal.model.enrichment import Enrichers
-from otel_errors._internal.pipeline.span_export import remember_error_type
 from otel_errors._internal.recording.error_metrics import ErrorMetrics
-from otel_errors._internal.recording.outcome import Held, outcomes
+from otel_errors._internal.recording.error_types import ErrorTypes
+from otel_errors._internal.recording.local_roots import LocalRoots
+from otel_errors._internal.recording.outcome import Held, Outcomes
 from otel_errors._internal.recording.stack import StackFormatter
+from otel_errors._internal.scrubbing import RedactionConfig, Redactor
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from opentelemetry.sdk.trace import Event
     from opentelemetry.util.types import AttributeValue
@@ -70,10 +72,19 @@ def error_type(entry: ErrorCode, exc: BaseException) -> str:
 class ErrorRecorder:
     """Turns exceptions into attributes and records them.
 
+    The runtime gives it the state it shares with the export (held outcomes, the
+    ``error.type`` memory, the open requests, the redactor); alone (tests, benchmarks)
+    it makes its own.
+
     Args:
         settings: Length limits and cache size.
         classifier: Maps exceptions to catalogue entries.
         environ: Where ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN`` is read.
+        enrichers: Attributes from inside exceptions.
+        outcomes: Logged exceptions waiting for their outcome.
+        error_types: The ``error.type`` given to each span.
+        local_roots: The open request of each trace.
+        redactor: The redactor in use (the errors counter's attributes).
     """
 
     def __init__(
@@ -82,16 +93,30 @@ class ErrorRecorder:
         classifier: Classifier,
         environ: Mapping[str, str],
         enrichers: Enrichers | None = None,
+        *,
+        outcomes: Outcomes | None = None,
+        error_types: ErrorTypes | None = None,
+        local_roots: LocalRoots | None = None,
+        redactor: Callable[[], Redactor] | None = None,
     ) -> None:
         """Creates a recorder; reads the exception-signal switch once."""
         self.enrichers = enrichers if enrichers is not None else Enrichers()
         self.settings = settings
         self.classifier = classifier
+        self.outcomes = outcomes if outcomes is not None else Outcomes()
+        self.error_types = error_types if error_types is not None else ErrorTypes()
         self.stack = StackFormatter(
             settings.max_stacktrace_length, settings.max_message_length, settings.stack_cache_size
         )
         self.as_span_event, self.as_log_record = exception_signals(environ)
-        self.metrics = ErrorMetrics(settings.metrics_cardinality_limit)
+        if redactor is None:
+            default = Redactor(RedactionConfig.build(), enabled=settings.redaction)
+            redactor = lambda: default  # noqa: E731 - a constant source
+        self.metrics = ErrorMetrics(
+            settings.metrics_cardinality_limit,
+            local_roots if local_roots is not None else LocalRoots(),
+            redactor,
+        )
         self._logger = get_logger("otel_errors")
 
     def attributes(
@@ -130,7 +155,7 @@ class ErrorRecorder:
         if result.group_codes:
             attributes[names.ERROR_GROUP_CODES] = list(result.group_codes)
         context = getattr(exc, "context", None)
-        if isinstance(context, dict) and _is_app_error(exc):
+        if isinstance(context, dict) and getattr(type(exc), names.APP_ERROR_MARKER, False):
             for key, value in context.items():
                 attributes[names.ERROR_CONTEXT_PREFIX + safe_str(key)] = _attribute_value(
                     value, self.settings.max_message_length
@@ -173,7 +198,7 @@ class ErrorRecorder:
             return self._count_unsampled(span, exc, trace_id, handled=handled, code=code)
         event_attributes, entry = self.attributes(exc, handled=handled, code=code, span=span)
         if not handled:
-            _set_error_type(span, error_type(entry, exc))
+            self._set_error_type(span, error_type(entry, exc))
         if attributes:
             event_attributes.update(attributes)
         exception_type = str(event_attributes[names.EXCEPTION_TYPE])
@@ -191,8 +216,8 @@ class ErrorRecorder:
             span.add_event(names.EXCEPTION_EVENT, dict(event_attributes), timestamp)
             event = _last_event(span) if logged else None
         _mark(exc, trace_id)
-        if logged and outcomes.enabled:
-            outcomes.hold(exc, Held(span, trace_id, event, finish))
+        if logged and self.outcomes.processor_installed:
+            self.outcomes.hold(exc, Held(span, trace_id, event, finish))
         else:
             finish(handled)
         return entry
@@ -228,11 +253,15 @@ class ErrorRecorder:
         """No second event; an escape still marks the span, and a held record, failed."""
         entry = self._entry(exc, code)
         if not handled:
-            held = outcomes.escaped(exc, trace_id)
+            held = self.outcomes.escaped(exc, trace_id)
             for target in (span, held.span if held else None):
                 if target is not None and target.is_recording():
-                    _set_error_type(target, error_type(entry, exc))
+                    self._set_error_type(target, error_type(entry, exc))
         return entry
+
+    def _set_error_type(self, span: trace.Span, value: str) -> None:
+        span.set_attribute(names.ERROR_TYPE, value)
+        self.error_types.remember(span.get_span_context().span_id, value)
 
     def classify(self, exc: BaseException) -> ErrorCode:
         """The catalogue entry of ``exc``."""
@@ -272,17 +301,6 @@ class ErrorRecorder:
             attributes=attributes,
             event_name=names.EXCEPTION_EVENT,
         )
-
-
-def _is_app_error(exc: BaseException) -> bool:
-    from otel_errors._internal.model.app_error import AppError
-
-    return isinstance(exc, AppError)
-
-
-def _set_error_type(span: trace.Span, value: str) -> None:
-    span.set_attribute(names.ERROR_TYPE, value)
-    remember_error_type(span.get_span_context().span_id, value)
 
 
 def _last_event(span: trace.Span) -> Event | None:

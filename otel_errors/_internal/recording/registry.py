@@ -1,52 +1,86 @@
-"""The process-wide catalogue and classifier, with the shipped sections and rules loaded.
+"""The catalogue, classifier and enrichers that recording uses, built from the areas and units.
 
-Importing this module is cheap: the shipped catalogue is a few small TOML files
-inside the package, and no instrumented library is imported.
+The shipped knowledge is the areas' (``model.areas``: codes several libraries share)
+and every library unit's (``otel_errors.integrations.<name>.UNIT``, one per line of
+``integrations.libraries``). Reading it imports no instrumented library: a unit's
+``UNIT`` names classes as strings and its rules read exceptions with ``getattr``.
+
+Order matters where two rules name one class (the last registered wins): catalogue
+``match`` lists and the units' class maps come first, then the areas' rules, then the
+units' rules in the order of ``LIBRARIES``.
 """
 
 from __future__ import annotations
 
+import importlib
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from otel_errors._internal.model import areas, declarations
 from otel_errors._internal.model.catalog import Catalog, CatalogError
 from otel_errors._internal.model.classification import Classifier
 from otel_errors._internal.model.enrichment import Enrichers
-from otel_errors._internal.model.rules import ENRICHERS as SHIPPED_ENRICHERS
-from otel_errors._internal.model.rules import SHIPPED as SHIPPED_RULES
+from otel_errors.integrations.libraries import LIBRARIES
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
+    from otel_errors._internal.model.unit import Unit
+
 SHIPPED_SOURCE = "otel_errors (shipped defaults)"
 
 
-def shipped_catalog() -> Catalog:
-    """The default catalogue that otel_errors ships: every section in ``catalogs/``."""
+def shipped_units() -> list[tuple[str, Unit]]:
+    """Every library unit's knowledge, in the order of ``LIBRARIES``."""
+    return [
+        (library.name, importlib.import_module(f"otel_errors.integrations.{library.name}").UNIT)
+        for library in LIBRARIES
+    ]
+
+
+def shipped_catalog(units: Sequence[tuple[str, Unit]] | None = None) -> Catalog:
+    """The catalogue otel_errors ships: the areas' sections, then each unit's."""
     catalog = Catalog()
-    sections = resources.files("otel_errors._internal.model.catalogs")
-    for section in sorted(sections.iterdir(), key=lambda p: p.name):
-        if section.name.endswith(".toml"):
-            text = section.read_text(encoding="utf-8")
-            source = f"{SHIPPED_SOURCE}: {section.name}"
-            catalog.update(Catalog.from_toml_text(text, source=source))
+    files = resources.files("otel_errors._internal.model.areas")
+    for section in areas.SECTIONS:
+        name = f"{section}.toml"
+        text = (files / name).read_text(encoding="utf-8")
+        catalog.update(Catalog.from_toml_text(text, source=f"{SHIPPED_SOURCE}: {name}"))
+    for unit_name, unit in shipped_units() if units is None else units:
+        if unit.catalog is not None:
+            found = resources.files(f"otel_errors.integrations.{unit_name}") / unit.catalog
+            source = f"{SHIPPED_SOURCE}: {unit_name}/{unit.catalog}"
+            catalog.update(Catalog.from_toml_text(found.read_text(encoding="utf-8"), source=source))
     return catalog
 
 
 class Registry:
-    """The catalogue and classifier that recording uses, with the shipped defaults loaded."""
+    """The catalogue, classifier, enrichers and server loggers, with the shipped knowledge."""
 
     def __init__(self) -> None:
-        """Loads the shipped catalogue and its rules."""
-        self.catalog = shipped_catalog()
+        """Loads the areas' and the units' knowledge."""
+        units = shipped_units()
+        self.catalog = shipped_catalog(units)
         self.classifier = Classifier(self.catalog)
         self.classifier.add_catalog_matches()
-        for register in SHIPPED_RULES:
+        for _, unit in units:
+            for name, code in unit.exceptions.items():
+                self.classifier.add(name, code)
+        for register in areas.RULES:
             register(self.classifier)
         self.enrichers = Enrichers()
-        for modules, enricher in SHIPPED_ENRICHERS:
-            self.enrichers.add(modules, enricher)
+        server_loggers: set[str] = set()
+        for _, unit in units:
+            if unit.rules is not None:
+                unit.rules(self.classifier)
+            for modules, enricher in unit.enrichers:
+                self.enrichers.add(modules, enricher)
+            server_loggers.update(unit.server_loggers)
+        self.server_loggers = frozenset(server_loggers)
+        """Loggers whose ERROR records carry exceptions the application let escape."""
+        self.conflicts = declarations.merge_into(self.catalog)
+        """Inline ``AppError`` declarations that clash with the shipped catalogue."""
         self._loaded_files: set[str] = set()
 
     def load_files(self, paths: Sequence[str | Path]) -> None:
@@ -79,15 +113,13 @@ class Registry:
                     self.classifier.add(name, entry.code)
             self._loaded_files.add(key)
 
-    def missing_codes(self) -> dict[str, list[str]]:
-        """Codes used by AppError classes or rules that the catalogue lacks, with their users."""
-        from otel_errors._internal.model.app_error import declared_app_error_codes
+    def missing_codes(self, declared: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Codes used by AppError classes or rules that the catalogue lacks, with their users.
 
-        used = declared_app_error_codes()
+        Args:
+            declared: Codes bound to ``AppError`` subclasses, with the classes using them.
+        """
+        used = {code: list(users) for code, users in declared.items()}
         for code in self.classifier.referenced_codes():
             used.setdefault(code, []).append("a classification rule")
         return {code: users for code, users in used.items() if code not in self.catalog}
-
-
-registry = Registry()
-"""The process-wide registry."""

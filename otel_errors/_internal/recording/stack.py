@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from otel_errors._internal.helpers import locks
 from otel_errors._internal.helpers.compat import BaseExceptionGroup_
 from otel_errors._internal.helpers.text import safe_str, sanitize, truncate, truncate_middle
 from otel_errors._internal.model.classification import qualified_name
-from otel_errors._internal.recording import forking
 
 if TYPE_CHECKING:
     from types import CodeType, FrameType, TracebackType
@@ -95,7 +95,7 @@ class StackFormatter:
         self._frames: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
         self._code_info: dict[CodeType, tuple[str, bool]] = {}
         self._callers: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
-        self._lock = forking.lock()
+        self._lock = locks.lock()
 
     def describe(self, exc: BaseException, code: str, message: str) -> StackInfo:
         """Stack trace text and fingerprint of ``exc`` (whose safe message is ``message``)."""

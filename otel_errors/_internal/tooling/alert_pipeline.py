@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from otel_errors._internal.tooling.alert_rules import AlertPolicy
+    from otel_errors._internal.tooling.alert_policy import AlertPolicy
 
 WATCHDOG = "OtelErrors_Watchdog"
 _BY = "job, instance, tier"

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -42,6 +41,7 @@ from otel_errors._internal.tooling.catalog_tools import code_anchor
 
 if TYPE_CHECKING:
     from otel_errors._internal.model.catalog import Catalog, ErrorCode
+    from otel_errors._internal.tooling.alert_policy import AlertPolicy, Threshold
 
 ERRORS = "errors_total"
 REQUESTS = "http_server_request_duration_seconds_count"
@@ -62,55 +62,6 @@ OVERFLOW_ACTION = (
     "look for an unbounded endpoint attribute or raise the limit; the traces and logs "
     "still carry the real codes."
 )
-
-
-@dataclass(frozen=True)
-class Threshold:
-    """When a code's alert fires: errors in ``window``, as a count and as a share of requests."""
-
-    window: str
-    """The window errors and requests are counted in."""
-    for_: str
-    """How long the condition must hold before the alert fires."""
-    min_errors: int
-    """Unhandled errors within ``window`` (the only condition where ``ratio`` is None)."""
-    ratio: float | None = None
-    """Errors of the code per request of the service; None: the count alone decides."""
-    min_requests: int = 0
-    """Requests within ``window`` below which a ratio alert stays quiet (low traffic)."""
-    keep_firing_for: str = ""
-    """How long the alert keeps firing after the condition ends (against flapping)."""
-
-
-@dataclass(frozen=True)
-class AlertPolicy:
-    """Thresholds, the SLO, and where the links in annotations point."""
-
-    thresholds: dict[str, Threshold] = field(
-        default_factory=lambda: {
-            "P1": Threshold("5m", "0m", 1, keep_firing_for="15m"),
-            "P2": Threshold("5m", "5m", 5, ratio=0.01, min_requests=100),
-            "P3": Threshold("15m", "15m", 20, ratio=0.05, min_requests=300),
-            "P4": Threshold("1h", "0m", 50),
-        }
-    )
-    slo: float = 0.999
-    """Availability objective: the share of requests that must not fail."""
-    burn_min_requests: int = 100
-    """Requests within a burn-rate alert's long window below which it stays quiet."""
-    grafana_url: str = "http://localhost:3000"
-    jaeger_url: str = "http://localhost:16686"
-    docs_url: str = "https://errors.example.com/catalogue"
-    """Where ``otel-errors catalog docs`` is published: runbook of codes without their own."""
-    loki_datasource_uid: str = "loki"
-    pipeline_window: str = "5m"
-    """Window of the pipeline's own alerts (exporters, queues, receivers, sampling)."""
-    pipeline_for: str = "5m"
-    """How long a pipeline condition must hold before its alert fires."""
-
-    def windows(self) -> list[str]:
-        """The distinct windows of the code alerts, shortest first."""
-        return sorted({t.window for t in self.thresholds.values()}, key=minutes)
 
 
 def alert_name(code: str) -> str:
@@ -417,9 +368,3 @@ def burn_rate_alerts(policy: AlertPolicy) -> list[dict[str, Any]]:
                 }
             )
     return alerts
-
-
-def minutes(duration: str) -> int:
-    """Minutes in a Prometheus duration of one unit (``90s`` is not one)."""
-    value, unit = int(duration[:-1]), duration[-1]
-    return value * {"m": 1, "h": 60, "d": 1440}[unit]

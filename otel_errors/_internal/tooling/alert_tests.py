@@ -20,18 +20,18 @@ from urllib.parse import quote_plus
 
 from otel_errors._internal.names import OVERFLOW_CODE
 from otel_errors._internal.tooling.alert_pipeline import WATCHDOG, pipeline_alerts
+from otel_errors._internal.tooling.alert_policy import minutes
 from otel_errors._internal.tooling.alert_rules import (
     CALLS,
     ERRORS,
     REQUESTS,
     burn_rate_alerts,
-    minutes,
     rules_document,
 )
 
 if TYPE_CHECKING:
     from otel_errors._internal.model.catalog import Catalog
-    from otel_errors._internal.tooling.alert_rules import AlertPolicy, Threshold
+    from otel_errors._internal.tooling.alert_policy import AlertPolicy, Threshold
 
 ENVIRONMENT = "test"
 _TEMPLATE = re.compile(r"\{\{ \$(labels\.(\w+)|value)( \| (\w+))? \}\}")

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 from otel_errors._internal.config.environment_variables import OTEL_ERRORS_CATALOG, SETTINGS
 from otel_errors._internal.model.catalog import Catalog, CatalogError
-from otel_errors._internal.recording.registry import registry
+from otel_errors._internal.recording.runtime import current
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from otel_errors._internal.tooling.alert_rules import AlertPolicy
+    from otel_errors._internal.tooling.alert_policy import AlertPolicy
 
 EXIT_OK = 0
 EXIT_BREAKING = 1
@@ -116,12 +116,12 @@ def _report(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         print(f"otel-errors: no data directory {directory}", file=sys.stderr)
         return EXIT_USAGE
-    registry.load_files(_catalog_files(args))
+    current().registry.load_files(_catalog_files(args))
     report = build_report(directory)
     if args.json:
         print(render_json(report, args.top))
     else:
-        print(render_text(report, registry.catalog, directory, args.top), end="")
+        print(render_text(report, current().registry.catalog, directory, args.top), end="")
     return EXIT_OK
 
 
@@ -149,8 +149,8 @@ def _docs(args: argparse.Namespace) -> int:
         for path in files:
             catalog.update(Catalog.from_toml(path))
     else:
-        registry.load_files(files)
-        catalog = registry.catalog
+        current().registry.load_files(files)
+        catalog = current().registry.catalog
     from otel_errors._internal.tooling.alert_pipeline import runbooks_markdown
 
     print(render_markdown(catalog))
@@ -159,7 +159,7 @@ def _docs(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace) -> AlertPolicy:
-    from otel_errors._internal.tooling.alert_rules import AlertPolicy
+    from otel_errors._internal.tooling.alert_policy import AlertPolicy
 
     if not 0 < args.slo < 1:
         raise CatalogError(f"--slo {args.slo} must be between 0 and 1")
@@ -182,16 +182,16 @@ def _yaml(document: object) -> str:
 def _alert_rules(args: argparse.Namespace) -> int:
     from otel_errors._internal.tooling.alert_rules import rules_document
 
-    registry.load_files(_catalog_files(args))
-    print(_yaml(rules_document(registry.catalog, _policy(args))), end="")
+    current().registry.load_files(_catalog_files(args))
+    print(_yaml(rules_document(current().registry.catalog, _policy(args))), end="")
     return EXIT_OK
 
 
 def _alert_tests(args: argparse.Namespace) -> int:
     from otel_errors._internal.tooling.alert_tests import unit_tests_document
 
-    registry.load_files(_catalog_files(args))
-    document = unit_tests_document(registry.catalog, _policy(args), args.rule_file)
+    current().registry.load_files(_catalog_files(args))
+    document = unit_tests_document(current().registry.catalog, _policy(args), args.rule_file)
     print(_yaml(document), end="")
     return EXIT_OK
 

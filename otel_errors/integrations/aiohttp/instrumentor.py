@@ -1,0 +1,85 @@
+"""aiohttp client: error responses recorded on the client span, once with ``raise_for_status``.
+
+Where we hook, and why there: contrib's ``AioHttpClientInstrumentor`` wraps
+``ClientSession.__init__`` to add a ``TraceConfig`` whose ``on_request_start``
+opens the client span and makes it current, and whose ``on_request_end`` ends it;
+we must not wrap ``ClientSession.__init__``. Between the two, aiohttp reads each
+response's status line and headers in ``ClientResponse.start``, in the same task
+and so inside the client span (inside the application's span without contrib).
+An error status is recorded there. Redirect hops have 3xx statuses and are never
+recorded.
+
+``ClientResponse.raise_for_status``, which contrib leaves alone, marks the
+``ClientResponseError`` it raises for a recorded response. That covers both the
+application calling it and ``ClientSession(raise_for_status=True)``, where aiohttp
+calls it before ``on_request_exception``: the client span then gets the code but
+no second event.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from otel_errors._internal.helpers.fail_open import report_internal_failure
+from otel_errors._internal.recording.patching import ImportPatches, Patch
+from otel_errors.integrations._http_client import (
+    error_statuses,
+    mark_response,
+    raise_for_status_wrapper,
+    record_error_response,
+    recorded_trace,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
+
+class AioHttpClientErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
+    """Records error responses of aiohttp client sessions as errors on the client span."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """Any aiohttp 3 release."""
+        return ("aiohttp ~= 3.0",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        _PATCHES.apply()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        _PATCHES.remove()
+
+
+async def _start(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    result = await wrapped(*args, **kwargs)
+    try:
+        if instance.status in error_statuses():
+            _record(instance)
+    except Exception as failure:
+        report_internal_failure("aiohttp_client.response", failure)
+    return result
+
+
+def _record(response: Any) -> None:
+    trace_id = record_error_response(
+        status=response.status,
+        method=str(response.method),
+        url=str(response.url),
+        reason=response.reason or "",
+        retry_after=response.headers.get("Retry-After"),
+    )
+    if trace_id is not None:
+        mark_response(response, trace_id)
+
+
+_PATCHES = ImportPatches(
+    "aiohttp_client",
+    Patch("aiohttp.client_reqrep", "ClientResponse.start", _start),
+    Patch(
+        "aiohttp.client_reqrep",
+        "ClientResponse.raise_for_status",
+        raise_for_status_wrapper(recorded_trace),
+    ),
+)
