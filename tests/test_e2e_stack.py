@@ -76,12 +76,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from otel_errors._internal.model.catalog import Catalog
 from otel_errors._internal.recording.registry import Registry
-from otel_errors._internal.tooling.alert_rules import (
-    AlertPolicy,
-    Threshold,
-    alert_name,
-    rules_document,
-)
+from otel_errors._internal.tooling.alert_policy import AlertPolicy, Threshold
+from otel_errors._internal.tooling.alert_rules import alert_name, rules_document
 from otel_errors._internal.tooling.dashboards import ALL, panel_queries
 
 ROOT = Path(__file__).resolve().parent.parent
