@@ -32,6 +32,7 @@ LIBRARIES = (
     "h2",
     "httpcore",
     "httpx",
+    "pika",
     "psycopg",
     "pybreaker",
     "redis",
