@@ -26,7 +26,8 @@ from opentelemetry.instrumentation.pika import PikaInstrumentor
 
 from otel_errors._internal.helpers import fail_open
 from otel_errors._internal.recording.runtime import current, get_recorder
-from otel_errors.integrations.pika.instrumentor import MessageRejected, PikaErrorsInstrumentor
+from otel_errors.integrations._messaging import MessageRejected
+from otel_errors.integrations.pika.instrumentor import PikaErrorsInstrumentor
 
 RABBITMQ_URL = os.environ.get("OTEL_ERRORS_TEST_RABBITMQ_URL", "")
 RABBITMQCTL = os.environ.get("OTEL_ERRORS_TEST_RABBITMQCTL", "")

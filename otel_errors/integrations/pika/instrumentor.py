@@ -15,11 +15,12 @@ What this module adds: a consumer that ends a message with ``basic_nack`` or
 broker dead-letters it (to the queue's dead-letter exchange) or drops it. The
 consumer span would end OK and no counter would move, while the work the message
 carried was not done; that is the failure an on-call engineer wants to see, as they
-see Celery's ``Reject``. It is recorded as a :class:`MessageRejected` on the current
-span (contrib's consumer span while the callback runs; the application's span
-otherwise; counted even without a recording span), as handled (``error.handled=true``:
-the consumer chose the outcome; the span's status is left alone), with
-``messaging.system``, ``messaging.operation.name`` (``nack``/``reject``) and
+see Celery's ``Reject``. It is recorded by ``integrations/_messaging.py`` (shared with
+aio-pika) as a ``MessageRejected`` on the current span (contrib's consumer span while
+the callback runs; the application's span otherwise; counted even without a
+recording span), as handled (``error.handled=true``: the consumer chose the outcome;
+the span's status is left alone), with ``messaging.system``,
+``messaging.operation.name`` (``nack``/``reject``) and
 ``messaging.rabbitmq.message.delivery_tag``. A requeue is not recorded: the message
 will be delivered again. pika's own rejects (requeued, when a consumer is cancelled)
 are not either.
@@ -34,49 +35,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
     BaseInstrumentor,
-)
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
-    MESSAGING_OPERATION_NAME,
-    MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG,
-    MESSAGING_SYSTEM,
-    MessagingSystemValues,
 )
 
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
-from otel_errors._internal.recording.runtime import get_recorder
-from otel_errors.integrations._http_client import call_site
+from otel_errors.integrations._messaging import record_rejection
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
-
-    from opentelemetry.util.types import AttributeValue
-
-
-class MessageRejected(Exception):
-    """A message a consumer rejected without requeueing it (``MQ-009``); never raised.
-
-    Args:
-        operation: ``nack`` or ``reject``.
-        delivery_tag: The message's delivery tag on its channel.
-        multiple: ``basic_nack(multiple=True)``: every unacknowledged message up to it.
-    """
-
-    def __init__(self, operation: str, delivery_tag: int, multiple: bool = False) -> None:
-        """Keeps the fields as attributes and as ``args`` (so the object pickles)."""
-        super().__init__(operation, delivery_tag, multiple)
-        self.operation = operation
-        self.delivery_tag = delivery_tag
-        self.multiple = multiple
-
-    def __str__(self) -> str:
-        """``basic_nack(delivery_tag=3, requeue=False)``."""
-        multiple = ", multiple=True" if self.multiple else ""
-        return f"basic_{self.operation}(delivery_tag={self.delivery_tag}{multiple}, requeue=False)"
+    from collections.abc import Callable, Collection
 
 
 class PikaErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
@@ -115,22 +83,13 @@ def _basic_reject(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     return result
 
 
-def _record(operation: str, bind: Any, args: Any, kwargs: Any) -> None:
+def _record(
+    operation: str, bind: Callable[..., tuple[int, bool, bool]], args: Any, kwargs: Any
+) -> None:
     try:
         delivery_tag, multiple, requeue = bind(*args, **kwargs)
-        if requeue or not is_instrumentation_enabled():
-            return
-        rejected = MessageRejected(operation, delivery_tag, multiple)
-        rejected.__traceback__ = call_site()
-        attributes: dict[str, AttributeValue] = {
-            MESSAGING_SYSTEM: MessagingSystemValues.RABBITMQ.value,
-            MESSAGING_OPERATION_NAME: operation,
-        }
-        if isinstance(delivery_tag, int):
-            attributes[MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG] = delivery_tag
-        get_recorder().record(
-            trace.get_current_span(), rejected, handled=True, attributes=attributes
-        )
+        if not requeue:
+            record_rejection(operation, delivery_tag, multiple)
     except Exception as failure:
         report_internal_failure("pika.reject", failure)
 
