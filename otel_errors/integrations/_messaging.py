@@ -3,7 +3,9 @@
 A consumer that ends a message with ``basic_nack``/``basic_reject`` and
 ``requeue=False`` raises nothing, yet the message is gone: the broker dead-letters it
 (to the queue's dead-letter exchange) or drops it. The pika and aio-pika
-instrumentors hand each such rejection to :func:`record_rejection`, which records it
+instrumentors wrap their client's ``basic_nack``/``basic_reject`` and, once the
+original returned, hand each call to :func:`after_rejection`; a rejection without
+requeue goes to :func:`record_rejection`, which records it
 through the one recording path as a :class:`MessageRejected` (``MQ-009``) on the
 current span: the contrib consumer span while the callback runs, else the
 application's span; without a recording span it is still counted. It is recorded as
@@ -15,7 +17,7 @@ call site (the consumer's frames), so that the fingerprint tells consumers apart
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
@@ -26,10 +28,13 @@ from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
     MessagingSystemValues,
 )
 
+from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.runtime import get_recorder
 from otel_errors.integrations._http_client import call_site
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from opentelemetry.util.types import AttributeValue
 
 
@@ -75,3 +80,39 @@ def record_rejection(operation: str, delivery_tag: object, multiple: bool = Fals
     if tag is not None:
         attributes[MESSAGING_RABBITMQ_MESSAGE_DELIVERY_TAG] = tag
     get_recorder().record(trace.get_current_span(), rejected, handled=True, attributes=attributes)
+
+
+def _nack(
+    delivery_tag: object = 0, multiple: object = False, requeue: object = True, *_: Any, **__: Any
+) -> tuple[object, bool, bool]:
+    return delivery_tag, bool(multiple), bool(requeue)
+
+
+def _reject(
+    delivery_tag: object = 0, requeue: object = True, *_: Any, **__: Any
+) -> tuple[object, bool, bool]:
+    return delivery_tag, False, bool(requeue)
+
+
+_SIGNATURES: dict[str, Callable[..., tuple[object, bool, bool]]] = {
+    "nack": _nack,
+    "reject": _reject,
+}
+"""``basic_nack(delivery_tag, multiple, requeue)`` and ``basic_reject(delivery_tag, requeue)``
+as pika and aiormq spell them (aiormq adds ``wait``, and takes ``requeue`` by keyword)."""
+
+
+def after_rejection(operation: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Records a ``basic_<operation>`` call that did not requeue; never raises.
+
+    Args:
+        operation: ``nack`` or ``reject``.
+        args: The call's positional arguments (without the channel).
+        kwargs: Its keyword arguments.
+    """
+    try:
+        delivery_tag, multiple, requeue = _SIGNATURES[operation](*args, **kwargs)
+        if not requeue:
+            record_rejection(operation, delivery_tag, multiple)
+    except Exception as failure:
+        report_internal_failure(f"messaging.{operation}", failure)

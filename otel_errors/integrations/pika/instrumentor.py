@@ -27,8 +27,9 @@ are not either.
 
 Where we hook: ``pika.channel.Channel.basic_nack`` and ``basic_reject``, which every
 adapter calls (``BlockingChannel`` through its ``_impl``). The original runs first,
-unchanged; only when it returns does the wrapper record, inside
-``report_internal_failure``'s guard. The success path (``basic_ack``) is not wrapped.
+unchanged; only when it returns does the wrapper record (``after_rejection``, which
+never raises: its failures go to ``report_internal_failure``). The success path
+(``basic_ack``) is not wrapped.
 """
 
 from __future__ import annotations
@@ -39,12 +40,11 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
     BaseInstrumentor,
 )
 
-from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
-from otel_errors.integrations._messaging import record_rejection
+from otel_errors.integrations._messaging import after_rejection
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Collection
 
 
 class PikaErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
@@ -61,37 +61,16 @@ class PikaErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped
         _PATCHES.remove()
 
 
-def _bind_nack(
-    delivery_tag: int = 0, multiple: bool = False, requeue: bool = True
-) -> tuple[int, bool, bool]:
-    return delivery_tag, multiple, requeue
-
-
-def _bind_reject(delivery_tag: int = 0, requeue: bool = True) -> tuple[int, bool, bool]:
-    return delivery_tag, False, requeue
-
-
 def _basic_nack(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     result = wrapped(*args, **kwargs)
-    _record("nack", _bind_nack, args, kwargs)
+    after_rejection("nack", args, kwargs)
     return result
 
 
 def _basic_reject(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     result = wrapped(*args, **kwargs)
-    _record("reject", _bind_reject, args, kwargs)
+    after_rejection("reject", args, kwargs)
     return result
-
-
-def _record(
-    operation: str, bind: Callable[..., tuple[int, bool, bool]], args: Any, kwargs: Any
-) -> None:
-    try:
-        delivery_tag, multiple, requeue = bind(*args, **kwargs)
-        if not requeue:
-            record_rejection(operation, delivery_tag, multiple)
-    except Exception as failure:
-        report_internal_failure("pika.reject", failure)
 
 
 _PATCHES = ImportPatches(
