@@ -11,8 +11,6 @@ contrib's ``AioPikaInstrumentor`` and ours are both installed.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -20,38 +18,23 @@ from typing import Any
 import aio_pika
 import aiormq.exceptions
 import pytest
+from _rabbitmq import (
+    MARKS,
+    RABBITMQ_URL,
+    REJECTED,
+    closed_port,
+    code_of,
+    errors_count,
+    instrumented,
+)
 from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
 
 from otel_errors._internal.helpers import fail_open
-from otel_errors._internal.recording.runtime import current, get_recorder
-from otel_errors.integrations._messaging import MessageRejected
+from otel_errors._internal.recording.runtime import get_recorder
 from otel_errors.integrations.aio_pika.instrumentor import AioPikaErrorsInstrumentor
 
-RABBITMQ_URL = os.environ.get("OTEL_ERRORS_TEST_RABBITMQ_URL", "")
-pytestmark = [
-    pytest.mark.rabbitmq,
-    pytest.mark.skipif(
-        not RABBITMQ_URL,
-        reason="OTEL_ERRORS_TEST_RABBITMQ_URL is not set: start the test servers with "
-        "`bash tests/servers.sh start` and load .test-servers.env (tests/run.sh does both)",
-    ),
-]
-REJECTED = f"{MessageRejected.__module__}.{MessageRejected.__qualname__}"
+pytestmark = MARKS
 WAIT = 10.0
-
-
-def code_of(exc: BaseException) -> str:
-    return current().registry.classifier.classify(exc).error.code
-
-
-def errors_count(metric_points, code: str) -> int:
-    return sum(v for a, v in metric_points("errors") if a.get("error.code") == code)
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def new_name() -> str:
@@ -59,14 +42,10 @@ def new_name() -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def instrumented() -> Iterator[None]:
-    contrib = AioPikaInstrumentor()
-    ours = AioPikaErrorsInstrumentor()
-    contrib.instrument()
-    ours.instrument()
-    yield
-    ours.uninstrument()
-    contrib.uninstrument()
+def _instrumented() -> Iterator[None]:
+    """Contrib's instrumentation and ours, for the module (channels opened afterwards)."""
+    with instrumented(AioPikaInstrumentor(), AioPikaErrorsInstrumentor()):
+        yield
 
 
 def run(scenario: Callable[[Any], Awaitable[Any]]) -> Any:

@@ -12,8 +12,6 @@ dead-letter queue. contrib's ``PikaInstrumentor`` and ours are both installed, a
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,30 +20,25 @@ from typing import Any
 import pika
 import pika.exceptions
 import pytest
+from _rabbitmq import (
+    MARKS,
+    RABBITMQ_URL,
+    RABBITMQCTL,
+    REJECTED,
+    closed_port,
+    code_of,
+    errors_count,
+    instrumented,
+)
 from opentelemetry.instrumentation.pika import PikaInstrumentor
 
 from otel_errors._internal.helpers import fail_open
-from otel_errors._internal.recording.runtime import current, get_recorder
-from otel_errors.integrations._messaging import MessageRejected
+from otel_errors._internal.recording.runtime import get_recorder
 from otel_errors.integrations.pika.instrumentor import PikaErrorsInstrumentor
 
-RABBITMQ_URL = os.environ.get("OTEL_ERRORS_TEST_RABBITMQ_URL", "")
-RABBITMQCTL = os.environ.get("OTEL_ERRORS_TEST_RABBITMQCTL", "")
-pytestmark = [
-    pytest.mark.rabbitmq,
-    pytest.mark.skipif(
-        not RABBITMQ_URL,
-        reason="OTEL_ERRORS_TEST_RABBITMQ_URL is not set: start the test servers with "
-        "`bash tests/servers.sh start` and load .test-servers.env (tests/run.sh does both)",
-    ),
-]
+pytestmark = MARKS
 VHOST = "otel-errors-test"
 DENIED_USER = "otel-errors-denied"
-REJECTED = f"{MessageRejected.__module__}.{MessageRejected.__qualname__}"
-
-
-def code_of(exc: BaseException) -> str:
-    return current().registry.classifier.classify(exc).error.code
 
 
 def url(*, credentials: str = "guest:guest", vhost: str = "%2F") -> str:
@@ -59,20 +52,11 @@ def rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def errors_count(metric_points, code: str) -> int:
-    return sum(v for a, v in metric_points("errors") if a.get("error.code") == code)
-
-
 @pytest.fixture(scope="module", autouse=True)
-def instrumented() -> Iterator[None]:
-    """The contrib instrumentation and ours, for the module (channels opened afterwards)."""
-    contrib = PikaInstrumentor()
-    ours = PikaErrorsInstrumentor()
-    contrib.instrument()
-    ours.instrument()
-    yield
-    ours.uninstrument()
-    contrib.uninstrument()
+def _instrumented() -> Iterator[None]:
+    """Contrib's instrumentation and ours, for the module (channels opened afterwards)."""
+    with instrumented(PikaInstrumentor(), PikaErrorsInstrumentor()):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -104,12 +88,6 @@ def raised_in_span(tracer, produce: Callable[[], Any]) -> BaseException:
     with pytest.raises(Exception) as info, tracer.start_as_current_span("op"):
         produce()
     return info.value
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- failures raised to the application ---------------------------------------------
