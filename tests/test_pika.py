@@ -300,6 +300,44 @@ def test_message_rejected_without_requeue_is_recorded_on_the_consumer_span(
     assert errors_count(metric_points, "MQ-009") == before + 1
 
 
+def test_select_connection_consumer_rejection(connection, dead_lettered, spans, metric_points):
+    """The asynchronous adapter (SelectConnection) goes through the same patched channel.
+
+    contrib traces no SelectConnection consumer (it looks for BlockingChannel's consumer
+    records), so there is no span to hold the event: the rejection is counted only.
+    """
+    work, dead = dead_lettered
+    before = errors_count(metric_points, "MQ-009")
+    connection.channel().basic_publish("", work, b"work")
+    seen = []
+
+    def on_message(channel, method, properties, body):
+        channel.basic_reject(method.delivery_tag, requeue=False)
+        seen.append(body)
+        channel.connection.close()
+
+    def on_channel(channel):
+        channel.basic_consume(work, on_message)
+
+    def on_open(conn):
+        conn.channel(on_open_callback=on_channel)
+
+    select = pika.SelectConnection(
+        pika.URLParameters(url()),
+        on_open_callback=on_open,
+        on_open_error_callback=lambda conn, error: conn.ioloop.stop(),
+        on_close_callback=lambda conn, reason: conn.ioloop.stop(),
+    )
+    timeout = select.ioloop.call_later(10, select.ioloop.stop)
+    select.ioloop.start()
+    select.ioloop.remove_timeout(timeout)
+    select.ioloop.close()
+    assert seen == [b"work"]
+    assert dead_letters(connection, dead) == [b"work"]
+    assert not [s for s in spans.all() if s.name == f"{work} receive"]
+    assert errors_count(metric_points, "MQ-009") == before + 1
+
+
 def test_requeue_and_ack_record_nothing(connection, dead_lettered, spans):
     """A requeued message will be delivered again; an acknowledged one succeeded."""
     work, dead = dead_lettered
