@@ -8,10 +8,11 @@
 #      tests/locks/oldest.txt, in .venv-oldest.
 # The locks keep a new release elsewhere from turning CI red by surprise:
 # tests/lock.sh regenerates them, tests/drift.sh runs the suite on the newest releases.
-# Both runs use the PostgreSQL and Redis servers of tests/servers.sh, started before
-# the first run and stopped on exit; when OTEL_ERRORS_TEST_POSTGRES_DSN,
-# OTEL_ERRORS_TEST_REDIS_URL and OTEL_ERRORS_TEST_REDIS_REPLICA_URL are all set
-# already, those servers are used instead and nothing is started.
+# Both runs use the PostgreSQL, Redis and RabbitMQ servers of tests/servers.sh, started
+# before the first run and stopped on exit; when OTEL_ERRORS_TEST_POSTGRES_DSN,
+# OTEL_ERRORS_TEST_REDIS_URL, OTEL_ERRORS_TEST_REDIS_REPLICA_URL and
+# OTEL_ERRORS_TEST_RABBITMQ_URL are all set already, those servers are used instead and
+# nothing is started.
 # Extra arguments go to both pytest runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ fi
 "$VENV/bin/mypy"
 
 if [ -z "${OTEL_ERRORS_TEST_POSTGRES_DSN:-}" ] || [ -z "${OTEL_ERRORS_TEST_REDIS_URL:-}" ] ||
-  [ -z "${OTEL_ERRORS_TEST_REDIS_REPLICA_URL:-}" ]; then
+  [ -z "${OTEL_ERRORS_TEST_REDIS_REPLICA_URL:-}" ] || [ -z "${OTEL_ERRORS_TEST_RABBITMQ_URL:-}" ]; then
   trap 'bash tests/servers.sh stop' EXIT
   bash tests/servers.sh start
   set -a

@@ -21,7 +21,9 @@ from otel_errors._internal.recording.patching import ImportPatches, OnImport, Pa
 
 BIN = Path(sys.executable).parent
 LIBRARIES = (
+    "aio_pika",
     "aiohttp",
+    "aiormq",
     "anyio",
     "botocore",
     "celery",
@@ -32,6 +34,7 @@ LIBRARIES = (
     "h2",
     "httpcore",
     "httpx",
+    "pika",
     "psycopg",
     "pybreaker",
     "redis",

@@ -57,6 +57,8 @@ LIBRARIES: tuple[Library, ...] = (
     Library("sqlalchemy", ("sqlalchemy >= 1.4",), "opentelemetry-instrumentation-sqlalchemy", "SQLAlchemyErrorsInstrumentor"),
     Library("redis", ("redis >= 4.2",), "opentelemetry-instrumentation-redis", "RedisErrorsInstrumentor"),
     Library("celery", ("celery >= 5",), "opentelemetry-instrumentation-celery", "CeleryErrorsInstrumentor"),
+    Library("pika", ("pika >= 1.0",), "opentelemetry-instrumentation-pika", "PikaErrorsInstrumentor"),
+    Library("aio_pika", ("aio-pika >= 9",), "opentelemetry-instrumentation-aio-pika", "AioPikaErrorsInstrumentor"),
     Library("tenacity", ("tenacity >= 8.3",), None, "TenacityErrorsInstrumentor"),
     Library("pybreaker", ("pybreaker >= 1.0",), None, "PyBreakerErrorsInstrumentor"),
 )  # fmt: skip
