@@ -52,8 +52,8 @@ _RUNS = bytes(
     for i in range(256)
 )
 """Letters, digits, ``_`` and ``-`` (which tokens hold) become ``w``, the rest a space."""
-_ID_CHARS = "0123456789abcdef-"
-_DIGITS_AND_DASHES = "0123456789-"
+_ID_CHARS = b"0123456789abcdef-"
+_DIGITS_AND_DASHES = b"0123456789-"
 _RUN_LENGTH = 16
 _RUN = b"w" * _RUN_LENGTH
 """The shortest run of word characters a token family needs (``whsec_`` and ten more)."""
@@ -165,14 +165,15 @@ def _runs(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     token family has a letter past ``f`` or an upper-case one in its prefix. A run of
     digits alone may be a card number: neither.
     """
-    runs = text.encode("ascii", "replace").translate(_RUNS)
+    encoded = text.encode("ascii", "replace")  # one byte per character: positions match
+    runs = encoded.translate(_RUNS)
     tokens: list[tuple[int, int]] = []
     ids: list[tuple[int, int]] = []
     index = runs.find(_RUN)
     while index != -1:
         end = runs.find(b" ", index)
         end = len(runs) if end == -1 else end
-        run = text[index:end]
+        run = encoded[index:end]  # stripped as bytes: several times faster than as str
         if run.strip(_ID_CHARS):  # a letter past f, or upper case
             tokens.append((max(0, index - _RUN_LENGTH), end))
         elif run.strip(_DIGITS_AND_DASHES):

@@ -234,7 +234,7 @@ class Redactor:
         else:
             found = (
                 self._anchors.secrets(text)
-                if "%" not in text and "\\" not in text and "'" not in text
+                if "%" not in text and "\\" not in text and "''" not in text
                 else self._found(text)
             )
             if found:
@@ -344,7 +344,7 @@ class Redactor:
         """Keeps where the secrets of a one-line ``text`` are (see ``_line_found``)."""
         if len(self._recent) >= _RECENT_SIZE:
             self._recent.clear()
-        self._recent[text] = found.copy()
+        self._recent[text] = found  # only sorted later (``_replace``), never changed
 
     def _names_secret(self, name: str) -> bool:
         verdict = self._types.get(name)
@@ -360,8 +360,8 @@ class Redactor:
         characters.
         """
         found = self._anchors.secrets(text)
-        if "%" not in text and "\\" not in text and "'" not in text:
-            return found  # no escape of any carrier (see ``carriers``)
+        if "%" not in text and "\\" not in text and "''" not in text:
+            return found  # no escape of any carrier (see ``carriers``): no view
         for view in views(text):
             for start, end, name in self._anchors.secrets(view[0]):
                 found.append((*original_span(view, start, end), name))

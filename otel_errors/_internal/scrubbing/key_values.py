@@ -109,9 +109,9 @@ def key_values(text: str, _: list[int]) -> list[tuple[int, int]]:
         span = _value_of(text, match, length - match.end("separator"), verdict)
         if span is not None:
             spans.append(span)
-    if "==" in text or "!=" in text:
+    if "=" in text and ("==" in text or "!=" in text):  # one character: memchr first
         spans += _compared_values(text)
-    if " -" in text or text.startswith("-"):
+    if "-" in text and (" -" in text or text.startswith("-")):
         spans += _cli_values(text)
     return spans
 
