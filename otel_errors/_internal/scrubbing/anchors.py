@@ -130,10 +130,14 @@ class Anchors:
             memo = self._shape_anchors(shape)
         starts: dict[Detector, list[int]] = dict(memo)  # lists shared: never changed in place
         for start, end, (literals, branches) in windows:
-            for match in literals.finditer(text, start, end):
+            # ``search`` from each match's end finds what ``finditer`` would (no literal
+            # is empty), without its iterator: most values hold no literal at all.
+            match = literals.search(text, start, end)
+            while match is not None:
                 detectors, back = branches[match.lastindex]  # type: ignore[index]
                 for detector in detectors:
                     starts[detector] = [*starts.get(detector, ()), match.start() - back]
+                match = literals.search(text, match.end(), end)
         return starts
 
     def _shape_anchors(self, shape: bytes) -> list[tuple[Detector, list[int]]]:
