@@ -384,7 +384,8 @@ class Redactor:
         if len(found) == 1:
             start, end, name = found[0]
             fired.append(name)
-            return f"{text[:start]}{self._marker(name, text[start:end])}{text[end:]}"
+            marker = self._masks.get(name) or self._marker(name, text[start:end])
+            return f"{text[:start]}{marker}{text[end:]}"
         found.sort()
         merged: list[list[Any]] = []
         for start, end, name in found:
