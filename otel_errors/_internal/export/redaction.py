@@ -71,23 +71,28 @@ def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> Rea
     the resource. A value the redactor changed without a rule firing (one cut at the
     length limit) is exported changed too.
     """
-    name = redactor.text_into(span.name, fired)
-    attributes = redactor.attributes_into(span.attributes, fired)
-    status = span.status
+    # Each property read once: the SDK's make a new view or tuple per read (attributes,
+    # events, links), which an identity check against a second read never matches.
+    original_name, original_attributes = span.name, span.attributes
+    original_status, original_events, original_links = span.status, span.events, span.links
+    original_resource = span.resource
+    name = redactor.text_into(original_name, fired)
+    attributes = redactor.attributes_into(original_attributes, fired)
+    status = original_status
     if status.description:
         description = _text(status.description, redactor, fired)
         if description is not status.description:
             status = Status(status.status_code, description)
-    events = _events(span.events, redactor, fired) if span.events else span.events
-    links = _links(span.links, redactor, fired) if span.links else span.links
-    resource = _resource(span.resource, redactor, fired)
+    events = _events(original_events, redactor, fired) if original_events else original_events
+    links = _links(original_links, redactor, fired) if original_links else original_links
+    resource = _resource(original_resource, redactor, fired)
     if (
-        name is span.name
-        and attributes is span.attributes
-        and status is span.status
-        and events is span.events
-        and links is span.links
-        and resource is span.resource
+        name is original_name
+        and attributes is original_attributes
+        and status is original_status
+        and events is original_events
+        and links is original_links
+        and resource is original_resource
     ):
         return span
     return ReadableSpan(

@@ -52,8 +52,8 @@ _RUNS = bytes(
     for i in range(256)
 )
 """Letters, digits, ``_`` and ``-`` (which tokens hold) become ``w``, the rest a space."""
-_ID_CHARS = "0123456789abcdef-"
-_DIGITS_AND_DASHES = "0123456789-"
+_ID_CHARS = b"0123456789abcdef-"
+_DIGITS_AND_DASHES = b"0123456789-"
 _RUN_LENGTH = 16
 _RUN = b"w" * _RUN_LENGTH
 """The shortest run of word characters a token family needs (``whsec_`` and ten more)."""
@@ -95,11 +95,7 @@ class Anchors:
         self._by_shape: dict[bytes, list[tuple[Detector, list[int]]]] = {}
 
     def secrets(self, text: str) -> list[tuple[int, int, str]]:
-        """``(start, end, rule)`` of each secret the detectors find at their anchors.
-
-        What the shapes anchor is remembered by shape: a log line or message built
-        from one template has one shape whatever its numbers and words.
-        """
+        """``(start, end, rule)`` of each secret the detectors find at their anchors."""
         found: list[tuple[int, int, str]] = []
         for detector, positions in self._starts(text).items():
             for start, end in detector.find(text, positions):
@@ -113,31 +109,35 @@ class Anchors:
     def _starts(self, text: str) -> dict[Detector, list[int]]:
         """The detectors worth running on ``text``, each with its anchors.
 
-        Identifiers (UUIDs, trace ids, digests: runs of lower-case hexadecimal) hold
-        neither tokens nor numbers of a family; they are left out of the shape, which
-        then stays the same from one request's id to the next. (One function on
-        purpose: it runs for every value scanned.)
+        What the shapes anchor is remembered by shape: a log line or message built
+        from one template has one shape whatever its numbers and words. Identifiers
+        (UUIDs, trace ids, digests: runs of lower-case hexadecimal) hold neither tokens
+        nor numbers of a family; they are left out of the shape, which then stays the
+        same from one request's id to the next. (One function on purpose: it runs for
+        every value scanned, and a call costs what a few steps do.)
         """
-        shape = shape_of(text)
+        encoded = text.encode("ascii", "replace")  # one byte per character: positions match
+        shape = b" " + encoded.translate(_SHAPES)  # see ``shape_of``
         windows = [(0, len(text), self._literals)]
         if len(text) >= _RUN_LENGTH:
-            tokens, ids = _runs(text)
-            for start, end in tokens:
-                windows.append((start, end, self._tokens))
-            if ids:
-                blanked = bytearray(shape)
-                for start, end in ids:
-                    blanked[start + 1 : end + 1] = b" " * (end - start)  # shape is one longer
-                shape = bytes(blanked)
+            runs = encoded.translate(_RUNS)
+            index = runs.find(_RUN)
+            if index != -1:
+                tokens, shape = _runs(encoded, runs, index, shape)
+                windows += [(start, end, self._tokens) for start, end in tokens]
         memo = self._by_shape.get(shape)
         if memo is None:
             memo = self._shape_anchors(shape)
         starts: dict[Detector, list[int]] = dict(memo)  # lists shared: never changed in place
         for start, end, (literals, branches) in windows:
-            for match in literals.finditer(text, start, end):
+            # ``search`` from each match's end finds what ``finditer`` would (no literal
+            # is empty), without its iterator: most values hold no literal at all.
+            match = literals.search(text, start, end)
+            while match is not None:
                 detectors, back = branches[match.lastindex]  # type: ignore[index]
                 for detector in detectors:
                     starts[detector] = [*starts.get(detector, ()), match.start() - back]
+                match = literals.search(text, match.end(), end)
         return starts
 
     def _shape_anchors(self, shape: bytes) -> list[tuple[Detector, list[int]]]:
@@ -155,30 +155,33 @@ class Anchors:
         return memo
 
 
-def _runs(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Runs of 16 letters, digits, ``_`` or ``-`` in ``text``: token windows, and ids.
+def _runs(
+    encoded: bytes, runs: bytes, index: int, shape: bytes
+) -> tuple[list[tuple[int, int]], bytes]:
+    """Token windows in a value, and its ``shape`` with its ids left out.
 
-    A provider token is such a run or starts one (``AKIA...``, ``ghp_...``, the header
+    ``encoded`` is the value in ASCII, ``runs`` its translation by ``_RUNS`` and
+    ``index`` where its first run of 16 letters, digits, ``_`` or ``-`` starts. A
+    provider token is such a run or starts one (``AKIA...``, ``ghp_...``, the header
     of a JWT), or ends its literal just before one (``bedrock-api-key-...``): each
     window reaches 16 characters before its run. A run of lower-case hexadecimal and
     dashes with a letter in it is an id (UUID, trace id, digest), no token: each
-    token family has a letter past ``f`` or an upper-case one in its prefix. A run of
-    digits alone may be a card number: neither.
+    token family has a letter past ``f`` or an upper-case one in its prefix; it
+    becomes spaces in the shape. A run of digits alone may be a card number: neither.
     """
-    runs = text.encode("ascii", "replace").translate(_RUNS)
     tokens: list[tuple[int, int]] = []
-    ids: list[tuple[int, int]] = []
-    index = runs.find(_RUN)
+    blanked: bytearray | None = None
     while index != -1:
         end = runs.find(b" ", index)
         end = len(runs) if end == -1 else end
-        run = text[index:end]
+        run = encoded[index:end]  # stripped as bytes: several times faster than as str
         if run.strip(_ID_CHARS):  # a letter past f, or upper case
             tokens.append((max(0, index - _RUN_LENGTH), end))
         elif run.strip(_DIGITS_AND_DASHES):
-            ids.append((index, end))
+            blanked = bytearray(shape) if blanked is None else blanked
+            blanked[index + 1 : end + 1] = b" " * (end - index)  # the shape is one longer
         index = runs.find(_RUN, end)
-    return tokens, ids
+    return tokens, shape if blanked is None else bytes(blanked)
 
 
 def _positions(text: Any, needle: Any, index: int, shift: int) -> list[int]:

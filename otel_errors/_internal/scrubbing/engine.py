@@ -163,8 +163,12 @@ class Redactor:
     # -- attributes ----------------------------------------------------------------
 
     def _pair(self, key: str, value: Any, fired: list[str]) -> tuple[str, Any]:
-        verdict = self._key_verdict(key)
-        if verdict is None or (verdict[0] != _USER_ID_RULE and not _is_texty(value)):
+        verdict = self._keys.get(key, DROP)
+        if verdict is DROP:
+            verdict = self._key_verdict(key)
+        if verdict is None or (
+            verdict[0] != _USER_ID_RULE and value.__class__ is not str and not _is_texty(value)
+        ):
             return key, self._value(value, fired)
         rule, action = verdict
         if rule == "allow":
@@ -174,8 +178,8 @@ class Redactor:
             return key, DROP
         if rule == _USER_ID_RULE and action == "hash":
             return USER_HASH_KEY, self.hash(value)
-        if _is_sequence(value):  # keep the attribute's type: one marker per item
-            return key, tuple(self._marker(rule, item, action) for item in value)
+        if value.__class__ is not str and _is_sequence(value):  # keep the type: one marker each
+            return key, tuple([self._marker(rule, item, action) for item in value])
         return key, self._marker(rule, value, action)
 
     def _key_verdict(self, key: str) -> tuple[str, str] | None:
@@ -234,7 +238,7 @@ class Redactor:
         else:
             found = (
                 self._anchors.secrets(text)
-                if "%" not in text and "\\" not in text and "'" not in text
+                if "%" not in text and "\\" not in text and "''" not in text
                 else self._found(text)
             )
             if found:
@@ -341,10 +345,14 @@ class Redactor:
         return self._found(line)
 
     def _remember(self, text: str, found: list[tuple[int, int, str]]) -> None:
-        """Keeps where the secrets of a one-line ``text`` are (see ``_line_found``)."""
+        """Keeps where the secrets of a one-line ``text`` are (see ``_line_found``).
+
+        ``found`` itself, not a copy: ``_replace`` only sorts it, and ``_line_found``
+        reads it.
+        """
         if len(self._recent) >= _RECENT_SIZE:
             self._recent.clear()
-        self._recent[text] = found.copy()
+        self._recent[text] = found
 
     def _names_secret(self, name: str) -> bool:
         verdict = self._types.get(name)
@@ -360,8 +368,8 @@ class Redactor:
         characters.
         """
         found = self._anchors.secrets(text)
-        if "%" not in text and "\\" not in text and "'" not in text:
-            return found  # no escape of any carrier (see ``carriers``)
+        if "%" not in text and "\\" not in text and "''" not in text:
+            return found  # no escape of any carrier (see ``carriers``): no view
         for view in views(text):
             for start, end, name in self._anchors.secrets(view[0]):
                 found.append((*original_span(view, start, end), name))
@@ -376,7 +384,8 @@ class Redactor:
         if len(found) == 1:
             start, end, name = found[0]
             fired.append(name)
-            return f"{text[:start]}{self._marker(name, text[start:end])}{text[end:]}"
+            marker = self._masks.get(name) or self._marker(name, text[start:end])
+            return f"{text[:start]}{marker}{text[end:]}"
         found.sort()
         merged: list[list[Any]] = []
         for start, end, name in found:
@@ -473,6 +482,8 @@ _HEX = "0123456789abcdef"
 def _is_texty(value: Any) -> bool:
     if isinstance(value, (str, bytes)):
         return True
+    if isinstance(value, tuple) and value and value[0].__class__ is str:
+        return True  # a tuple of strings, as the SDK stores a list of them
     return _is_sequence(value) and any(isinstance(v, (str, bytes)) for v in value)
 
 

@@ -105,6 +105,8 @@ def emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
 _CARD_CANDIDATE = re.compile(r"[0-9][0-9 -]{10,46}[0-9](?![A-Za-z0-9])")
 """Digits with spaces or dashes between them: a card number, maybe more numbers after it."""
 _IBAN_HEAD = re.compile(r"[A-Z]{2}[0-9]{2}[ -]?\Z")
+_ASCII_DIGITS = string.digits
+"""The head ends with a digit, or a digit and a separator: looked at before searching."""
 
 
 def cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
@@ -118,7 +120,11 @@ def cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     covered = -1
     for start in starts:
-        if start < covered or _IBAN_HEAD.search(text, max(0, start - 5), start):
+        if start < covered or (
+            start > 3  # noqa: PLR2004 - the head: two letters, two digits, maybe a separator
+            and (text[start - 1] in _ASCII_DIGITS or text[start - 2] in _ASCII_DIGITS)
+            and _IBAN_HEAD.search(text, max(0, start - 5), start)
+        ):
             continue
         match = _CARD_CANDIDATE.match(text, start)
         if match is None:

@@ -100,18 +100,21 @@ def key_values(text: str, _: list[int]) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     length = len(text)
     verdicts = _backward_verdicts
-    for match in _BACKWARDS.finditer(text[::-1]):
-        verdict = verdicts.get(match["key"])
+    backwards = text[::-1]
+    match = _BACKWARDS.search(backwards)  # ``search`` from each end: ``finditer`` costs more
+    while match is not None:
+        key = match["key"]
+        verdict = verdicts.get(key)
         if verdict is None:
-            verdict = _judge_backwards(match["key"])
-        if not verdict:
-            continue
-        span = _value_of(text, match, length - match.end("separator"), verdict)
-        if span is not None:
-            spans.append(span)
-    if "==" in text or "!=" in text:
+            verdict = _judge_backwards(key)
+        if verdict:
+            span = _value_of(text, match, length - match.end("separator"), verdict)
+            if span is not None:
+                spans.append(span)
+        match = _BACKWARDS.search(backwards, match.end())
+    if "=" in text and ("==" in text or "!=" in text):  # one character: memchr first
         spans += _compared_values(text)
-    if " -" in text or text.startswith("-"):
+    if "-" in text and (" -" in text or text.startswith("-")):
         spans += _cli_values(text)
     return spans
 
