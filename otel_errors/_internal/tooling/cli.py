@@ -108,14 +108,14 @@ def _catalog_files(args: argparse.Namespace) -> list[Path]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from otel_errors._internal.config.settings import Settings
-    from otel_errors._internal.export.local_files import existing_directory
+    from otel_errors._internal.tooling.local_data import locate
     from otel_errors._internal.tooling.report import build_report, render_json, render_text
 
-    directory = args.dir or existing_directory(Settings.resolve()[0].local_dir)
-    if not directory.is_dir():
-        print(f"otel-errors: no data directory {directory}", file=sys.stderr)
+    data = locate(args.dir)
+    if not data.has_report_data:
+        print(data.no_data_message(), file=sys.stderr)
         return EXIT_USAGE
+    directory = data.directory
     current().registry.load_files(_catalog_files(args))
     report = build_report(directory)
     if args.json:
