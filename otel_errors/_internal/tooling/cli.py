@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--dir", type=Path, help="data directory (default: OTEL_ERRORS_LOCAL_DIR)")
     report.add_argument("--top", type=int, default=15, help="number of error codes to show")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    report.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="write one self-contained HTML page (tables and charts) to FILE",
+    )
     _catalog_option(report)
     report.set_defaults(run=_report)
 
@@ -118,7 +124,13 @@ def _report(args: argparse.Namespace) -> int:
     directory = data.directory
     current().registry.load_files(_catalog_files(args))
     report = build_report(directory)
-    if args.json:
+    if args.html:
+        from otel_errors._internal.tooling.report_html import render_html
+
+        page = render_html(report, current().registry.catalog, directory, args.top)
+        args.html.write_text(page, encoding="utf-8")
+        print(f"otel-errors: report written to {args.html}")
+    elif args.json:
         print(render_json(report, args.top))
     else:
         print(render_text(report, current().registry.catalog, directory, args.top), end="")
