@@ -90,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.set_defaults(run=run)
 
+    doctor = commands.add_parser(
+        "doctor", help="what this environment does with errors: libraries, export, files"
+    )
+    doctor.add_argument(
+        "--timeout", type=float, default=2.0, help="seconds to wait for each OTLP endpoint"
+    )
+    doctor.set_defaults(run=_doctor)
+
     dashboards = commands.add_parser("dashboard", help="the Grafana dashboard (JSON)")
     dashboards.set_defaults(run=_dashboard)
     return parser
@@ -135,6 +143,14 @@ def _report(args: argparse.Namespace) -> int:
     else:
         print(render_text(report, current().registry.catalog, directory, args.top), end="")
     return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from otel_errors._internal.tooling.doctor import diagnose
+
+    findings = diagnose(timeout=args.timeout)
+    print(findings.render(), end="")
+    return EXIT_BREAKING if findings.problems else EXIT_OK
 
 
 def _check(args: argparse.Namespace) -> int:
