@@ -1,4 +1,4 @@
-"""The ``otel-errors`` command: report, catalogue check and docs, settings table."""
+"""The ``otel-errors`` command: report (text, JSON, HTML), doctor, catalogue tools, settings."""
 
 from __future__ import annotations
 
