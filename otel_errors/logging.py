@@ -234,10 +234,49 @@ def _join_framework_loggers() -> None:
         if _console is None or _console not in logging.getLogger().handlers:
             continue  # the JSON console is off, or the application's format won
         for handler in logger.handlers:
-            formatter = handler.formatter
-            qualified = f"{type(formatter).__module__}.{type(formatter).__qualname__}"
-            if formatter is not None and qualified in defaults:
+            if _is_default(handler.formatter, defaults):
                 handler.setFormatter(JsonFormatter())
+
+
+def _is_default(formatter: logging.Formatter | None, defaults: frozenset[str]) -> bool:
+    """Whether ``formatter`` is a library's default: its class, or class and format string."""
+    if formatter is None:
+        return False
+    qualified = f"{type(formatter).__module__}.{type(formatter).__qualname__}"
+    return qualified in defaults or f"{qualified}:{getattr(formatter, '_fmt', '')}" in defaults
+
+
+def has_level_handler_besides_ours(logger: logging.Logger) -> bool:
+    """Flask's and werkzeug's ``has_level_handler``, our OpenTelemetry handler not counted.
+
+    They give a logger their default console handler only when no handler up the chain
+    takes its level. Ours does not print (it leaves the console to ``lastResort``), so
+    counting it would make Flask's app logger print without Flask's format; our JSON
+    console handler, when on, counts, as any handler of the application's does.
+    """
+    level = logger.getEffectiveLevel()
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(h.level <= level and not isinstance(h, OtelLogHandler) for h in current.handlers):
+            return True
+        if not current.propagate:
+            break
+        current = current.parent
+    return False
+
+
+def attach_framework_loggers() -> None:
+    """Joins server loggers configured without a logging configuration call (gunicorn's).
+
+    A no-op until :func:`install` ran; never raises.
+    """
+    with _lock:
+        if _console is None and _otel is None:
+            return
+        try:
+            _join_framework_loggers()
+        except Exception as failure:
+            report_internal_failure("logging.framework_loggers", failure)
 
 
 def _detach() -> None:

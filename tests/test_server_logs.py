@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -153,3 +154,108 @@ def test_the_applications_log_config_wins(tmp_path):
     assert "MINE INFO uvicorn.error Application startup complete." in lines
     assert "MINE ERROR uvicorn.error Exception in ASGI application" in lines
     assert any(line.startswith("MINE INFO uvicorn.access") for line in lines)
+
+
+WSGI_APP = f"""
+import logging
+from flask import Flask
+
+flask_app = Flask("shopflask")
+
+
+@flask_app.get("/boom")
+def boom():
+    logging.getLogger("shop.views").warning("charging with password={SECRET}")
+    raise RuntimeError("gateway refused password={SECRET}")
+
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/bare":  # a bare WSGI callable: gunicorn logs the escape
+        raise ValueError("bare failure password={SECRET}")
+    return flask_app(environ, start_response)
+"""
+
+
+def _status(url: str) -> int | None:
+    """The HTTP status of a GET, or None when nothing answers (yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - http://127.0.0.1
+            return int(answer.status)
+    except urllib.error.HTTPError as answer:
+        answer.close()
+        return int(answer.code)
+    except OSError:
+        return None
+
+
+def _gunicorn(
+    tmp_path: Path, extra_env: dict[str, str], *, launcher: bool = True
+) -> tuple[list[str], Path]:
+    """Gunicorn (one sync worker) serving Flask and a bare WSGI callable; /boom, /bare."""
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "wsgishop.py").write_text(WSGI_APP)
+    data = tmp_path / "data"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHON"))}
+    env.update(OTEL_SERVICE_NAME="shop", OTEL_ERRORS_LOCAL_DIR=str(data), **extra_env)
+    command = [*([str(BIN / "opentelemetry-instrument")] if launcher else []),
+               str(BIN / "gunicorn"), "-w", "1", "--control-socket", str(tmp_path / "ctl"),
+               "-b", f"127.0.0.1:{port}", "--access-logfile", "-", "wsgishop:app"]  # fmt: skip
+    server = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while (status := _status(f"http://127.0.0.1:{port}/boom")) is None:
+            assert time.monotonic() < deadline, "gunicorn did not answer"
+            assert server.poll() is None, "gunicorn exited"
+            time.sleep(0.2)
+        assert status == 500
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/bare", timeout=5)
+        failed.value.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, _ = server.communicate(timeout=30)
+    return [line for line in out.splitlines() if line.strip()], data
+
+
+def test_json_console_puts_gunicorn_and_flask_in_the_same_format(tmp_path):
+    """Gunicorn's own loggers and Flask's app logger: JSON lines, redacted, and exported."""
+    lines, data = _gunicorn(tmp_path, {"OTEL_ERRORS_LOG_CONSOLE_JSON": "true"})
+    records = [json.loads(line) for line in lines if not _announcement(line)]  # all JSON
+    components = {r["component"] for r in records}
+    assert {"gunicorn.error", "gunicorn.access", "shopflask", "shop.views"} <= components
+    (flask_error,) = [r for r in records if r["component"] == "shopflask"]
+    assert flask_error["message"] == "Exception on /boom [GET]"
+    assert "RuntimeError" in flask_error["stack_trace"]
+    assert len(flask_error["trace_id"] or "") == 32
+    (bare,) = [r for r in records if r["message"].startswith("Error handling request")]
+    assert bare["component"] == "gunicorn.error"
+    assert "ValueError" in bare["stack_trace"]
+    assert SECRET not in "\n".join(lines)
+    exported = (data / "logs.jsonl").read_text()
+    assert '"scope":"gunicorn.error"' in exported
+    assert "Error handling request" in exported
+    assert SECRET not in exported
+
+
+def _shape(lines: list[str]) -> list[str]:
+    """The console's lines without times, pids, ports and traceback frames."""
+    shaped = []
+    for line in lines:
+        if line.startswith(" ") or _announcement(line) or "Control socket" in line:
+            continue
+        timeless = re.sub(r"\[[0-9-]+ [0-9:,]+( \+0000)?\]", "[time]", line)
+        timeless = re.sub(r"\d{2}/\w{3}/\d{4}:[0-9:]+ \+0000", "time", timeless)
+        shaped.append(re.sub(r"\b\d{2,6}\b", "N", timeless))
+    return sorted(shaped)  # master and worker write concurrently
+
+
+def test_default_console_is_gunicorns_and_flasks_own(tmp_path):
+    """JSON console off: the console is line for line what it is without otel_errors."""
+    ours, _ = _gunicorn(tmp_path / "ours", {})
+    vanilla, _ = _gunicorn(tmp_path / "vanilla", {}, launcher=False)
+    assert any("ERROR in app: Exception on /boom [GET]" in line for line in ours)
+    assert any("[ERROR] Error handling request GET /bare" in line for line in ours)
+    assert _shape(ours) == _shape(vanilla)

@@ -35,6 +35,7 @@ class Unit:
     server_loggers: tuple[str, ...] = ()
     """Loggers whose ERROR records carry an exception the application let escape."""
     framework_log_handlers: tuple[tuple[str, str], ...] = ()
-    """``(logger, formatter class)`` of the console handlers the library's default logging
+    """``(logger, formatter)`` of the console handlers the library's default logging
     configuration gives loggers of its own (often not propagating to the root logger):
-    with JSON console logs on, such a handler formats JSON lines too."""
+    with JSON console logs on, such a handler formats JSON lines too. The formatter is
+    its qualified class name, or ``class:format string`` when the class is the stdlib's."""
