@@ -13,6 +13,18 @@
   meets, the record still goes to ``logging.lastResort`` (stderr, WARNING and up),
   exactly as it would without us.
 
+Servers configure loggers of their own that do not propagate to the root logger
+(uvicorn's ``uvicorn`` and ``uvicorn.access``, Django's ``django.server``), each with
+a plain-text console handler: left alone, their records (an escaped exception's
+traceback among them) reach neither the OpenTelemetry pipeline nor the JSON console,
+and the console mixes two formats. So, whenever logging is configured (at install and
+after each ``basicConfig``/``dictConfig``/``fileConfig``), the loggers the units name
+in ``framework_log_handlers`` get the OpenTelemetry handler when they do not
+propagate, and, while our JSON console is on, their handlers whose formatter is still
+the library's default format JSON lines instead. A formatter the application chose is
+left alone, and so is everything when the JSON console is off (the default): the
+console then prints exactly what the server prints without us.
+
 Both use the fields of ``otel_errors._internal.recording.log_fields``. Records from the
 ``opentelemetry`` and ``otel_errors`` loggers never enter the OpenTelemetry
 pipeline (an exporter logging its own failure must not feed itself), and a handler
@@ -36,6 +48,8 @@ from otel_errors._internal.recording.log_fields import structure
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from opentelemetry.context import Context
 
 __all__ = ["JsonFormatter", "OtelLogHandler", "install", "uninstall"]
 
@@ -117,11 +131,24 @@ class OtelLogHandler(logging.Handler):
         level_name = logging.getLevelName(structured.level)
         get_logger(record.name).emit(
             timestamp=int(record.created * 1e9),
+            context=_trace_context(fields["trace_id"]),
             severity_number=severity_number(structured.level),
             severity_text=_OTEL_SEVERITY_TEXT.get(level_name, level_name),
             body=fields["message"],
             attributes=attributes,
         )
+
+
+def _trace_context(trace_id: str | None) -> Context | None:
+    """The current context; outside any span, the trace an escaped exception was recorded in.
+
+    A server logs an exception the application let escape after the request's span
+    ended; the record still belongs to that trace (its span id is unknown: zero).
+    """
+    if trace_id is None or trace.get_current_span().get_span_context().is_valid:
+        return None
+    span = trace.NonRecordingSpan(trace.SpanContext(int(trace_id, 16), 0, is_remote=False))
+    return trace.set_span_in_context(span)
 
 
 def _last_resort_unless_handled(record: logging.LogRecord) -> None:
@@ -173,10 +200,7 @@ def uninstall() -> None:
     """Removes our handlers and restores the logging configuration functions."""
     global _console, _otel  # noqa: PLW0603 - see install()
     with _lock:
-        root = logging.getLogger()
-        for handler in (_console, _otel):
-            if handler is not None:
-                root.removeHandler(handler)
+        _detach()
         _console = _otel = None
         for name, original in _originals.items():
             owner = logging.config if name in ("dictConfig", "fileConfig") else logging
@@ -191,6 +215,68 @@ def _attach() -> None:
     others = [h for h in root.handlers if h not in (_console, _otel)]
     if _console is not None and not others and _console not in root.handlers:
         root.addHandler(_console)
+    try:
+        _join_framework_loggers()
+    except Exception as failure:
+        report_internal_failure("logging.framework_loggers", failure)
+
+
+def _join_framework_loggers() -> None:
+    """Server loggers of their own: into the OpenTelemetry pipeline, and JSON with ours."""
+    from otel_errors._internal.recording.runtime import current
+
+    for name, defaults in current().registry.framework_log_handlers.items():
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            continue  # not configured by its library (yet): it propagates to the root
+        if _otel is not None and not logger.propagate and _otel not in logger.handlers:
+            logger.addHandler(_otel)
+        if _console is None or _console not in logging.getLogger().handlers:
+            continue  # the JSON console is off, or the application's format won
+        for handler in logger.handlers:
+            if _is_default(handler.formatter, defaults):
+                handler.setFormatter(JsonFormatter())
+
+
+def _is_default(formatter: logging.Formatter | None, defaults: frozenset[str]) -> bool:
+    """Whether ``formatter`` is a library's default: its class, or class and format string."""
+    if formatter is None:
+        return False
+    qualified = f"{type(formatter).__module__}.{type(formatter).__qualname__}"
+    return qualified in defaults or f"{qualified}:{getattr(formatter, '_fmt', '')}" in defaults
+
+
+def has_level_handler_besides_ours(logger: logging.Logger) -> bool:
+    """Flask's and werkzeug's ``has_level_handler``, our OpenTelemetry handler not counted.
+
+    They give a logger their default console handler only when no handler up the chain
+    takes its level. Ours does not print (it leaves the console to ``lastResort``), so
+    counting it would make Flask's app logger print without Flask's format; our JSON
+    console handler, when on, counts, as any handler of the application's does.
+    """
+    level = logger.getEffectiveLevel()
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(h.level <= level and not isinstance(h, OtelLogHandler) for h in current.handlers):
+            return True
+        if not current.propagate:
+            break
+        current = current.parent
+    return False
+
+
+def attach_framework_loggers() -> None:
+    """Joins server loggers configured without a logging configuration call (gunicorn's).
+
+    A no-op until :func:`install` ran; never raises.
+    """
+    with _lock:
+        if _console is None and _otel is None:
+            return
+        try:
+            _join_framework_loggers()
+        except Exception as failure:
+            report_internal_failure("logging.framework_loggers", failure)
 
 
 def _detach() -> None:
@@ -198,6 +284,10 @@ def _detach() -> None:
     for handler in (_console, _otel):
         if handler is not None and handler in root.handlers:
             root.removeHandler(handler)
+    if _otel is not None:
+        for logger in list(logging.Logger.manager.loggerDict.values()):
+            if isinstance(logger, logging.Logger) and _otel in logger.handlers:
+                logger.removeHandler(_otel)
 
 
 def _wrap_config_functions() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -76,9 +77,41 @@ def test_report_lists_top_codes_and_endpoint_error_rates(tmp_path, local_tracer,
 
 
 def test_report_on_a_missing_directory(tmp_path, capsys):
-    """A missing data directory is a clear message and exit code 2."""
-    assert main(["report", "--dir", str(tmp_path / "nope")]) == 2
-    assert "no data directory" in capsys.readouterr().err
+    """A missing data directory: where it looked, how to point elsewhere, exit code 2."""
+    missing = tmp_path / "nope"
+    assert main(["report", "--dir", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"Looked in {missing} (given with --dir): the directory does not exist" in err
+    assert "--dir DIR" in err
+    assert "OTEL_ERRORS_LOCAL_DIR=DIR" in err
+
+
+def test_report_with_no_data_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    """An empty directory from OTEL_ERRORS_LOCAL_DIR, then the defaults: each is named."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "metrics.jsonl").write_text("{}\n")  # metrics alone: nothing the report reads
+    monkeypatch.setenv("OTEL_ERRORS_LOCAL_DIR", str(empty))
+    assert main(["report"]) == 2
+    err = capsys.readouterr().err
+    assert f"Looked in {empty} (from OTEL_ERRORS_LOCAL_DIR)" in err
+    assert "has no spans.jsonl or logs.jsonl" in err
+    assert "otel-errors report --dir DIR" in err
+
+    monkeypatch.delenv("OTEL_ERRORS_LOCAL_DIR")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    assert main(["report"]) == 2
+    err = capsys.readouterr().err
+    assert "OTEL_ERRORS_LOCAL_DIR is unset" in err
+    assert str(tmp_path / "state" / "otel-errors") in err
+    assert str(tmp_path / "home" / ".local" / "state" / "otel-errors") in err
+
+    (tmp_path / "home" / ".local" / "state" / "otel-errors").mkdir(parents=True)
+    (tmp_path / "home" / ".local" / "state" / "otel-errors" / "spans.jsonl").write_text("")
+    assert main(["report"]) == 0
+    assert "No errors recorded." in capsys.readouterr().out
 
 
 def test_local_files_rotate(tmp_path):

@@ -44,7 +44,7 @@ LIBRARIES: tuple[Library, ...] = (
     Library("fastapi", ("fastapi >= 0.100",), "opentelemetry-instrumentation-fastapi"),
     Library("django", ("django >= 4.2",), "opentelemetry-instrumentation-django", "DjangoErrorsInstrumentor"),
     Library("uvicorn", ("uvicorn >= 0.29",), None, "UvicornErrorsInstrumentor"),
-    Library("gunicorn", ("gunicorn >= 22",)),
+    Library("gunicorn", ("gunicorn >= 22",), None, "GunicornErrorsInstrumentor"),
     Library("requests", ("requests >= 2.0",), "opentelemetry-instrumentation-requests", "RequestsErrorsInstrumentor"),
     Library("httpx", ("httpx >= 0.23", "httpcore >= 0.15"), "opentelemetry-instrumentation-httpx", "HTTPXErrorsInstrumentor"),
     Library("urllib3", ("urllib3 >= 2.0, < 3",), "opentelemetry-instrumentation-urllib3", "URLLib3ErrorsInstrumentor"),

@@ -177,11 +177,3 @@ def choose_directory(configured: str, environ: Mapping[str, str] | None = None) 
             continue
         return candidate
     return candidates[-1]
-
-
-def existing_directory(configured: str, environ: Mapping[str, str] | None = None) -> Path:
-    """Where to read the local files: ``configured``, else the first default that exists."""
-    if configured:
-        return Path(configured).expanduser().absolute()
-    candidates = default_directory_candidates(environ)
-    return next((c for c in candidates if c.is_dir()), candidates[0])

@@ -3,7 +3,8 @@
 A unit's ``UNIT`` is pure knowledge (no library import, no recorder): its catalogue
 section, the classes it maps to codes of any section, the rules that look inside its
 exceptions, the enrichers that add its attributes to exception events, and the loggers
-through which its server reports what the application let escape. What a unit does at
+through which its server reports what the application let escape, and the console
+handlers its default logging configuration installs. What a unit does at
 run time (patching the library) lives in its ``instrumentor`` module instead.
 """
 
@@ -33,3 +34,8 @@ class Unit:
     """Event attributes from this library's exceptions, by module prefix."""
     server_loggers: tuple[str, ...] = ()
     """Loggers whose ERROR records carry an exception the application let escape."""
+    framework_log_handlers: tuple[tuple[str, str], ...] = ()
+    """``(logger, formatter)`` of the console handlers the library's default logging
+    configuration gives loggers of its own (often not propagating to the root logger):
+    with JSON console logs on, such a handler formats JSON lines too. The formatter is
+    its qualified class name, or ``class:format string`` when the class is the stdlib's."""

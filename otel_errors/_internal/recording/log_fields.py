@@ -73,6 +73,12 @@ def structure(record: logging.LogRecord, resource: dict[str, Any]) -> Structured
     error_code = _explicit_code(record) or (entry.code if entry else None)
     level = _effective_level(record, entry)
     span_context = trace.get_current_span().get_span_context()
+    trace_id = format_trace_id(span_context.trace_id) if span_context.is_valid else None
+    if trace_id is None and exception is not None:
+        # A server logs an escaped exception after the request's span ended (uvicorn's
+        # "Exception in ASGI application"): the trace it was recorded in still correlates.
+        recorded = recorder.recorded_trace_id(exception)
+        trace_id = format_trace_id(recorded) if recorded is not None else None
     fields: dict[str, Any] = {
         "timestamp": _timestamp(record.created),
         "service_name": resource.get("service.name"),
@@ -82,7 +88,7 @@ def structure(record: logging.LogRecord, resource: dict[str, Any]) -> Structured
         "error_code": error_code,
         "message": message_of(record, recorder.settings.max_message_length),
         "stack_trace": stack_trace,
-        "trace_id": format_trace_id(span_context.trace_id) if span_context.is_valid else None,
+        "trace_id": trace_id,
         "span_id": format_span_id(span_context.span_id) if span_context.is_valid else None,
         "request_id": current_request_id.get(),
         "user_hash": None,

@@ -268,6 +268,12 @@ class ErrorRecorder:
         return self.classifier.classify(exc).error
 
     @staticmethod
+    def recorded_trace_id(exc: BaseException) -> int | None:
+        """The trace ``exc`` was last recorded in, if any (a server logging it later)."""
+        trace_id = getattr(exc, _MARK, None)
+        return trace_id if isinstance(trace_id, int) and trace_id else None
+
+    @staticmethod
     def was_recorded(exc: BaseException) -> bool:
         """Whether ``exc`` was recorded in any trace already."""
         return getattr(exc, _MARK, None) is not None

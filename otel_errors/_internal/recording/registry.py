@@ -79,6 +79,12 @@ class Registry:
             server_loggers.update(unit.server_loggers)
         self.server_loggers = frozenset(server_loggers)
         """Loggers whose ERROR records carry exceptions the application let escape."""
+        framework_handlers: dict[str, set[str]] = {}
+        for _, unit in units:
+            for logger_name, formatter in unit.framework_log_handlers:
+                framework_handlers.setdefault(logger_name, set()).add(formatter)
+        self.framework_log_handlers = {k: frozenset(v) for k, v in framework_handlers.items()}
+        """Logger name: formatter classes of a library's own default console handlers."""
         self.conflicts = declarations.merge_into(self.catalog)
         """Inline ``AppError`` declarations that clash with the shipped catalogue."""
         self._loaded_files: set[str] = set()

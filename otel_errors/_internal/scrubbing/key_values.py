@@ -51,6 +51,10 @@ _MIN_UNQUOTED = 3
 _SPACED = re.compile(r"(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)[ \t]+)?\S{1,512}")
 """An unquoted value after an operator between spaces: up to the next space."""
 _TEMPLATE_STARTS = ("${", "{{", "%(", "$(", "<%", "#{")
+_ALREADY_REDACTED = re.compile(r"\[(?:REDACTED|HASH)(?::[\w:]*)?\]")
+"""Our own replacements, whole: a value redacted on the way in (log fields) is not
+redacted again on the way out (an unquoted value stops before ``]``, so the
+placeholder check alone would miss them and leave ``[REDACTED:key_value]]``)."""
 _TYPE_WORDS = frozenset({"string", "String", "str", "char", "bytes", "text"})
 """Type names written between a variable and its value: the variable is the key."""
 _CLI_OPTION = re.compile(
@@ -345,10 +349,12 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
     if operator is None:
         return None
     start = operator.end()
-    if text.startswith(_TEMPLATE_STARTS, start) or (
-        "\n" in operator.group() and _NEXT_KEY.match(text, start)
+    if (
+        _ALREADY_REDACTED.match(text, start)
+        or text.startswith(_TEMPLATE_STARTS, start)
+        or ("\n" in operator.group() and _NEXT_KEY.match(text, start))
     ):
-        return None  # a template (${DB_PASSWORD}), or no value and the next line's key
+        return None  # ours already, a template (${DB_PASSWORD}), or no value and the next key
     span = _quoted(text, start)
     if span is None and text[separator] == ",":
         return None

@@ -1,4 +1,4 @@
-"""The ``otel-errors`` command: report, catalogue check and docs, settings table."""
+"""The ``otel-errors`` command: report (text, JSON, HTML), doctor, catalogue tools, settings."""
 
 from __future__ import annotations
 
@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--dir", type=Path, help="data directory (default: OTEL_ERRORS_LOCAL_DIR)")
     report.add_argument("--top", type=int, default=15, help="number of error codes to show")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    report.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="write one self-contained HTML page (tables and charts) to FILE",
+    )
     _catalog_option(report)
     report.set_defaults(run=_report)
 
@@ -84,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.set_defaults(run=run)
 
+    doctor = commands.add_parser(
+        "doctor", help="what this environment does with errors: libraries, export, files"
+    )
+    doctor.add_argument(
+        "--timeout", type=float, default=2.0, help="seconds to wait for each OTLP endpoint"
+    )
+    doctor.set_defaults(run=_doctor)
+
     dashboards = commands.add_parser("dashboard", help="the Grafana dashboard (JSON)")
     dashboards.set_defaults(run=_dashboard)
     return parser
@@ -108,21 +122,35 @@ def _catalog_files(args: argparse.Namespace) -> list[Path]:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from otel_errors._internal.config.settings import Settings
-    from otel_errors._internal.export.local_files import existing_directory
+    from otel_errors._internal.tooling.local_data import locate
     from otel_errors._internal.tooling.report import build_report, render_json, render_text
 
-    directory = args.dir or existing_directory(Settings.resolve()[0].local_dir)
-    if not directory.is_dir():
-        print(f"otel-errors: no data directory {directory}", file=sys.stderr)
+    data = locate(args.dir)
+    if not data.has_report_data:
+        print(data.no_data_message(), file=sys.stderr)
         return EXIT_USAGE
+    directory = data.directory
     current().registry.load_files(_catalog_files(args))
     report = build_report(directory)
-    if args.json:
+    if args.html:
+        from otel_errors._internal.tooling.report_html import render_html
+
+        page = render_html(report, current().registry.catalog, directory, args.top)
+        args.html.write_text(page, encoding="utf-8")
+        print(f"otel-errors: report written to {args.html}")
+    elif args.json:
         print(render_json(report, args.top))
     else:
         print(render_text(report, current().registry.catalog, directory, args.top), end="")
     return EXIT_OK
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from otel_errors._internal.tooling.doctor import diagnose
+
+    findings = diagnose(timeout=args.timeout)
+    print(findings.render(), end="")
+    return EXIT_BREAKING if findings.problems else EXIT_OK
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -35,10 +35,13 @@ class CodeStats:
     last_seen: str = ""
     example_trace_id: str = ""
     exception_types: dict[str, int] = field(default_factory=dict)
+    times: list[str] = field(default_factory=list)  # every occurrence, for the HTML charts
 
     def add(self, time: str, trace_id: str, exc_type: str, *, handled: bool) -> None:
         """Counts one occurrence."""
         self.count += 1
+        if time:
+            self.times.append(time)
         self.handled += int(handled)
         if not self.first_seen or time < self.first_seen:
             self.first_seen = time
@@ -164,6 +167,13 @@ def _parse(line: str, report: Report) -> dict[str, Any] | None:
     return record
 
 
+def describe(stats: CodeStats, catalog: Catalog) -> str:
+    """The code's catalogue title and its most frequent exception type."""
+    entry = catalog.get(stats.code)
+    exc_type = max(stats.exception_types, key=stats.exception_types.__getitem__)
+    return f"{entry.title} ({exc_type})" if entry else exc_type
+
+
 def render_text(report: Report, catalog: Catalog, directory: Path, top: int) -> str:
     """The report as aligned plain-text tables."""
     out = [f"otel_errors report for {directory} ({report.spans} spans)", ""]
@@ -175,9 +185,7 @@ def render_text(report: Report, catalog: Catalog, directory: Path, top: int) -> 
             ["code", "sev", "count", "handled", "first seen", "last seen", "example trace", "what"]
         ]
         for stats in report.top_codes(top):
-            entry = catalog.get(stats.code)
-            exc_type = max(stats.exception_types, key=stats.exception_types.__getitem__)
-            what = f"{entry.title} ({exc_type})" if entry else exc_type
+            what = describe(stats, catalog)
             rows.append(
                 [
                     stats.code,

@@ -12,4 +12,6 @@ UNIT = Unit(
         "django.http.response.Http404": "WEB-404",
     },
     server_loggers=("django.request",),  # "Internal Server Error"; 4xx are at WARNING
+    # DEFAULT_LOGGING: runserver's request lines, not propagating.
+    framework_log_handlers=(("django.server", "django.utils.log.ServerFormatter"),),
 )

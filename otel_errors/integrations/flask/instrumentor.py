@@ -21,6 +21,11 @@ A request scope (see ``handling.begin_request``) opens in ``preprocess_request``
 closes in ``do_teardown_request``: without a server span, an exception the view
 logged and then let escape is still recorded once, as unhandled.
 
+Console: Flask (and werkzeug's development server) give their logger a console handler
+only when no handler up the chain takes its records; ``has_level_handler`` is wrapped so
+that our OpenTelemetry handler on the root logger does not count (it prints nothing),
+and Flask's app logger prints in Flask's format, as without otel_errors.
+
 The request id is resolved in ``preprocess_request`` and, with
 ``OTEL_ERRORS_REQUEST_ID_ECHO``, echoed in ``process_response``, methods that contrib
 does not touch; without contrib, the request is also recorded on
@@ -51,6 +56,7 @@ from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors._internal.recording.runtime import get_recorder
 from otel_errors.integrations import _problem as problem
 from otel_errors.integrations import _server_metrics as server_metrics
+from otel_errors.logging import has_level_handler_besides_ours
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -214,6 +220,16 @@ def _do_teardown_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) ->
     return wrapped(*args, **kwargs)
 
 
+def _has_level_handler(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Our OpenTelemetry handler on the root logger must not cost Flask its console handler."""
+    try:
+        (logger,) = args
+        return has_level_handler_besides_ours(logger)
+    except Exception as failure:
+        report_internal_failure("flask.has_level_handler", failure)
+        return wrapped(*args, **kwargs)
+
+
 def _count_request(status: int, duration: float) -> None:
     from flask import request
 
@@ -233,4 +249,6 @@ _PATCHES = ImportPatches(
             ("do_teardown_request", _do_teardown_request),
         )
     ),
+    Patch("flask.logging", "has_level_handler", _has_level_handler),
+    Patch("werkzeug._internal", "_has_level_handler", _has_level_handler),
 )
