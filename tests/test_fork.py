@@ -19,7 +19,7 @@ from _forking import held_by_another_thread, in_child
 from opentelemetry import metrics
 from opentelemetry.trace import SpanKind
 
-from otel_errors._internal.export.local import JsonLinesFile
+from otel_errors._internal.export.local import JsonLinesFile, LocalSpanExporter
 from otel_errors._internal.helpers import fail_open
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording import runtime
@@ -67,6 +67,14 @@ def _writer(tmp_path: Path) -> JsonLinesFile:
     return JsonLinesFile(tmp_path / "spans.jsonl", max_bytes=1 << 20)
 
 
+def _export_one_span(ctx: dict) -> None:
+    """A span exported to the local files (which read the shared resource's attributes)."""
+    exporter = LocalSpanExporter(ctx["writer"].path.parent, max_bytes=1 << 20)
+    span = ctx["tracer"].start_span("exported")
+    span.end()
+    exporter.export([span])
+
+
 LOCKS = {
     "local file writer": (lambda ctx: ctx["writer"]._lock, lambda ctx: ctx["writer"].append([{}])),
     "error.type memory": (
@@ -88,6 +96,10 @@ LOCKS = {
     "internal failure log": (
         lambda ctx: fail_open._lock,
         lambda ctx: report_internal_failure("fork.test", ValueError("x")),
+    ),
+    "resource attributes (SDK)": (
+        lambda ctx: getattr(ctx["tracer"].resource.attributes, "_lock", None),
+        lambda ctx: _export_one_span(ctx),
     ),
     "errors counter aggregation (SDK)": (
         lambda ctx: _errors_aggregations()[0]._lock,

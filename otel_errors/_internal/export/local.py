@@ -18,6 +18,7 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -49,9 +50,17 @@ def iso_time(ns: int | None) -> str | None:
 
 
 def _plain(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A JSON-ready copy: tuples as lists.
+
+    ``BoundedAttributes.copy()`` reads without the mapping's lock, which iterating
+    takes in SDK 1.40 (1.45 skips it for immutable mappings). A resource's attributes
+    are shared by every span, so a thread iterating them when the process forks would
+    leave the child's first export waiting on that lock forever.
+    """
     if not attributes:
         return {}
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()}
+    found = attributes.copy() if isinstance(attributes, BoundedAttributes) else attributes
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in found.items()}
 
 
 _announced = False
