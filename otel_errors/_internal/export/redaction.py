@@ -30,6 +30,7 @@ from opentelemetry.trace import Link, Status
 
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.runtime import current
+from otel_errors._internal.recording.sdk_internals import span_parts
 from otel_errors._internal.scrubbing import DROP
 
 if TYPE_CHECKING:
@@ -71,23 +72,27 @@ def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> Rea
     the resource. A value the redactor changed without a rule firing (one cut at the
     length limit) is exported changed too.
     """
+    # As the span holds them (the properties copy at each read): "unchanged" is the same
+    # object back from the redactor, and an unchanged span keeps its dropped counts.
+    original_attributes, original_events, original_links = span_parts(span)
+    original_status, original_resource = span.status, span.resource
     name = redactor.text_into(span.name, fired)
-    attributes = redactor.attributes_into(span.attributes, fired)
-    status = span.status
+    attributes = redactor.attributes_into(original_attributes, fired)
+    status = original_status
     if status.description:
         description = _text(status.description, redactor, fired)
         if description is not status.description:
             status = Status(status.status_code, description)
-    events = _events(span.events, redactor, fired) if span.events else span.events
-    links = _links(span.links, redactor, fired) if span.links else span.links
-    resource = _resource(span.resource, redactor, fired)
+    events = _events(original_events, redactor, fired) if original_events else original_events
+    links = _links(original_links, redactor, fired) if original_links else original_links
+    resource = _resource(original_resource, redactor, fired)
     if (
         name is span.name
-        and attributes is span.attributes
-        and status is span.status
-        and events is span.events
-        and links is span.links
-        and resource is span.resource
+        and attributes is original_attributes
+        and status is original_status
+        and events is original_events
+        and links is original_links
+        and resource is original_resource
     ):
         return span
     return ReadableSpan(

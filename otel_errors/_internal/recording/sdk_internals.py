@@ -13,6 +13,9 @@ job. These are the places, each for a reason the SDK offers no public way to ser
   (``wrap_metric_exporters``): ``_initialize_components`` has hooks for span and
   log exporters, none for metric exporters, and a failed metric export must be
   counted and stoppable at the shutdown deadline like the others.
+- A finished span's attributes, events and links are read as it holds them
+  (``span_parts``): its public properties build a new mapping or tuple at each read,
+  which costs every exported span and hides whether the redaction changed anything.
 
 Outside :data:`SUPPORTED_SDK` none of this runs: forked
 children then keep the SDK's own behaviour, and queue drops go uncounted.
@@ -28,10 +31,14 @@ from opentelemetry import _logs, metrics
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.version import __version__ as sdk_version
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
+
+    from opentelemetry.sdk.trace import Event
+    from opentelemetry.trace import Link
 
 SUPPORTED_SDK = ((1, 40), (2, 0))
 """``[lowest, highest)`` SDK ``(major, minor)`` whose internals we know (tested: 1.40, 1.45)."""
@@ -45,6 +52,24 @@ def sdk_version_supported(version: str = sdk_version) -> bool:
         return False
     low, high = SUPPORTED_SDK
     return low <= (major, minor) < high
+
+
+_READ_SPAN_FIELDS = sdk_version_supported()
+
+
+def span_parts(
+    span: ReadableSpan,
+) -> tuple[Mapping[str, Any] | None, Sequence[Event], Sequence[Link]]:
+    """The attributes, events and links of a finished span, as the span holds them.
+
+    No copies: the same objects at every call (``None`` for no attributes), so a
+    caller can tell by identity whether it changed them. Outside the supported SDK
+    range, or for another span class, the public properties.
+    """
+    if _READ_SPAN_FIELDS and type(span) is ReadableSpan:
+        fields: Any = span
+        return fields._attributes, fields._events, fields._links
+    return span.attributes, span.events, span.links
 
 
 def reset_metrics_after_fork() -> None:
