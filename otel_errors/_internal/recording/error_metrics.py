@@ -183,8 +183,18 @@ def _attributes(span: object) -> Mapping[str, AttributeValue]:
 def _first(
     attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]
 ) -> tuple[str, AttributeValue] | None:
-    for key in keys:
-        value = attributes.get(key)
-        if value is not None:
-            return key, value
-    return None
+    """The first of ``keys`` (in their order) that ``attributes`` holds a value for.
+
+    One pass over the attributes: a span's attribute mapping answers a missing key by
+    raising inside, which costs more than reading its few keys.
+    """
+    if not attributes:
+        return None
+    found: tuple[str, AttributeValue] | None = None
+    rank = len(keys)
+    for key in attributes:
+        if key in keys and keys.index(key) < rank:
+            value = attributes.get(key)
+            if value is not None:
+                found, rank = (key, value), keys.index(key)
+    return found
