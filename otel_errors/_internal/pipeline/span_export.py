@@ -38,6 +38,7 @@ from otel_errors._internal.names import ERROR_TYPE
 from otel_errors._internal.recording.local_roots import ENTRY_KINDS
 from otel_errors._internal.recording.outcome import Outcomes
 from otel_errors._internal.recording.runtime import current
+from otel_errors._internal.recording.sdk_internals import span_parts
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -85,10 +86,12 @@ class ExportSpanProcessor(SpanProcessor):
         except Exception as failure:
             report_internal_failure("span_export.on_end", failure)
         tally = self.tally
-        if tally is not None and span.context and span.context.trace_flags.sampled:
-            tally.hand()
-            if tally.queue_full():
-                tally.lose(1, QUEUE_FULL)
+        if tally is not None:
+            context = span.context
+            if context and context.trace_flags.sampled:
+                tally.hand()
+                if tally.queue_full():
+                    tally.lose(1, QUEUE_FULL)
         self.downstream.on_end(span)
 
     def shutdown(self) -> None:
@@ -128,14 +131,15 @@ def rebuilt(
     status: Status | None = None,
 ) -> ReadableSpan:
     """A copy of ``span`` with other attributes, events or status (the SDK's way to change it)."""
+    own_attributes, own_events, links = span_parts(span)  # as held: dropped counts kept
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=span.attributes if attributes is None else attributes,
-        events=span.events if events is None else events,
-        links=span.links,
+        attributes=own_attributes if attributes is None else attributes,
+        events=own_events if events is None else events,
+        links=links,
         kind=span.kind,
         status=span.status if status is None else status,
         start_time=span.start_time,
