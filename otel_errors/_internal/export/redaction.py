@@ -30,7 +30,7 @@ from opentelemetry.trace import Link, Status
 
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.runtime import current
-from otel_errors._internal.recording.sdk_internals import span_parts
+from otel_errors._internal.recording.sdk_internals import held_dict, span_parts
 from otel_errors._internal.scrubbing import DROP
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> Rea
     original_attributes, original_events, original_links = span_parts(span)
     original_status, original_resource = span.status, span.resource
     name = redactor.text_into(span.name, fired)
-    attributes = redactor.attributes_into(original_attributes, fired)
+    attributes = _attributes(original_attributes, redactor, fired, finished=True)
     status = original_status
     if status.description:
         description = _text(status.description, redactor, fired)
@@ -115,8 +115,12 @@ def _text(text: str, redactor: Redactor, fired: list[str]) -> str:
     return redactor.text_into(text, fired)
 
 
-def _attributes(attributes: A, redactor: Redactor, fired: list[str]) -> A:
-    return redactor.attributes_into(attributes, fired)  # type: ignore[return-value]  # the same mapping type, or a dict
+def _attributes(
+    attributes: A, redactor: Redactor, fired: list[str], *, finished: bool = False
+) -> A:
+    held = held_dict(attributes, finished=finished)  # read, never changed: a change copies
+    redacted = redactor.attributes_into(held, fired)
+    return attributes if redacted is held else redacted  # type: ignore[return-value]  # the same mapping type, or a dict
 
 
 def _resource(resource: Resource, redactor: Redactor, fired: list[str]) -> Resource:

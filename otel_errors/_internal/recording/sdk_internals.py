@@ -16,6 +16,8 @@ job. These are the places, each for a reason the SDK offers no public way to ser
 - A finished span's attributes, events and links are read as it holds them
   (``span_parts``): its public properties build a new mapping or tuple at each read,
   which costs every exported span and hides whether the redaction changed anything.
+  The plain dictionary inside the SDK's ``BoundedAttributes`` is read the same way
+  (``held_dict``): reading the mapping itself costs a Python call per key.
 
 Outside :data:`SUPPORTED_SDK` none of this runs: forked
 children then keep the SDK's own behaviour, and queue drops go uncounted.
@@ -28,6 +30,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, metrics
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
@@ -70,6 +73,23 @@ def span_parts(
         fields: Any = span
         return fields._attributes, fields._events, fields._links
     return span.attributes, span.events, span.links
+
+
+def held_dict(
+    attributes: Mapping[str, Any] | None, *, finished: bool = False
+) -> Mapping[str, Any] | None:
+    """The dictionary a ``BoundedAttributes`` holds (to read only), else ``attributes``.
+
+    Only where nothing can change it while it is read: an immutable one (event, link
+    and resource attributes), or a ``finished`` span's (the SDK refuses changes after
+    the span ended).
+    """
+    if _READ_SPAN_FIELDS and type(attributes) is BoundedAttributes:
+        inner: Any = attributes
+        held = getattr(inner, "_dict", None)
+        if type(held) is dict and (finished or getattr(inner, "_immutable", False) is True):
+            return held
+    return attributes
 
 
 def reset_metrics_after_fork() -> None:
