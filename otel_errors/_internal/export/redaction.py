@@ -78,12 +78,12 @@ def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> Rea
     original_status, original_resource = span.status, span.resource
     name = redactor.text_into(span.name, fired)
     attributes = _attributes(original_attributes, redactor, fired, finished=True)
+    events = _events(original_events, redactor, fired) if original_events else original_events
     status = original_status
-    if status.description:
+    if status.description:  # after the events: ``Type: message`` reuses the message's scan
         description = _text(status.description, redactor, fired)
         if description is not status.description:
             status = Status(status.status_code, description)
-    events = _events(original_events, redactor, fired) if original_events else original_events
     links = _links(original_links, redactor, fired) if original_links else original_links
     resource = _resource(original_resource, redactor, fired)
     if (
