@@ -30,7 +30,7 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     lines = config.stash.get(_SUMMARY_LINES, [])
     if lines:
         terminalreporter.section(
-            "start-up: otel_errors / vanilla (CPU of the child, lower is better)"
+            "whole processes: otel_errors / vanilla (CPU of the child, lower is better)"
         )
         for line in lines:
             terminalreporter.write_line(line)

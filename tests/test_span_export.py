@@ -76,3 +76,11 @@ def test_an_application_sigterm_handler_is_left_alone(tmp_path):
     )
     assert result.returncode == 3
     assert "app handler" in result.stdout
+
+
+def test_entry_checks_follow_local_roots():
+    """The processor's identity checks for entry spans name the kinds of ENTRY_KINDS."""
+    from otel_errors._internal.pipeline import span_export
+    from otel_errors._internal.recording.local_roots import ENTRY_KINDS
+
+    assert {span_export._SERVER, span_export._CONSUMER} == ENTRY_KINDS

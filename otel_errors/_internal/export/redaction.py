@@ -30,6 +30,7 @@ from opentelemetry.trace import Link, Status
 
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.runtime import current
+from otel_errors._internal.recording.sdk_internals import held_dict, span_parts
 from otel_errors._internal.scrubbing import DROP
 
 if TYPE_CHECKING:
@@ -71,23 +72,22 @@ def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> Rea
     the resource. A value the redactor changed without a rule firing (one cut at the
     length limit) is exported changed too.
     """
-    # Each property read once: the SDK's make a new view or tuple per read (attributes,
-    # events, links), which an identity check against a second read never matches.
-    original_name, original_attributes = span.name, span.attributes
-    original_status, original_events, original_links = span.status, span.events, span.links
-    original_resource = span.resource
-    name = redactor.text_into(original_name, fired)
-    attributes = redactor.attributes_into(original_attributes, fired)
+    # As the span holds them (the properties copy at each read): "unchanged" is the same
+    # object back from the redactor, and an unchanged span keeps its dropped counts.
+    original_attributes, original_events, original_links = span_parts(span)
+    original_status, original_resource = span.status, span.resource
+    name = redactor.text_into(span.name, fired)
+    attributes = _attributes(original_attributes, redactor, fired, finished=True)
+    events = _events(original_events, redactor, fired) if original_events else original_events
     status = original_status
-    if status.description:
+    if status.description:  # after the events: ``Type: message`` reuses the message's scan
         description = _text(status.description, redactor, fired)
         if description is not status.description:
             status = Status(status.status_code, description)
-    events = _events(original_events, redactor, fired) if original_events else original_events
     links = _links(original_links, redactor, fired) if original_links else original_links
     resource = _resource(original_resource, redactor, fired)
     if (
-        name is original_name
+        name is span.name
         and attributes is original_attributes
         and status is original_status
         and events is original_events
@@ -115,8 +115,12 @@ def _text(text: str, redactor: Redactor, fired: list[str]) -> str:
     return redactor.text_into(text, fired)
 
 
-def _attributes(attributes: A, redactor: Redactor, fired: list[str]) -> A:
-    return redactor.attributes_into(attributes, fired)  # type: ignore[return-value]  # the same mapping type, or a dict
+def _attributes(
+    attributes: A, redactor: Redactor, fired: list[str], *, finished: bool = False
+) -> A:
+    held = held_dict(attributes, finished=finished)  # read, never changed: a change copies
+    redacted = redactor.attributes_into(held, fired)
+    return attributes if redacted is held else redacted  # type: ignore[return-value]  # the same mapping type, or a dict
 
 
 def _resource(resource: Resource, redactor: Redactor, fired: list[str]) -> Resource:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.instrumentation import dependencies
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
 from otel_errors._internal.config.defaults import apply_environment_defaults
+from otel_errors.integrations.libraries import LIBRARIES
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -39,4 +41,30 @@ class OtelErrorsDistro(BaseDistro):  # type: ignore[misc]  # untyped base
         if entry_point.name.startswith(OWN_PREFIX):
             kwargs.pop("skip_dep_check", None)
             kwargs["raise_exception_on_conflict"] = True
+            _check_before_import(entry_point.name)
         entry_point.load()().instrument(**kwargs)
+
+
+def _check_before_import(name: str) -> None:
+    """The instrumentor's own dependency check, made before its module is imported.
+
+    Its requirements are the library's line in ``LIBRARIES`` (``tests/test_distro.py``
+    holds each instrumentor to it): a library that is not installed is skipped exactly
+    as the instrumentor would skip it (the same conflict, the same exception for the
+    launcher to log), without importing a module that patches nothing.
+    """
+    requires = _REQUIREMENTS.get(name)
+    error = getattr(dependencies, "DependencyConflictError", None)
+    if not requires or error is None:
+        return
+    conflict = dependencies.get_dependency_conflicts(requires)
+    if conflict is not None:
+        raise error(conflict)
+
+
+_REQUIREMENTS = {
+    OWN_PREFIX + (library.entry_point or library.name): library.requires
+    for library in LIBRARIES
+    if library.instrumentor is not None
+}
+"""Each of our instrumentor entry points' requirements, from the libraries' table."""

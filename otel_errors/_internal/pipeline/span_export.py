@@ -29,15 +29,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.trace import Status
+from opentelemetry.trace import SpanKind, Status
 
 from otel_errors._internal.export.delivery import QUEUE_FULL
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.helpers.text import sanitize
 from otel_errors._internal.names import ERROR_TYPE
-from otel_errors._internal.recording.local_roots import ENTRY_KINDS
 from otel_errors._internal.recording.outcome import Outcomes
 from otel_errors._internal.recording.runtime import current
+from otel_errors._internal.recording.sdk_internals import span_parts
+
+_SERVER, _CONSUMER = SpanKind.SERVER, SpanKind.CONSUMER
+"""``local_roots.ENTRY_KINDS``, compared by identity here: an enum member hashes in Python."""
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -72,23 +75,27 @@ class ExportSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Notes entry spans, then passes the span on."""
-        if span.kind in ENTRY_KINDS:
+        kind = span.kind
+        if kind is _SERVER or kind is _CONSUMER:  # an entry span (ENTRY_KINDS)
             current().local_roots.entered(span)
         self.downstream.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         """Finishes held records, restores our error.type, then passes the span on."""
-        if span.kind in ENTRY_KINDS:
+        kind = span.kind
+        if kind is _SERVER or kind is _CONSUMER:  # ENTRY_KINDS, as in on_start
             current().local_roots.left(span)
         try:
             span = _corrected(span)
         except Exception as failure:
             report_internal_failure("span_export.on_end", failure)
         tally = self.tally
-        if tally is not None and span.context and span.context.trace_flags.sampled:
-            tally.hand()
-            if tally.queue_full():
-                tally.lose(1, QUEUE_FULL)
+        if tally is not None:
+            context = span.context
+            if context and context.trace_flags.sampled:
+                tally.hand()
+                if tally.queue_full():
+                    tally.lose(1, QUEUE_FULL)
         self.downstream.on_end(span)
 
     def shutdown(self) -> None:
@@ -107,7 +114,7 @@ def _corrected(span: ReadableSpan) -> ReadableSpan:
         span = rebuilt(span, status=Status(span.status.status_code, sanitize(description)))
     runtime = current()
     outcomes, error_types = runtime.outcomes, runtime.error_types
-    if not (error_types or outcomes.held or outcomes.corrected):
+    if not (outcomes.held or outcomes.corrected or error_types):
         return span  # the success path: nothing to look up
     events = outcomes.span_ended(span)
     context = span.context
@@ -128,14 +135,15 @@ def rebuilt(
     status: Status | None = None,
 ) -> ReadableSpan:
     """A copy of ``span`` with other attributes, events or status (the SDK's way to change it)."""
+    own_attributes, own_events, links = span_parts(span)  # as held: dropped counts kept
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=span.attributes if attributes is None else attributes,
-        events=span.events if events is None else events,
-        links=span.links,
+        attributes=own_attributes if attributes is None else attributes,
+        events=own_events if events is None else events,
+        links=links,
         kind=span.kind,
         status=span.status if status is None else status,
         start_time=span.start_time,

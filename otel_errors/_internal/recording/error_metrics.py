@@ -15,6 +15,11 @@ distinct attribute sets, new ones are counted as ``error.code="OVERFLOW"`` (with
 severity kept, so paging rules still see them) and one warning is logged. Exemplars
 come from the SDK (``OTEL_METRICS_EXEMPLAR_FILTER``, default ``trace_based``): each
 measurement is made in the context of the recording span.
+
+The attributes of a count are computed (redacted, bounded) once per combination of
+code, severity, category, type, handled and endpoint, then reused: an error storm
+adds to one series at the cost of a dictionary lookup. The memory follows the
+redactor in use and is bounded like the series.
 """
 
 from __future__ import annotations
@@ -72,11 +77,45 @@ class ErrorMetrics:
         self._series: set[frozenset[tuple[str, AttributeValue]]] = set()
         self._lock = locks.lock()
         self._warned = False
+        self._known: dict[tuple[object, ...], dict[str, AttributeValue]] = {}
+        """Final attributes by what they are made of (see the module docstring)."""
+        self._known_redactor: Redactor | None = None
 
     def count(
         self, span: trace.Span, entry: ErrorCode, exception_type: str, *, handled: bool
     ) -> None:
         """Adds one error, in the context of ``span`` (for exemplars)."""
+        endpoint = endpoint_of(span, self.local_roots)
+        redactor = self.redactor()
+        if redactor is not self._known_redactor:
+            self._known = {}
+            self._known_redactor = redactor
+        key = (entry.code, entry.severity, entry.category, exception_type, handled, endpoint)
+        try:
+            attributes = self._known.get(key)
+            cacheable = True
+        except TypeError:  # an unhashable endpoint value (a list): computed every time
+            attributes, cacheable = None, False
+        if attributes is None:
+            attributes = self._attributes(
+                entry, exception_type, endpoint, redactor, handled=handled
+            )
+            if cacheable:
+                if len(self._known) >= 2 * self.cardinality_limit + 64:
+                    self._known = {}
+                self._known[key] = attributes
+        self._counter_().add(1, attributes, context=trace.set_span_in_context(span))
+
+    def _attributes(
+        self,
+        entry: ErrorCode,
+        exception_type: str,
+        endpoint: tuple[str, AttributeValue] | None,
+        redactor: Redactor,
+        *,
+        handled: bool,
+    ) -> dict[str, AttributeValue]:
+        """The attributes of a count, redacted and bounded (never changed afterwards)."""
         attributes: dict[str, AttributeValue] = {
             names.ERROR_CODE: entry.code,
             names.ERROR_SEVERITY: entry.severity.value,
@@ -84,17 +123,16 @@ class ErrorMetrics:
             names.EXCEPTION_TYPE: exception_type,
             names.ERROR_HANDLED: handled,
         }
-        endpoint = endpoint_of(span, self.local_roots)
         if endpoint is not None:
             attributes[endpoint[0]] = endpoint[1]
-        redacted, _ = self.redactor().redact_attributes(attributes)
-        attributes = dict(redacted or {})
-        self._counter_().add(1, self._bounded(attributes), context=trace.set_span_in_context(span))
+        redacted, _ = redactor.redact_attributes(attributes)
+        return self._bounded(dict(redacted or {}))
 
     def after_fork(self) -> None:
         """Starts the cardinality bound afresh (a forked child's counts start at zero)."""
         self._series = set()
         self._warned = False
+        self._known = {}
 
     def _counter_(self) -> Counter:
         if self._counter is None:
@@ -145,8 +183,18 @@ def _attributes(span: object) -> Mapping[str, AttributeValue]:
 def _first(
     attributes: Mapping[str, AttributeValue], keys: tuple[str, ...]
 ) -> tuple[str, AttributeValue] | None:
-    for key in keys:
-        value = attributes.get(key)
-        if value is not None:
-            return key, value
-    return None
+    """The first of ``keys`` (in their order) that ``attributes`` holds a value for.
+
+    One pass over the attributes: a span's attribute mapping answers a missing key by
+    raising inside, which costs more than reading its few keys.
+    """
+    if not attributes:
+        return None
+    found: tuple[str, AttributeValue] | None = None
+    rank = len(keys)
+    for key in attributes:
+        if key in keys and keys.index(key) < rank:
+            value = attributes.get(key)
+            if value is not None:
+                found, rank = (key, value), keys.index(key)
+    return found

@@ -45,6 +45,8 @@ logger = logging.getLogger("otel_errors")
 
 _MARK = "_otel_errors_recorded_in_trace"
 _SIGNALS = {"": (True, False), "logs": (False, True), "logs/dup": (True, True)}
+_FIXED_VALUES_KEPT = 1024
+"""(entry, exception class) pairs whose fixed attribute values are remembered."""
 
 
 def exception_signals(environ: Mapping[str, str]) -> tuple[bool, bool]:
@@ -118,6 +120,9 @@ class ErrorRecorder:
             redactor,
         )
         self._logger = get_logger("otel_errors")
+        self._fixed_values: dict[
+            tuple[int, type], tuple[ErrorCode, tuple[str, str, str, str, str, bool]]
+        ] = {}
 
     def attributes(
         self,
@@ -140,15 +145,16 @@ class ErrorRecorder:
         entry = result.error
         message = sanitize(truncate(safe_str(exc), self.settings.max_message_length))
         stack = self.stack.describe(exc, entry.code, message)
+        exception_type, code, severity, category, kind, retryable = self._fixed(entry, type(exc))
         attributes: dict[str, AttributeValue] = {
-            names.EXCEPTION_TYPE: qualified_name(type(exc)),
+            names.EXCEPTION_TYPE: exception_type,
             names.EXCEPTION_MESSAGE: message,
             names.EXCEPTION_STACKTRACE: stack.stacktrace,
-            names.ERROR_CODE: entry.code,
-            names.ERROR_SEVERITY: entry.severity.value,
-            names.ERROR_CATEGORY: entry.category.value,
-            names.ERROR_KIND: entry.kind.value,
-            names.ERROR_RETRYABLE: entry.is_retryable,
+            names.ERROR_CODE: code,
+            names.ERROR_SEVERITY: severity,
+            names.ERROR_CATEGORY: category,
+            names.ERROR_KIND: kind,
+            names.ERROR_RETRYABLE: retryable,
             names.ERROR_FINGERPRINT: stack.fingerprint,
             names.ERROR_HANDLED: handled,
         }
@@ -162,6 +168,25 @@ class ErrorRecorder:
                 )
         self.enrichers.apply(exc, span, attributes)
         return attributes, entry
+
+    def _fixed(self, entry: ErrorCode, cls: type) -> tuple[str, str, str, str, str, bool]:
+        """The attribute values a catalogue entry and an exception class fix, read once."""
+        key = (id(entry), cls)
+        found = self._fixed_values.get(key)
+        if found is not None and found[0] is entry:
+            return found[1]
+        values = (
+            qualified_name(cls),
+            entry.code,
+            entry.severity.value,
+            entry.category.value,
+            entry.kind.value,
+            entry.is_retryable,
+        )
+        if len(self._fixed_values) >= _FIXED_VALUES_KEPT:
+            self._fixed_values.clear()
+        self._fixed_values[key] = (entry, values)
+        return values
 
     def record(
         self,

@@ -13,6 +13,11 @@ job. These are the places, each for a reason the SDK offers no public way to ser
   (``wrap_metric_exporters``): ``_initialize_components`` has hooks for span and
   log exporters, none for metric exporters, and a failed metric export must be
   counted and stoppable at the shutdown deadline like the others.
+- A finished span's attributes, events and links are read as it holds them
+  (``span_parts``): its public properties build a new mapping or tuple at each read,
+  which costs every exported span and hides whether the redaction changed anything.
+  The plain dictionary inside the SDK's ``BoundedAttributes`` is read the same way
+  (``held_dict``): reading the mapping itself costs a Python call per key.
 
 Outside :data:`SUPPORTED_SDK` none of this runs: forked
 children then keep the SDK's own behaviour, and queue drops go uncounted.
@@ -25,13 +30,18 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, metrics
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.version import __version__ as sdk_version
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
+
+    from opentelemetry.sdk.trace import Event
+    from opentelemetry.trace import Link
 
 SUPPORTED_SDK = ((1, 40), (2, 0))
 """``[lowest, highest)`` SDK ``(major, minor)`` whose internals we know (tested: 1.40, 1.45)."""
@@ -45,6 +55,41 @@ def sdk_version_supported(version: str = sdk_version) -> bool:
         return False
     low, high = SUPPORTED_SDK
     return low <= (major, minor) < high
+
+
+_READ_SPAN_FIELDS = sdk_version_supported()
+
+
+def span_parts(
+    span: ReadableSpan,
+) -> tuple[Mapping[str, Any] | None, Sequence[Event], Sequence[Link]]:
+    """The attributes, events and links of a finished span, as the span holds them.
+
+    No copies: the same objects at every call (``None`` for no attributes), so a
+    caller can tell by identity whether it changed them. Outside the supported SDK
+    range, or for another span class, the public properties.
+    """
+    if _READ_SPAN_FIELDS and type(span) is ReadableSpan:
+        fields: Any = span
+        return fields._attributes, fields._events, fields._links
+    return span.attributes, span.events, span.links
+
+
+def held_dict(
+    attributes: Mapping[str, Any] | None, *, finished: bool = False
+) -> Mapping[str, Any] | None:
+    """The dictionary a ``BoundedAttributes`` holds (to read only), else ``attributes``.
+
+    Only where nothing can change it while it is read: an immutable one (event, link
+    and resource attributes), or a ``finished`` span's (the SDK refuses changes after
+    the span ended).
+    """
+    if _READ_SPAN_FIELDS and type(attributes) is BoundedAttributes:
+        inner: Any = attributes
+        held = getattr(inner, "_dict", None)
+        if type(held) is dict and (finished or getattr(inner, "_immutable", False) is True):
+            return held
+    return attributes
 
 
 def reset_metrics_after_fork() -> None:

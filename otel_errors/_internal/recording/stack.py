@@ -49,15 +49,13 @@ _MAX_CALLER_DEPTH = 128
 
 
 def _library_prefixes() -> tuple[str, ...]:
+    """Where library code lives (read on first use: ``sysconfig`` loads its data then)."""
     paths = sysconfig.get_paths()
     prefixes = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     prefixes |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
     # otel_errors itself is never the application, even when installed editable.
     prefixes.add(str(Path(__file__).resolve().parents[1]) + os.sep)
     return tuple(sorted(p for p in prefixes if p))
-
-
-_LIBRARY_PREFIXES = _library_prefixes()
 
 
 @dataclass(frozen=True)
@@ -96,6 +94,8 @@ class StackFormatter:
         self._code_info: dict[CodeType, tuple[str, bool]] = {}
         self._callers: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
         self._lock = locks.lock()
+        self._not_app: tuple[str, ...] | None = None
+        """Prefixes of file names that are not application code (computed on first use)."""
 
     def describe(self, exc: BaseException, code: str, message: str) -> StackInfo:
         """Stack trace text and fingerprint of ``exc`` (whose safe message is ``message``)."""
@@ -203,8 +203,10 @@ class StackFormatter:
             module = f_globals.get("__name__")
             module_name = module if isinstance(module, str) else code.co_filename
             function = getattr(code, "co_qualname", code.co_name)
-            filename = code.co_filename
-            in_app = not filename.startswith((*_LIBRARY_PREFIXES, "<"))
+            not_app = self._not_app
+            if not_app is None:
+                not_app = self._not_app = (*_library_prefixes(), "<")
+            in_app = not code.co_filename.startswith(not_app)
             info = (f"{module_name}:{function}", in_app)
             self._code_info[code] = info
         return info

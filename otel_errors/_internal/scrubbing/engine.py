@@ -236,11 +236,9 @@ class Redactor:
         elif size >= _BY_LINE_FROM and "\n" in text:
             redacted = self._scan_lines(text, fired)
         else:
-            found = (
-                self._anchors.secrets(text)
-                if "%" not in text and "\\" not in text and "''" not in text
-                else self._found(text)
-            )
+            # One line may be an exception's ``Type: message`` (a span's status
+            # description): what its message held is reused, as in a stack trace.
+            found = self._line_found(text) if "\n" not in text else self._found(text)
             if found:
                 if "\n" not in text:
                     self._remember(text, found)
@@ -331,9 +329,10 @@ class Redactor:
 
         An exception's message travels twice in its event: as ``exception.message``
         and after its type as the last line of ``exception.stacktrace``
-        (``PermissionError: <message>``). What was found in a message is remembered
-        for a while and reused there (a type naming a secret, ``InvalidTokenError:
-        x``, is a key: that line is scanned whole).
+        (``PermissionError: <message>``), and once more in the span's status
+        description (the SDK writes ``f"{type}: {message}"`` there). What was found
+        in a message is remembered for a while and reused there (a type naming a
+        secret, ``InvalidTokenError: x``, is a key: that line is scanned whole).
         """
         exception = _EXCEPTION_LINE.match(line) if ": " in line else None
         if exception is not None and not self._names_secret(exception["type"]):

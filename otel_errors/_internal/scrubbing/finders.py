@@ -36,10 +36,14 @@ def anchored(
     """A finder that matches ``pattern`` ``back`` characters before each trigger.
 
     Triggers inside a secret already found are skipped (the digit groups of a card).
+    The pattern is compiled on the first call (not at start-up: most never fire).
     """
-    compiled = re.compile(pattern)
+    compiled: re.Pattern[str] | None = None
 
     def find(text: str, starts: list[int]) -> list[tuple[int, int]]:
+        nonlocal compiled
+        if compiled is None:
+            compiled = re.compile(pattern)
         spans: list[tuple[int, int]] = []
         covered = -1
         for trigger in starts:
@@ -63,9 +67,12 @@ def scanning(pattern: str, validate: Callable[[str], bool]) -> Finder:
     A candidate must start a word (checked here: a look-behind in ``pattern`` makes
     ``re`` try every position) and end one (``pattern`` checks with a look-ahead).
     """
-    compiled = re.compile(pattern)
+    compiled: re.Pattern[str] | None = None
 
     def find(text: str, _: list[int]) -> list[tuple[int, int]]:
+        nonlocal compiled
+        if compiled is None:  # on the first call, as in ``anchored``
+            compiled = re.compile(pattern)
         return [
             match.span()
             for match in compiled.finditer(text)
