@@ -49,6 +49,7 @@ any notification.
 
 from __future__ import annotations
 
+import contextlib
 import email.message
 import json
 import os
@@ -346,8 +347,25 @@ def _start_prometheus_and_alertmanager(
 
 @pytest.fixture(scope="module")
 def stack(binaries, tmp_path_factory) -> Iterator[Stack]:
-    """Jaeger, gateway, agent, Prometheus, Alertmanager and the stand-ins, all on loopback."""
-    stack_dir = tmp_path_factory.mktemp("stack")
+    """Jaeger, gateway, agent, Prometheus, Alertmanager and the stand-ins, all on loopback.
+
+    Ports are picked free and bound a moment later by the binaries: another process on
+    the machine may take one in between, so the whole stack starts again on new ports
+    (twice at most) when a binary reports its address in use.
+    """
+    for attempt in range(3):
+        with contextlib.ExitStack() as cleanup:
+            try:
+                started = _start_stack(binaries, tmp_path_factory.mktemp("stack"), cleanup)
+            except AssertionError as failure:
+                if "address already in use" in str(failure) and attempt < 2:
+                    continue
+                raise
+            yield started
+            return
+
+
+def _start_stack(binaries, stack_dir: Path, cleanup: contextlib.ExitStack) -> Stack:
     ports = {name: free_port() for name in PORT_NAMES}
     stand_ins = {
         "loki": CaptureServer(OTLP_LOGS),
@@ -356,35 +374,31 @@ def stack(binaries, tmp_path_factory) -> Iterator[Stack]:
         "sms": CaptureServer(WEBHOOK),
         "deadmansswitch": CaptureServer(WEBHOOK),
     }
+    for stand_in in stand_ins.values():
+        cleanup.callback(stand_in.close)
     smtp = SmtpCapture(ports["smtp"])
-    try:
-        catalog, cli_rules, test_rules, rules = _rules(stack_dir)
-        prometheus_yml = _write_prometheus_config(stack_dir, ports, rules)
-        urls = {name: server.url for name, server in stand_ins.items()}
-        alertmanager_yml = write_alertmanager_config(stack_dir, urls, ports["smtp"])
-        for check in (
-            [binaries["PROMTOOL_BIN"], "check", "config", str(prometheus_yml)],
-            [binaries["AMTOOL_BIN"], "check-config", str(alertmanager_yml)],
-        ):
-            subprocess.run(check, capture_output=True, timeout=60, check=True)
-        credentials = pipeline_credentials(stack_dir)
-        commands = _collector_commands(
-            binaries, ports, stand_ins["loki"].url, credentials, stack_dir / "queues"
-        )
-        with services(stack_dir) as started:
-            for name in ("jaeger", "gateway", "agent"):
-                commands[name].start(started, name)
-            _start_prometheus_and_alertmanager(
-                started, binaries, ports, (prometheus_yml, alertmanager_yml)
-            )
-            yield Stack(
-                ports, started, smtp=smtp, catalog=catalog, cli_rules=cli_rules,
-                test_rules=test_rules, credentials=credentials, commands=commands, **stand_ins,
-            )  # fmt: skip
-    finally:
-        smtp.close()
-        for stand_in in stand_ins.values():
-            stand_in.close()
+    cleanup.callback(smtp.close)
+    catalog, cli_rules, test_rules, rules = _rules(stack_dir)
+    prometheus_yml = _write_prometheus_config(stack_dir, ports, rules)
+    urls = {name: server.url for name, server in stand_ins.items()}
+    alertmanager_yml = write_alertmanager_config(stack_dir, urls, ports["smtp"])
+    for check in (
+        [binaries["PROMTOOL_BIN"], "check", "config", str(prometheus_yml)],
+        [binaries["AMTOOL_BIN"], "check-config", str(alertmanager_yml)],
+    ):
+        subprocess.run(check, capture_output=True, timeout=60, check=True)
+    credentials = pipeline_credentials(stack_dir)
+    commands = _collector_commands(
+        binaries, ports, stand_ins["loki"].url, credentials, stack_dir / "queues"
+    )
+    started = cleanup.enter_context(services(stack_dir))
+    for name in ("jaeger", "gateway", "agent"):
+        commands[name].start(started, name)
+    _start_prometheus_and_alertmanager(started, binaries, ports, (prometheus_yml, alertmanager_yml))
+    return Stack(
+        ports, started, smtp=smtp, catalog=catalog, cli_rules=cli_rules,
+        test_rules=test_rules, credentials=credentials, commands=commands, **stand_ins,
+    )  # fmt: skip
 
 
 class TrafficLoop:
