@@ -25,11 +25,12 @@ from otel_errors._internal.config.environment_variables import OTEL_SEMCONV_EXCE
 from otel_errors._internal.helpers.text import safe_str, sanitize, truncate
 from otel_errors._internal.model.classification import Classification, Classifier, qualified_name
 from otel_errors._internal.model.enrichment import Enrichers
+from otel_errors._internal.recording import upstream
 from otel_errors._internal.recording.error_metrics import ErrorMetrics
 from otel_errors._internal.recording.error_types import ErrorTypes
 from otel_errors._internal.recording.local_roots import LocalRoots
 from otel_errors._internal.recording.outcome import Held, Outcomes
-from otel_errors._internal.recording.stack import StackFormatter
+from otel_errors._internal.recording.stack import StackFormatter, extend_fingerprint
 from otel_errors._internal.scrubbing import RedactionConfig, Redactor
 
 if TYPE_CHECKING:
@@ -160,6 +161,13 @@ class ErrorRecorder:
                 attributes[names.ERROR_CONTEXT_PREFIX + safe_str(key)] = _attribute_value(
                     value, self.settings.max_message_length
                 )
+        failed_upstream = upstream.carried_by(exc)
+        if failed_upstream is not None:
+            # Two callers failing on different upstream codes are two problems to fix.
+            attributes.update(failed_upstream.attributes())
+            attributes[names.ERROR_FINGERPRINT] = extend_fingerprint(
+                stack.fingerprint, failed_upstream.code
+            )
         self.enrichers.apply(exc, span, attributes)
         return attributes, entry
 
