@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import aiohttp
 import flask
 import httpx
 import pytest
@@ -27,6 +28,7 @@ import uvicorn
 from _http_peers import HTTPPeer
 from fastapi import FastAPI
 from opentelemetry import trace
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
@@ -36,6 +38,7 @@ from werkzeug.serving import make_server
 
 import otel_errors
 from otel_errors._internal.recording import upstream
+from otel_errors.integrations.aiohttp.instrumentor import AioHttpClientErrorsInstrumentor
 from otel_errors.integrations.flask.instrumentor import FlaskErrorsInstrumentor
 from otel_errors.integrations.httpx.instrumentor import HTTPXErrorsInstrumentor
 from otel_errors.integrations.requests.instrumentor import RequestsErrorsInstrumentor
@@ -110,13 +113,29 @@ def _urllib3(url: str, raise_for_status: bool = False) -> int:
         return pool.request("GET", url, timeout=TIMEOUT, retries=False).status
 
 
+def _aiohttp(url: str, raise_for_status: bool = False) -> int:
+    async def call() -> int:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            await response.read()
+            if raise_for_status:
+                response.raise_for_status()
+            return response.status
+
+    return asyncio.run(call())
+
+
 CLIENTS: dict[str, tuple[Callable[..., int], Any, Any]] = {
     "requests": (_requests, RequestsInstrumentor, RequestsErrorsInstrumentor),
     "httpx": (_httpx, HTTPXClientInstrumentor, HTTPXErrorsInstrumentor),
     "httpx-async": (_httpx_async, HTTPXClientInstrumentor, HTTPXErrorsInstrumentor),
     "urllib3": (_urllib3, URLLib3Instrumentor, URLLib3ErrorsInstrumentor),
+    "aiohttp": (_aiohttp, AioHttpClientInstrumentor, AioHttpClientErrorsInstrumentor),
 }
-RAISING = {"requests": requests.HTTPError, "httpx": httpx.HTTPStatusError}
+RAISING = {
+    "requests": requests.HTTPError,
+    "httpx": httpx.HTTPStatusError,
+    "aiohttp": aiohttp.ClientResponseError,
+}
 
 
 @contextlib.contextmanager
@@ -324,7 +343,7 @@ def _service_b(payments_url: str) -> flask.Flask:
             raise OrderFailed from exc
         return "ordered"
 
-    @app.get("/order-bare")
+    @app.route("/order-bare", methods=["GET", "HEAD"])
     def order_bare() -> str:
         requests.get(payments_url, timeout=TIMEOUT).raise_for_status()
         return "ordered"
@@ -401,6 +420,9 @@ def test_framework_500_carries_the_origin_in_headers(service_b, spans, use_setti
     assert _wire(response)["Otel-Errors-Origin"] == "payments"
     assert _wire(response)["Otel-Errors-Code"] == "HTTP-503"
     assert _plain_get(f"{service_b}/order-bare", Accept="text/html").text == response.text
+    head = requests.head(f"{service_b}/order-bare", timeout=TIMEOUT)
+    assert (head.status_code, head.content) == (500, b"")
+    assert _wire(head)["Otel-Errors-Origin-Code"] == "PAY-001"
 
 
 def test_failure_beginning_in_b_names_b(service_b, spans, use_settings):
