@@ -38,6 +38,7 @@ from werkzeug.serving import make_server
 
 import otel_errors
 from otel_errors._internal.recording import upstream
+from otel_errors._internal.recording.error_metrics import MAX_ORIGIN_SERVICES, OTHER_ORIGIN
 from otel_errors.integrations.aiohttp.instrumentor import AioHttpClientErrorsInstrumentor
 from otel_errors.integrations.flask.instrumentor import FlaskErrorsInstrumentor
 from otel_errors.integrations.httpx.instrumentor import HTTPXErrorsInstrumentor
@@ -529,3 +530,37 @@ def test_fastapi_answers_the_origin_only_when_asked(fastapi_b, spans, use_settin
     page = _plain_get(f"{fastapi_b}/bug")
     assert (page.status_code, page.text) == (500, "Internal Server Error")
     assert _wire(page)["Otel-Errors-Origin"] == ME
+
+
+# --- the errors counter ----------------------------------------------------------------
+
+
+def test_errors_counter_carries_a_bounded_origin(peer, tracer, metric_points, use_settings):
+    """errors_total gets error.origin.service; a peer inventing names cannot grow the series."""
+    use_settings()  # a fresh counter state: no origin seen yet
+    with _instrumented("requests", contrib=False) as get:
+        for number in range(MAX_ORIGIN_SERVICES + 6):
+            service = f"inventing-{number}".encode()
+            headers = [(b"Otel-Errors-Code", b"PAY-001"), (b"Otel-Errors-Service", service)]
+            with tracer.start_as_current_span("app"):
+                get(peer.script(f"inventing-{number}", 503, headers))
+    origins = {
+        str(attributes.get("error.origin.service"))
+        for attributes, _ in metric_points("errors")
+        if attributes["error.code"] == "HTTP-503"
+    }
+    invented = {o for o in origins if o.startswith("inventing-")}
+    assert len(invented) == MAX_ORIGIN_SERVICES
+    assert OTHER_ORIGIN in origins
+
+
+def test_local_failures_have_no_origin_on_the_counter(tracer, metric_points, use_settings):
+    """A failure that began here keeps the series it had: no origin attribute."""
+    use_settings()
+    with tracer.start_as_current_span("app") as span:
+        otel_errors.record_error(KeyError("local"), span=span, code="BUG-005")
+    assert all(
+        "error.origin.service" not in attributes
+        for attributes, _ in metric_points("errors")
+        if attributes["error.code"] == "BUG-005"
+    )

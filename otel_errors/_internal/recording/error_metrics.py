@@ -15,6 +15,12 @@ distinct attribute sets, new ones are counted as ``error.code="OVERFLOW"`` (with
 severity kept, so paging rules still see them) and one warning is logged. Exemplars
 come from the SDK (``OTEL_METRICS_EXEMPLAR_FILTER``, default ``trace_based``): each
 measurement is made in the context of the recording span.
+
+A failure that began in another service (``recording.upstream``) also carries
+``error.origin.service``; absent, the failure began here. The value comes from a peer,
+so it has its own bound: the first :data:`MAX_ORIGIN_SERVICES` distinct services are
+kept, later ones count as ``other``, so that a peer inventing names can neither grow
+the series nor push this service's own errors into OVERFLOW.
 """
 
 from __future__ import annotations
@@ -49,6 +55,11 @@ OPERATION_ENDPOINTS = (
 )
 
 
+MAX_ORIGIN_SERVICES = 64
+"""Distinct ``error.origin.service`` values the counter keeps; later ones count as ``other``."""
+OTHER_ORIGIN = "other"
+
+
 class ErrorMetrics:
     """Counts recorded exceptions on the ``errors`` counter of meter ``otel_errors``.
 
@@ -70,13 +81,23 @@ class ErrorMetrics:
         self.redactor = redactor
         self._counter: Counter | None = None
         self._series: set[frozenset[tuple[str, AttributeValue]]] = set()
+        self._origins: set[str] = set()
         self._lock = locks.lock()
         self._warned = False
 
     def count(
-        self, span: trace.Span, entry: ErrorCode, exception_type: str, *, handled: bool
+        self,
+        span: trace.Span,
+        entry: ErrorCode,
+        exception_type: str,
+        *,
+        handled: bool,
+        origin: str | None = None,
     ) -> None:
-        """Adds one error, in the context of ``span`` (for exemplars)."""
+        """Adds one error, in the context of ``span`` (for exemplars).
+
+        ``origin`` is the service where a failure across services began, if elsewhere.
+        """
         attributes: dict[str, AttributeValue] = {
             names.ERROR_CODE: entry.code,
             names.ERROR_SEVERITY: entry.severity.value,
@@ -87,6 +108,8 @@ class ErrorMetrics:
         endpoint = endpoint_of(span, self.local_roots)
         if endpoint is not None:
             attributes[endpoint[0]] = endpoint[1]
+        if origin is not None:
+            attributes[names.ERROR_ORIGIN_SERVICE] = self._bounded_origin(origin)
         redacted, _ = self.redactor().redact_attributes(attributes)
         attributes = dict(redacted or {})
         self._counter_().add(1, self._bounded(attributes), context=trace.set_span_in_context(span))
@@ -94,7 +117,17 @@ class ErrorMetrics:
     def after_fork(self) -> None:
         """Starts the cardinality bound afresh (a forked child's counts start at zero)."""
         self._series = set()
+        self._origins = set()
         self._warned = False
+
+    def _bounded_origin(self, origin: str) -> str:
+        if origin in self._origins:
+            return origin
+        with self._lock:
+            if len(self._origins) < MAX_ORIGIN_SERVICES:
+                self._origins.add(origin)
+                return origin
+        return OTHER_ORIGIN
 
     def _counter_(self) -> Counter:
         if self._counter is None:

@@ -217,7 +217,9 @@ class ErrorRecorder:
                 self._emit_log(
                     span, event_attributes, handled=final_handled, fatal=fatal, timestamp=timestamp
                 )
-            self.metrics.count(span, entry, exception_type, handled=final_handled)
+            self.metrics.count(
+                span, entry, exception_type, handled=final_handled, origin=_origin(event_attributes)
+            )
 
         event = None
         if self.as_span_event:
@@ -246,7 +248,9 @@ class ErrorRecorder:
         """
         entry = self._entry(exc, code)
         _mark(exc, trace_id)
-        self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled)
+        failed_upstream = upstream.carried_by(exc)
+        origin = failed_upstream.origin()[0] if failed_upstream is not None else None
+        self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled, origin=origin)
         return entry
 
     def _seen_again(
@@ -315,6 +319,12 @@ class ErrorRecorder:
             attributes=attributes,
             event_name=names.EXCEPTION_EVENT,
         )
+
+
+def _origin(attributes: Mapping[str, AttributeValue]) -> str | None:
+    """The origin service of a failure across services, from its event attributes."""
+    origin = attributes.get(names.ERROR_ORIGIN_SERVICE)
+    return origin if isinstance(origin, str) else None
 
 
 def _last_event(span: trace.Span) -> Event | None:
