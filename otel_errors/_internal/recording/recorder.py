@@ -23,9 +23,9 @@ from opentelemetry._logs import SeverityNumber, get_logger
 from otel_errors._internal import names
 from otel_errors._internal.config.environment_variables import OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN
 from otel_errors._internal.helpers.text import safe_str, sanitize, truncate
+from otel_errors._internal.model import upstream
 from otel_errors._internal.model.classification import Classification, Classifier, qualified_name
 from otel_errors._internal.model.enrichment import Enrichers
-from otel_errors._internal.recording import upstream
 from otel_errors._internal.recording.error_metrics import ErrorMetrics
 from otel_errors._internal.recording.error_types import ErrorTypes
 from otel_errors._internal.recording.local_roots import LocalRoots
@@ -161,14 +161,15 @@ class ErrorRecorder:
                 attributes[names.ERROR_CONTEXT_PREFIX + safe_str(key)] = _attribute_value(
                     value, self.settings.max_message_length
                 )
+        self.enrichers.apply(exc, span, attributes)
         failed_upstream = upstream.carried_by(exc)
         if failed_upstream is not None:
+            # After the enrichers: one of them may attach it (gRPC trailing metadata).
             # Two callers failing on different upstream codes are two problems to fix.
             attributes.update(failed_upstream.attributes())
             attributes[names.ERROR_FINGERPRINT] = extend_fingerprint(
                 stack.fingerprint, failed_upstream.code
             )
-        self.enrichers.apply(exc, span, attributes)
         return attributes, entry
 
     def record(
