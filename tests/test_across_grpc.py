@@ -1,10 +1,12 @@
-"""Errors across services over gRPC, calling side: trailing metadata read from a real server.
+"""Errors across services over gRPC: trailing metadata read from, and answered by, real servers.
 
 A sync grpcio server on 127.0.0.1 stands for a peer: its servicer sets the trailing
 metadata a service running otel_errors would send (or malformed, oversized, repeated
 entries, or none: a peer without otel_errors) and aborts with ``UNAVAILABLE``. The
 client's failure is recorded with the contrib client interceptor (on its client span)
-and without it (on the application's span it escapes).
+and without it (on the application's span it escapes). Answering side: an orders
+server with our instrumentor, off (grpcio's own answers) and on (``otel-errors-*``
+entries, the origin payments for a failure raised from its call to payments).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from concurrent import futures
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -20,6 +23,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 import otel_errors
+from otel_errors.integrations.grpc.instrumentor import GrpcErrorsInstrumentor
 
 METHOD = "/shop.Payments/Charge"
 GOOD = (
@@ -149,3 +153,79 @@ def test_the_asyncio_client_reads_it_too(address, spans, tracer):
     with pytest.raises(grpc.RpcError), tracer.start_as_current_span("app"):
         asyncio.run(call())
     assert _across(spans.only_exception()) == FROM_PAYMENTS
+
+
+# --- answering side: a sync server with our instrumentor -------------------------------
+
+
+@pytest.fixture
+def orders(address) -> Iterator[str]:
+    """An orders service: ``fail`` raises a bug, ``charge`` calls payments and fails from it."""
+
+    def place(request: bytes, context: grpc.ServicerContext) -> bytes:
+        if request == b"bug":
+            return str(1 // 0).encode()
+        if request == b"not-found":
+            context.set_trailing_metadata((("mine", "kept"),))
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such order")
+        with grpc.insecure_channel(address) as channel:
+            try:
+                channel.unary_unary(METHOD, _identity, _identity)(b"good", timeout=5)
+            except grpc.RpcError as exc:
+                raise OrderFailed from exc
+        return b"placed"
+
+    instrumentor = GrpcErrorsInstrumentor()
+    instrumentor.instrument()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    handler = grpc.unary_unary_rpc_method_handler(
+        place, request_deserializer=_identity, response_serializer=_identity
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("shop.Orders", {"Place": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
+        instrumentor.uninstrument()
+
+
+def _answer(address: str, request: bytes) -> tuple[grpc.StatusCode, dict[str, str]]:
+    with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as info:
+        channel.unary_unary("/shop.Orders/Place", _identity, _identity)(request, timeout=5)
+    failure: Any = info.value
+    return failure.code(), {item.key: item.value for item in failure.trailing_metadata() or ()}
+
+
+def _ours(metadata: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in metadata.items() if k.startswith("otel-errors-")}
+
+
+def test_answers_are_grpcio_s_own_by_default(orders, spans):
+    """Off: the same statuses, the servicer's own trailing metadata and nothing else."""
+    assert _answer(orders, b"bug") == (grpc.StatusCode.UNKNOWN, {})
+    assert _answer(orders, b"not-found") == (grpc.StatusCode.NOT_FOUND, {"mine": "kept"})
+    assert _answer(orders, b"charge") == (grpc.StatusCode.UNKNOWN, {})
+
+
+def test_a_failure_names_its_origin_in_trailing_metadata(orders, spans, use_settings):
+    """On: a bug names this service; an abort keeps the servicer's entries; C stays the origin."""
+    use_settings(propagate_errors=True)
+    status, bug = _answer(orders, b"bug")
+    assert status is grpc.StatusCode.UNKNOWN
+    assert bug["otel-errors-origin"] == bug["otel-errors-service"]
+    assert bug["otel-errors-code"] == bug["otel-errors-origin-code"] == "BUG-005"
+    status, aborted = _answer(orders, b"not-found")
+    assert (status, aborted["mine"], aborted["otel-errors-code"]) == (
+        grpc.StatusCode.NOT_FOUND, "kept", "RPC-005"
+    )  # fmt: skip
+    status, charged = _answer(orders, b"charge")
+    assert _ours(charged) == {
+        "otel-errors-code": "ORD-503",
+        "otel-errors-service": bug["otel-errors-service"],
+        "otel-errors-origin": "payments",
+        "otel-errors-origin-code": "PAY-001",
+    }
