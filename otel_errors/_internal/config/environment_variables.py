@@ -366,8 +366,8 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         default="false",
         parse=_bool,
         doc="Failure responses of web frameworks carry `Otel-Errors-*` headers and problem "
-        "members naming the code, this service and the origin service (callers always read "
-        "them).",
+        "members (gRPC: trailing metadata) naming the code, this service and the origin "
+        "service (callers always read them).",
     ),
     Setting(
         env=OTEL_ERRORS_STACK_CACHE_SIZE,
