@@ -14,6 +14,7 @@ these successes it costs one integer comparison.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -85,23 +86,33 @@ def provider_for(side: str) -> TracerProvider:
     return provider
 
 
-@pytest.fixture(params=["vanilla", "otel_errors"])
-def side(request, url) -> Iterator[tuple[str, requests.Session]]:
-    provider = provider_for(request.param)
-    ours = RequestsErrorsInstrumentor()
-    if request.param == "vanilla":
+@contextlib.contextmanager
+def instrumented(side: str, contrib: Any, ours: Any) -> Iterator[None]:
+    """Contrib's instrumentor alone (vanilla SDK) or with our pipeline, patch and ``ours``."""
+    provider = provider_for(side)
+    if side == "vanilla":
         sdk_patch.uninstall()
     else:
         sdk_patch.install()
         ours.instrument()
-    RequestsInstrumentor().instrument(tracer_provider=provider)
-    with requests.Session() as session:
+    contrib.instrument(tracer_provider=provider)
+    try:
+        yield
+    finally:
+        contrib.uninstrument()
+        if side == "otel_errors":
+            ours.uninstrument()
+        provider.shutdown()
+        sdk_patch.uninstall()
+
+
+@pytest.fixture(params=["vanilla", "otel_errors"])
+def side(request, url) -> Iterator[tuple[str, requests.Session]]:
+    with (
+        instrumented(request.param, RequestsInstrumentor(), RequestsErrorsInstrumentor()),
+        requests.Session() as session,
+    ):
         yield request.param, session
-    RequestsInstrumentor().uninstrument()
-    if request.param == "otel_errors":
-        ours.uninstrument()
-    provider.shutdown()
-    sdk_patch.uninstall()
 
 
 def test_requests_get(benchmark, side, url):
@@ -119,21 +130,11 @@ def test_requests_get(benchmark, side, url):
 
 @pytest.fixture(params=["vanilla", "otel_errors"])
 def httpx_side(request, url) -> Iterator[tuple[str, httpx.Client]]:
-    provider = provider_for(request.param)
-    ours = HTTPXErrorsInstrumentor()
-    if request.param == "vanilla":
-        sdk_patch.uninstall()
-    else:
-        sdk_patch.install()
-        ours.instrument()
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
-    with httpx.Client() as client:
+    with (
+        instrumented(request.param, HTTPXClientInstrumentor(), HTTPXErrorsInstrumentor()),
+        httpx.Client() as client,
+    ):
         yield request.param, client
-    HTTPXClientInstrumentor().uninstrument()
-    if request.param == "otel_errors":
-        ours.uninstrument()
-    provider.shutdown()
-    sdk_patch.uninstall()
 
 
 def test_httpx_get(benchmark, httpx_side, url):
