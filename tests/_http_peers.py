@@ -76,8 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._answer(404, b"no such path", {})
 
-    def _answer_raw(self, status: int, headers: list[tuple[bytes, bytes]]) -> None:
-        body = b"scripted body"
+    def _answer_raw(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
         lines = [f"HTTP/1.1 {status} Scripted".encode()]
         lines += [name + b": " + value for name, value in headers]
         lines.append(f"Content-Length: {len(body)}".encode())
@@ -95,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     stopping: threading.Event
-    scripts: dict[str, tuple[int, list[tuple[bytes, bytes]]]]
+    scripts: dict[str, tuple[int, list[tuple[bytes, bytes]], bytes]]
 
 
 class HTTPPeer:
@@ -118,9 +117,15 @@ class HTTPPeer:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
-    def script(self, name: str, status: int, headers: list[tuple[bytes, bytes]]) -> str:
+    def script(
+        self,
+        name: str,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes = b"scripted body",
+    ) -> str:
         """Makes ``/scripted/<name>`` answer ``status`` with these raw headers; its URL."""
-        self._server.scripts[name] = (status, headers)
+        self._server.scripts[name] = (status, headers, body)
         return f"{self.url}/scripted/{name}"
 
     def stop(self) -> None:

@@ -264,6 +264,16 @@ def test_untrusted_headers_are_bounded_and_validated(in_app, contrib, peer, span
     assert _across(_carrier(spans, contrib).attributes) == expected
 
 
+def test_bodies_are_never_read(in_app, contrib, peer, spans):
+    """A problem body naming an origin, without headers (or 1 MB of it), changes nothing."""
+    problem = b'{"code": "PAY-001", "service": "payments", "origin_service": "payments"}'
+    headers = [(b"Content-Type", b"application/problem+json")]
+    assert in_app(peer.script("body-only", 503, headers, problem)) == 503
+    assert in_app(peer.script("huge-body", 503, headers, b"{" * 1_000_000)) == 503
+    assert all(_across(e) == {} for e in spans.exception_events())
+    assert all(_across(s.attributes) == {} for s in spans.all())
+
+
 def test_successes_are_not_read(get, peer, spans, tracer):
     """Headers on a 200 are not a failure: nothing is read, nothing recorded."""
     url = peer.script("ok-with-headers", 200, PAYMENT_FAILED)
