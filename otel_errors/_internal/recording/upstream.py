@@ -50,7 +50,7 @@ def own_service() -> str | None:
 
 
 def answer_headers(exc: BaseException | None, code: str) -> dict[str, str]:
-    """The headers this service answers a failure with (the wire contract above).
+    """The headers this service answers a failure with (the contract: ``model.upstream``).
 
     Args:
         exc: The exception behind the answer, if any (its chain may name an origin).
