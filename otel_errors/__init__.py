@@ -88,6 +88,7 @@ def configure(
     debug: bool | None = None,
     request_id_header: str | None = None,
     request_id_echo: bool | None = None,
+    propagate_errors: bool | None = None,
     service_name: str | None = None,
     environment: str | None = None,
     instrument: bool = True,
@@ -123,6 +124,7 @@ def configure(
         debug: ``OTEL_ERRORS_DEBUG``.
         request_id_header: ``OTEL_ERRORS_REQUEST_ID_HEADER``.
         request_id_echo: ``OTEL_ERRORS_REQUEST_ID_ECHO``.
+        propagate_errors: ``OTEL_ERRORS_PROPAGATE_ERRORS``.
         service_name: Resource ``service.name`` (else ``OTEL_SERVICE_NAME``).
         environment: Resource ``deployment.environment.name``.
         instrument: Also instrument every installed library, as the launcher does.
@@ -162,6 +164,7 @@ def configure(
             "debug": debug,
             "request_id_header": request_id_header,
             "request_id_echo": request_id_echo,
+            "propagate_errors": propagate_errors,
         },
         strict=True,
         resource_attributes=resource,

@@ -12,6 +12,8 @@ any handler that is stalling, so no thread outlives its test. Paths of the
 - ``/stall``: reads the request and never answers (until the peer stops): read timeout;
 - ``/reset``: reads the request and resets the connection (``SO_LINGER`` 0);
 - ``/close``: reads the request and closes the connection without answering.
+- ``/scripted/<name>``: answers what :meth:`HTTPPeer.script` set for ``<name>``: a
+  status and raw header lines, written byte for byte (malformed and oversized ones too).
 """
 
 from __future__ import annotations
@@ -69,8 +71,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif path == "/close":
             self.close_connection = True
+        elif path.startswith("/scripted/") and path[10:] in self.server.scripts:
+            self._answer_raw(*self.server.scripts[path[10:]])
         else:
             self._answer(404, b"no such path", {})
+
+    def _answer_raw(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        lines = [f"HTTP/1.1 {status} Scripted".encode()]
+        lines += [name + b": " + value for name, value in headers]
+        lines.append(f"Content-Length: {len(body)}".encode())
+        self.wfile.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
 
     def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)
@@ -84,6 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     stopping: threading.Event
+    scripts: dict[str, tuple[int, list[tuple[bytes, bytes]], bytes]]
 
 
 class HTTPPeer:
@@ -97,6 +108,7 @@ class HTTPPeer:
         """Binds a free loopback port and starts serving."""
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.stopping = threading.Event()
+        self._server.scripts = {}
         if tls is not None:
             self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
@@ -104,6 +116,17 @@ class HTTPPeer:
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def script(
+        self,
+        name: str,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes = b"scripted body",
+    ) -> str:
+        """Makes ``/scripted/<name>`` answer ``status`` with these raw headers; its URL."""
+        self._server.scripts[name] = (status, headers, body)
+        return f"{self.url}/scripted/{name}"
 
     def stop(self) -> None:
         """Wakes stalled handlers, stops serving and closes the listening socket."""

@@ -38,6 +38,7 @@ from opentelemetry.instrumentation.django import DjangoInstrumentor
 from opentelemetry.trace import SpanKind
 from werkzeug.serving import make_server
 
+from otel_errors._internal.recording import upstream
 from otel_errors.integrations.django.instrumentor import MIDDLEWARE, DjangoErrorsInstrumentor
 from otel_errors.integrations.process_hooks.instrumentor import ProcessHooksErrorsInstrumentor
 
@@ -62,6 +63,16 @@ async def async_bug(request: HttpRequest) -> HttpResponse:
     return HttpResponse({}["missing"])
 
 
+def upstream_failed(request: HttpRequest) -> HttpResponse:
+    """Fails on a payment service's PAY-001 (as the requests instrumentor would have read it)."""
+    try:
+        failure = ConnectionError("payments answered 503")
+        upstream.attach(failure, upstream.Upstream("PAY-001", "payments", "payments", "PAY-001"))
+        raise failure
+    except ConnectionError as exc:
+        raise Frozen("order 5 failed") from exc
+
+
 def logged(request: HttpRequest) -> HttpResponse:
     try:
         return HttpResponse(str(1 // 0))
@@ -76,6 +87,7 @@ urlpatterns = [
     path("gone", gone),
     path("abug", async_bug),
     path("logged", logged),
+    path("upstream-failed", upstream_failed),
 ]
 
 
@@ -189,6 +201,40 @@ def test_http404_for_json_and_html_clients(url, spans, use_settings):
     assert as_html.status_code == 404
     assert as_html.headers["content-type"].startswith("text/html")
     assert spans.exception_events() == []
+
+
+def _wire(response: requests.Response) -> dict[str, str]:
+    return {
+        k.title(): v for k, v in response.headers.items() if k.lower().startswith("otel-errors")
+    }
+
+
+def test_propagation_off_adds_no_header(url, spans):
+    """By default no answer carries an Otel-Errors header or an origin member."""
+    for route in ("bug", "frozen", "gone", "upstream-failed"):
+        response = requests.get(f"{url}/{route}", timeout=5)
+        assert _wire(response) == {}, route
+        assert "origin_service" not in response.text
+
+
+def test_propagation_names_the_origin(url, spans, use_settings):
+    """On: Django's 500 page names this service; a problem from an upstream failure names it."""
+    use_settings(propagate_errors=True)
+    me = _wire(requests.get(f"{url}/bug", timeout=5))
+    assert me["Otel-Errors-Service"] == me["Otel-Errors-Origin"]
+    assert me["Otel-Errors-Code"] == me["Otel-Errors-Origin-Code"] == "BUG-005"
+    page = requests.get(f"{url}/bug", timeout=5)
+    assert page.headers["content-type"].startswith("text/html")
+    response = requests.get(f"{url}/upstream-failed", timeout=5)
+    assert response.status_code == 500
+    assert _wire(response)["Otel-Errors-Origin"] == "payments"
+    body = response.json()
+    assert (body["code"], body["origin_service"], body["origin_code"]) == (
+        "GEN-002", "payments", "PAY-001"
+    )  # fmt: skip
+    html = requests.get(f"{url}/upstream-failed", headers={"Accept": "text/html"}, timeout=5)
+    assert html.headers["content-type"].startswith("text/html")
+    assert _wire(html)["Otel-Errors-Origin-Code"] == "PAY-001"
 
 
 def test_middleware_sits_inside_contribs(spans):

@@ -30,6 +30,15 @@ ERROR_CONTEXT_PREFIX: Final = "error.context."
 ERROR_RETRY_AFTER: Final = "error.retry_after"
 """Event attribute: seconds a dependency asked us to wait (its ``Retry-After``), a float."""
 
+ERROR_UPSTREAM_CODE: Final = "error.upstream.code"
+"""Client span and event attribute: the error code the called service answered with."""
+ERROR_UPSTREAM_SERVICE: Final = "error.upstream.service"
+"""Client span and event attribute: the ``service.name`` of the called service that failed."""
+ERROR_ORIGIN_SERVICE: Final = "error.origin.service"
+"""Client span and event attribute: the service where a failure across services began."""
+ERROR_ORIGIN_CODE: Final = "error.origin.code"
+"""Client span and event attribute: the error code the failure had where it began."""
+
 REQUEST_ID: Final = "request.id"
 """Span attribute: the request id echoed by web frameworks (no semconv name exists)."""
 
@@ -54,10 +63,14 @@ __all__ = [
     "ERROR_GROUP_CODES",
     "ERROR_HANDLED",
     "ERROR_KIND",
+    "ERROR_ORIGIN_CODE",
+    "ERROR_ORIGIN_SERVICE",
     "ERROR_RETRYABLE",
     "ERROR_RETRY_AFTER",
     "ERROR_SEVERITY",
     "ERROR_TYPE",
+    "ERROR_UPSTREAM_CODE",
+    "ERROR_UPSTREAM_SERVICE",
     "EXCEPTION_ESCAPED",
     "EXCEPTION_EVENT",
     "EXCEPTION_MESSAGE",

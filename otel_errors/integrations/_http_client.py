@@ -21,6 +21,14 @@ Design choices:
   layer already recorded (``response.raw``), and ``raise_for_status()`` marks the
   exception it raises for a recorded response (see ``recorder.mark_recorded``), so
   the span it later crosses does not record it a second time.
+- Errors across services: a failed response (status 400 or more) of a service that
+  runs otel_errors may name its code, itself and the origin of the failure in
+  ``Otel-Errors-*`` headers (``recording.upstream``). :func:`read_upstream` reads and
+  validates them (they are untrusted input), puts them on the client span, and the
+  instrumentors keep them on the response (:data:`UPSTREAM_MARK`), on the recorded
+  ``HTTPErrorResponse`` and on what ``raise_for_status()`` raises, so that every event
+  recorded for the failure, and this service's own answer, names the origin. Only
+  failed responses are looked at: a success costs one comparison.
 - Suppression: ``suppress_instrumentation`` (set by the SDK's exporters) turns
   recording off. The HTTP-only suppression key is ignored on purpose: contrib
   instrumentations set it inside their own client span, exactly where we record.
@@ -46,6 +54,7 @@ from opentelemetry.semconv.attributes.url_attributes import URL_FULL
 
 from otel_errors._internal import names
 from otel_errors._internal.helpers.fail_open import report_internal_failure
+from otel_errors._internal.recording import upstream
 from otel_errors._internal.recording.recorder import mark_recorded
 from otel_errors._internal.recording.runtime import get_recorder
 
@@ -56,6 +65,12 @@ if TYPE_CHECKING:
 
 RESPONSE_MARK = "_otel_errors_response_recorded_in_trace"
 """Attribute (or httpx extension key) holding the trace id a response was recorded in."""
+
+UPSTREAM_MARK = "_otel_errors_upstream"
+"""Attribute (or httpx extension key) holding the :class:`~upstream.Upstream` a response named."""
+
+FAILED_STATUS = 400
+"""Responses below this status are never read for ``Otel-Errors-*`` headers."""
 
 _MAX_FRAMES = 256
 _OWN_MODULE = "otel_errors"
@@ -156,6 +171,41 @@ def mark_response(response: object, trace_id: int) -> None:
         setattr(response, RESPONSE_MARK, trace_id)
 
 
+def read_upstream(
+    status: int, header: Callable[[str], str | bytes | None]
+) -> upstream.Upstream | None:
+    """The upstream failure a failed response names, also set on the current (client) span.
+
+    Args:
+        status: The response status; below 400 nothing is read.
+        header: Looks a response header up by name, ignoring case (None when absent).
+
+    Returns:
+        What the peer said, validated, or None (a success, a peer without otel_errors,
+        malformed or oversized values).
+    """
+    if status < FAILED_STATUS:
+        return None
+    found = upstream.read(header)
+    if found is not None:
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.set_attributes(found.attributes())
+    return found
+
+
+def response_upstream(response: object) -> upstream.Upstream | None:
+    """The upstream failure an instrumentor kept on ``response``, if any."""
+    found = getattr(response, UPSTREAM_MARK, None)
+    return found if isinstance(found, upstream.Upstream) else None
+
+
+def keep_upstream(response: object, found: upstream.Upstream) -> None:
+    """Keeps ``found`` on ``response`` for ``raise_for_status()`` and outer layers."""
+    with contextlib.suppress(Exception):
+        setattr(response, UPSTREAM_MARK, found)
+
+
 def record_error_response(
     *,
     status: int,
@@ -163,6 +213,7 @@ def record_error_response(
     url: str,
     reason: str = "",
     retry_after: str | bytes | None = None,
+    failed_upstream: upstream.Upstream | None = None,
 ) -> int | None:
     """Records an error response on the current span, once.
 
@@ -172,6 +223,7 @@ def record_error_response(
         url: The request URL (credentials, query and fragment are dropped here).
         reason: The reason phrase.
         retry_after: The raw ``Retry-After`` header value, if any.
+        failed_upstream: What the peer said about the failure (see :func:`read_upstream`).
 
     Returns:
         The id of the trace it was recorded in, or None when nothing was recorded
@@ -188,6 +240,8 @@ def record_error_response(
     seconds = retry_after_seconds(retry_after)
     failure = HTTPErrorResponse(status, method, public_url(url), reason, seconds)
     failure.__traceback__ = call_site()
+    if failed_upstream is not None:
+        upstream.attach(failure, failed_upstream)
     attributes: dict[str, AttributeValue] = {
         HTTP_RESPONSE_STATUS_CODE: status,
         HTTP_REQUEST_METHOD: method,
@@ -214,11 +268,18 @@ def call_site() -> TracebackType | None:
     return tb
 
 
-def raise_for_status_wrapper(trace_of: Callable[[Any], int | None]) -> Callable[..., Any]:
+def raise_for_status_wrapper(
+    trace_of: Callable[[Any], int | None],
+    upstream_of: Callable[[Any], upstream.Upstream | None] = response_upstream,
+) -> Callable[..., Any]:
     """A wrapt wrapper for ``raise_for_status()`` that marks what it raises for recorded responses.
+
+    What it raises also carries the upstream failure the response named, so that an
+    exception raised from it (``raise OrderFailed() from exc``) keeps the origin.
 
     Args:
         trace_of: The trace id a response instance was recorded in, or None.
+        upstream_of: The upstream failure kept on a response instance, or None.
 
     Returns:
         The wrapper; it returns and raises exactly what the original does.
@@ -228,16 +289,22 @@ def raise_for_status_wrapper(trace_of: Callable[[Any], int | None]) -> Callable[
         try:
             return wrapped(*args, **kwargs)
         except Exception as exc:
-            _mark_raised(instance, exc, trace_of)
+            _mark_raised(instance, exc, trace_of, upstream_of)
             raise
 
     return wrapper
 
 
 def _mark_raised(
-    response: object, exc: BaseException, trace_of: Callable[[Any], int | None]
+    response: object,
+    exc: BaseException,
+    trace_of: Callable[[Any], int | None],
+    upstream_of: Callable[[Any], upstream.Upstream | None],
 ) -> None:
     try:
+        found = upstream_of(response)
+        if found is not None:
+            upstream.attach(exc, found)
         trace_id = trace_of(response)
         if trace_id is not None:
             mark_recorded(exc, trace_id)

@@ -15,6 +15,14 @@ message or a stack trace unless ``OTEL_ERRORS_DEBUG`` is on. ``type`` is
 ``about:blank`` with the HTTP reason phrase as title, as the RFC asks, and the
 catalogue title in ``detail`` when there is no public message.
 
+Errors across services: with ``OTEL_ERRORS_PROPAGATE_ERRORS`` on, a problem also says,
+for a calling service to read without parsing prose, the service that answered
+(``service``) and where the failure began (``origin_service``, ``origin_code``), and
+every failure response of the frameworks carries the same in ``Otel-Errors-*`` headers
+(:func:`failure_headers`; see ``recording.upstream`` for the contract). Off by
+default: the members and headers name internal services, which a public API may not
+want to show, and without the setting every answer stays the framework's.
+
 Recording policy for a failure answered here: a response of 500 or more is a failed
 request (``error.handled=false``, span status ERROR); below 500 the service behaved
 as designed and the error is recorded as handled.
@@ -33,6 +41,7 @@ from opentelemetry.trace import format_trace_id
 from otel_errors._internal.config.environment_variables import ProblemDetails
 from otel_errors._internal.helpers.text import safe_str, truncate
 from otel_errors._internal.model.areas import web as rules_web
+from otel_errors._internal.recording import upstream
 from otel_errors._internal.recording.app_error import AppError
 from otel_errors._internal.recording.handling import own_span_if_none, record_error
 from otel_errors._internal.recording.request_id import current_request_id
@@ -168,7 +177,35 @@ def build(
     headers = {"content-type": CONTENT_TYPE}
     if request_id:
         headers[settings.request_id_header] = request_id
+    if settings.propagate_errors:
+        across = upstream.answer_headers(exc, entry.code)
+        headers.update(across)
+        for member, header in _ACROSS_MEMBERS:
+            if header in across:
+                body[member] = across[header]
     return Problem(status, body, headers)
+
+
+_ACROSS_MEMBERS = (
+    ("service", upstream.HEADER_SERVICE),
+    ("origin_service", upstream.HEADER_ORIGIN),
+    ("origin_code", upstream.HEADER_ORIGIN_CODE),
+)
+"""Problem extension members and the headers that carry the same values."""
+
+
+def failure_headers(exc: BaseException, status: int) -> dict[str, str]:
+    """The ``Otel-Errors-*`` headers of a failure answered by the framework itself.
+
+    Empty unless ``OTEL_ERRORS_PROPAGATE_ERRORS`` is on and ``status`` is an error
+    status (an application that turns a failure into a 200 answered a success).
+    """
+    if status < _CLIENT_ERROR or not get_recorder().settings.propagate_errors:
+        return {}
+    return upstream.answer_headers(exc, _classify(exc).code)
+
+
+_CLIENT_ERROR = 400
 
 
 def for_exception(

@@ -49,7 +49,7 @@ LIBRARIES: tuple[Library, ...] = (
     Library("httpx", ("httpx >= 0.23", "httpcore >= 0.15"), "opentelemetry-instrumentation-httpx", "HTTPXErrorsInstrumentor"),
     Library("urllib3", ("urllib3 >= 2.0, < 3",), "opentelemetry-instrumentation-urllib3", "URLLib3ErrorsInstrumentor"),
     Library("aiohttp", ("aiohttp ~= 3.0",), "opentelemetry-instrumentation-aiohttp-client", "AioHttpClientErrorsInstrumentor", entry_point="aiohttp_client"),
-    Library("grpc", ("grpcio >= 1.60",), "opentelemetry-instrumentation-grpc"),
+    Library("grpc", ("grpcio >= 1.60",), "opentelemetry-instrumentation-grpc", "GrpcErrorsInstrumentor"),
     Library("botocore", ("botocore >= 1.34",), "opentelemetry-instrumentation-botocore"),
     Library("psycopg", ("psycopg >= 3.1",), "opentelemetry-instrumentation-psycopg", "PsycopgErrorsInstrumentor"),
     Library("psycopg2", (), "opentelemetry-instrumentation-psycopg2"),  # psycopg2 or psycopg2-binary: yours

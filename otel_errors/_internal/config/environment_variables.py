@@ -56,6 +56,9 @@ OTEL_ERRORS_REQUEST_ID_HEADER: Final = "OTEL_ERRORS_REQUEST_ID_HEADER"
 OTEL_ERRORS_REQUEST_ID_ECHO: Final = "OTEL_ERRORS_REQUEST_ID_ECHO"
 """Every response repeats the request id in the request id header."""
 
+OTEL_ERRORS_PROPAGATE_ERRORS: Final = "OTEL_ERRORS_PROPAGATE_ERRORS"
+"""Failure responses tell callers their error code, this service and the origin service."""
+
 OTEL_ERRORS_METRICS_CARDINALITY_LIMIT: Final = "OTEL_ERRORS_METRICS_CARDINALITY_LIMIT"
 """Distinct attribute sets of the errors counter before new ones fold into OVERFLOW."""
 
@@ -355,6 +358,16 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         default="false",
         parse=_bool,
         doc="Every response carries the request id header (off: only problem responses).",
+    ),
+    Setting(
+        env=OTEL_ERRORS_PROPAGATE_ERRORS,
+        keyword="propagate_errors",
+        kind="true or false",
+        default="false",
+        parse=_bool,
+        doc="Failure responses of web frameworks carry `Otel-Errors-*` headers and problem "
+        "members (gRPC: trailing metadata) naming the code, this service and the origin "
+        "service (callers always read them).",
     ),
     Setting(
         env=OTEL_ERRORS_STACK_CACHE_SIZE,

@@ -46,6 +46,7 @@ class Settings:
     debug: bool
     request_id_header: str
     request_id_echo: bool
+    propagate_errors: bool
 
     @classmethod
     def load(

@@ -20,6 +20,12 @@ The attributes of a count are computed (redacted, bounded) once per combination 
 code, severity, category, type, handled and endpoint, then reused: an error storm
 adds to one series at the cost of a dictionary lookup. The memory follows the
 redactor in use and is bounded like the series.
+
+A failure that began in another service (``recording.upstream``) also carries
+``error.origin.service``; absent, the failure began here. The value comes from a peer,
+so it has its own bound: the first :data:`MAX_ORIGIN_SERVICES` distinct services are
+kept, later ones count as ``other``, so that a peer inventing names can neither grow
+the series nor push this service's own errors into OVERFLOW.
 """
 
 from __future__ import annotations
@@ -54,6 +60,11 @@ OPERATION_ENDPOINTS = (
 )
 
 
+MAX_ORIGIN_SERVICES = 64
+"""Distinct ``error.origin.service`` values the counter keeps; later ones count as ``other``."""
+OTHER_ORIGIN = "other"
+
+
 class ErrorMetrics:
     """Counts recorded exceptions on the ``errors`` counter of meter ``otel_errors``.
 
@@ -75,6 +86,7 @@ class ErrorMetrics:
         self.redactor = redactor
         self._counter: Counter | None = None
         self._series: set[frozenset[tuple[str, AttributeValue]]] = set()
+        self._origins: set[str] = set()
         self._lock = locks.lock()
         self._warned = False
         self._known: dict[tuple[object, ...], dict[str, AttributeValue]] = {}
@@ -82,15 +94,33 @@ class ErrorMetrics:
         self._known_redactor: Redactor | None = None
 
     def count(
-        self, span: trace.Span, entry: ErrorCode, exception_type: str, *, handled: bool
+        self,
+        span: trace.Span,
+        entry: ErrorCode,
+        exception_type: str,
+        *,
+        handled: bool,
+        origin: str | None = None,
     ) -> None:
-        """Adds one error, in the context of ``span`` (for exemplars)."""
+        """Adds one error, in the context of ``span`` (for exemplars).
+
+        ``origin`` is the service where a failure across services began, if elsewhere.
+        """
         endpoint = endpoint_of(span, self.local_roots)
+        origin = self._bounded_origin(origin) if origin is not None else None
         redactor = self.redactor()
         if redactor is not self._known_redactor:
             self._known = {}
             self._known_redactor = redactor
-        key = (entry.code, entry.severity, entry.category, exception_type, handled, endpoint)
+        key = (
+            entry.code,
+            entry.severity,
+            entry.category,
+            exception_type,
+            handled,
+            endpoint,
+            origin,
+        )
         try:
             attributes = self._known.get(key)
             cacheable = True
@@ -98,7 +128,7 @@ class ErrorMetrics:
             attributes, cacheable = None, False
         if attributes is None:
             attributes = self._attributes(
-                entry, exception_type, endpoint, redactor, handled=handled
+                entry, exception_type, endpoint, origin, redactor, handled=handled
             )
             if cacheable:
                 if len(self._known) >= 2 * self.cardinality_limit + 64:
@@ -111,6 +141,7 @@ class ErrorMetrics:
         entry: ErrorCode,
         exception_type: str,
         endpoint: tuple[str, AttributeValue] | None,
+        origin: str | None,
         redactor: Redactor,
         *,
         handled: bool,
@@ -125,14 +156,26 @@ class ErrorMetrics:
         }
         if endpoint is not None:
             attributes[endpoint[0]] = endpoint[1]
+        if origin is not None:
+            attributes[names.ERROR_ORIGIN_SERVICE] = origin
         redacted, _ = redactor.redact_attributes(attributes)
         return self._bounded(dict(redacted or {}))
 
     def after_fork(self) -> None:
         """Starts the cardinality bound afresh (a forked child's counts start at zero)."""
         self._series = set()
+        self._origins = set()
         self._warned = False
         self._known = {}
+
+    def _bounded_origin(self, origin: str) -> str:
+        if origin in self._origins:
+            return origin
+        with self._lock:
+            if len(self._origins) < MAX_ORIGIN_SERVICES:
+                self._origins.add(origin)
+                return origin
+        return OTHER_ORIGIN
 
     def _counter_(self) -> Counter:
         if self._counter is None:

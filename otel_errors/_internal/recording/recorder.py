@@ -23,13 +23,14 @@ from opentelemetry._logs import SeverityNumber, get_logger
 from otel_errors._internal import names
 from otel_errors._internal.config.environment_variables import OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN
 from otel_errors._internal.helpers.text import safe_str, sanitize, truncate
+from otel_errors._internal.model import upstream
 from otel_errors._internal.model.classification import Classification, Classifier, qualified_name
 from otel_errors._internal.model.enrichment import Enrichers
 from otel_errors._internal.recording.error_metrics import ErrorMetrics
 from otel_errors._internal.recording.error_types import ErrorTypes
 from otel_errors._internal.recording.local_roots import LocalRoots
 from otel_errors._internal.recording.outcome import Held, Outcomes
-from otel_errors._internal.recording.stack import StackFormatter
+from otel_errors._internal.recording.stack import StackFormatter, extend_fingerprint
 from otel_errors._internal.scrubbing import RedactionConfig, Redactor
 
 if TYPE_CHECKING:
@@ -167,6 +168,14 @@ class ErrorRecorder:
                     value, self.settings.max_message_length
                 )
         self.enrichers.apply(exc, span, attributes)
+        failed_upstream = upstream.carried_by(exc)
+        if failed_upstream is not None:
+            # After the enrichers: one of them may attach it (gRPC trailing metadata).
+            # Two callers failing on different upstream codes are two problems to fix.
+            attributes.update(failed_upstream.attributes())
+            attributes[names.ERROR_FINGERPRINT] = extend_fingerprint(
+                stack.fingerprint, failed_upstream.code
+            )
         return attributes, entry
 
     def _fixed(self, entry: ErrorCode, cls: type) -> tuple[str, str, str, str, str, bool]:
@@ -234,7 +243,9 @@ class ErrorRecorder:
                 self._emit_log(
                     span, event_attributes, handled=final_handled, fatal=fatal, timestamp=timestamp
                 )
-            self.metrics.count(span, entry, exception_type, handled=final_handled)
+            self.metrics.count(
+                span, entry, exception_type, handled=final_handled, origin=_origin(event_attributes)
+            )
 
         event = None
         if self.as_span_event:
@@ -263,7 +274,9 @@ class ErrorRecorder:
         """
         entry = self._entry(exc, code)
         _mark(exc, trace_id)
-        self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled)
+        failed_upstream = upstream.carried_by(exc)
+        origin = failed_upstream.origin()[0] if failed_upstream is not None else None
+        self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled, origin=origin)
         return entry
 
     def _seen_again(
@@ -332,6 +345,12 @@ class ErrorRecorder:
             attributes=attributes,
             event_name=names.EXCEPTION_EVENT,
         )
+
+
+def _origin(attributes: Mapping[str, AttributeValue]) -> str | None:
+    """The origin service of a failure across services, from its event attributes."""
+    origin = attributes.get(names.ERROR_ORIGIN_SERVICE)
+    return origin if isinstance(origin, str) else None
 
 
 def _last_event(span: trace.Span) -> Event | None:

@@ -259,3 +259,8 @@ def _exception_line(exc: BaseException, message: str) -> str:
 
 def _hash(parts: list[str]) -> str:
     return hashlib.sha256("\x1f".join(parts).encode("utf-8", "backslashreplace")).hexdigest()[:16]
+
+
+def extend_fingerprint(fingerprint: str, *parts: str) -> str:
+    """A fingerprint that also tells ``parts`` apart (a failure's upstream code)."""
+    return _hash([fingerprint, *parts])

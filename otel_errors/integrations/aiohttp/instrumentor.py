@@ -14,6 +14,10 @@ recorded.
 application calling it and ``ClientSession(raise_for_status=True)``, where aiohttp
 calls it before ``on_request_exception``: the client span then gets the code but
 no second event.
+
+A failed response's ``Otel-Errors-*`` headers (see ``_http_client.read_upstream``) are
+read in ``ClientResponse.start`` too, kept on the response, and carried by the recorded
+error and by the ``ClientResponseError`` of ``raise_for_status``.
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.integrations._http_client import (
+    FAILED_STATUS,
     error_statuses,
+    keep_upstream,
     mark_response,
     raise_for_status_wrapper,
+    read_upstream,
     record_error_response,
     recorded_trace,
 )
@@ -55,20 +62,37 @@ class AioHttpClientErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  
 async def _start(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     result = await wrapped(*args, **kwargs)
     try:
-        if instance.status in error_statuses():
-            _record(instance)
+        status = instance.status
+        if status >= FAILED_STATUS or status in error_statuses():
+            _failed(instance)
     except Exception as failure:
         report_internal_failure("aiohttp_client.response", failure)
     return result
 
 
-def _record(response: Any) -> None:
+def _failed(response: Any) -> None:
+    headers = response.headers
+
+    def header(name: str) -> str | None:
+        """The only value of ``name``; a repeated header is refused."""
+        values = headers.getall(name, ())
+        return values[0] if len(values) == 1 else None
+
+    found = read_upstream(response.status, header)
+    if found is not None:
+        keep_upstream(response, found)
+    if response.status in error_statuses():
+        _record(response, found)
+
+
+def _record(response: Any, found: Any) -> None:
     trace_id = record_error_response(
         status=response.status,
         method=str(response.method),
         url=str(response.url),
         reason=response.reason or "",
         retry_after=response.headers.get("Retry-After"),
+        failed_upstream=found,
     )
     if trace_id is not None:
         mark_response(response, trace_id)

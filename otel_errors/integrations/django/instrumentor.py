@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
 
 MIDDLEWARE = f"{__name__}.ProblemDetailsMiddleware"
+_FAILURE = "_otel_errors_failure"
 _CONTRIB_MIDDLEWARE = "opentelemetry.instrumentation.django.middleware.otel_middleware"
 
 
@@ -150,6 +151,7 @@ class ProblemDetailsMiddleware:
                 )
             except Exception as failure:
                 report_internal_failure("django.request_metrics", failure)
+        _add_failure_headers(request, response)
         return self._echo(response, header)
 
     @staticmethod
@@ -175,10 +177,25 @@ class ProblemDetailsMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """A problem response, or None to let Django (and its debug page) answer."""
         try:
+            if get_recorder().settings.propagate_errors:
+                setattr(request, _FAILURE, exception)
             return _answer(request, exception)
         except Exception as failure:
             report_internal_failure("django.problem", failure)
             return None
+
+
+def _add_failure_headers(request: HttpRequest, response: HttpResponse) -> None:
+    """``Otel-Errors-*`` headers for the failure ``process_exception`` saw, if any."""
+    failure = getattr(request, _FAILURE, None)
+    if failure is None:
+        return
+    try:
+        for name, value in problem.failure_headers(failure, response.status_code).items():
+            if not response.has_header(name):
+                response[name] = value
+    except Exception as error:
+        report_internal_failure("django.failure_headers", error)
 
 
 def _end(token: Any) -> None:

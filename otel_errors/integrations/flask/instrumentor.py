@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 _G_KEY = "_otel_errors_request_id"
 _G_STARTED = "_otel_errors_started"
 _G_SCOPE = "_otel_errors_request_scope"
+_G_FAILURE = "_otel_errors_failure"
 
 
 class FlaskErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
@@ -90,9 +91,18 @@ def _handle_exception(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
             error = args[0] if args else kwargs.get("e")
             if isinstance(error, BaseException):
                 record_error(error, handled=False)
+                _remember_failure(error)
         except Exception as failure:
             report_internal_failure("flask.handle_exception", failure)
         return wrapped(*args, **kwargs)
+
+
+def _remember_failure(error: BaseException) -> None:
+    """Keeps the failure Flask answers for ``process_response`` (``Otel-Errors-*`` headers)."""
+    if get_recorder().settings.propagate_errors:
+        from flask import g
+
+        setattr(g, _G_FAILURE, error)
 
 
 def _find_error_handler(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -200,6 +210,11 @@ def _process_response(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> An
         header = settings.request_id_header
         if rid and settings.request_id_echo and header not in response.headers:
             response.headers[header] = rid
+        failure = getattr(g, _G_FAILURE, None)
+        if failure is not None:
+            for name, value in problem.failure_headers(failure, response.status_code).items():
+                if name not in response.headers:
+                    response.headers[name] = value
         started = getattr(g, _G_STARTED, None)
         if started is not None:
             _count_request(response.status_code, time.perf_counter() - started)

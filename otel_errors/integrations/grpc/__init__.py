@@ -8,6 +8,9 @@ from otel_errors.integrations.grpc import rules
 UNIT = Unit(
     catalog="errors.toml",
     rules=rules.register,
-    enrichers=((rules.MODULES, rules.status_attributes),),
+    enrichers=(
+        (rules.MODULES, rules.status_attributes),
+        (("grpc.",), rules.upstream_attributes),
+    ),
     server_loggers=("grpc._server",),  # "Exception calling application"
 )

@@ -24,12 +24,21 @@ Cython code whose frames show no arguments; the status is then found in the near
 Python ``abort`` frame on the way out, the contrib interceptor's wrapper of the
 servicer context. Without it (no contrib), nothing records an ``AbortError``; one
 without a readable status falls back to ``RPC-100``.
+
+Errors across services: a server running otel_errors names the failure's code, itself
+and its origin in trailing metadata (``otel-errors-code``, ``-service``, ``-origin``,
+``-origin-code``; see ``model.upstream``). :func:`upstream_attributes`, an enricher,
+reads them from a failed call's ``trailing_metadata()`` (a client's ``RpcError``, found
+on the recorded exception or down its chain) with the same bounds and checks as HTTP
+headers, attaches them to the ``RpcError`` (the recorder then puts them on the event
+and in the fingerprint, and on every exception raised from it) and on the client span.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from otel_errors._internal.model import upstream
 from otel_errors._internal.model.classification import qualified_name
 
 if TYPE_CHECKING:
@@ -134,6 +143,59 @@ def status_attributes(
     """``rpc.grpc.status_code`` of a failed call, for its exception event."""
     name = status_name(exc)
     return None if name is None else {STATUS_ATTRIBUTE: STATUS_NUMBERS[name]}
+
+
+_MAX_CHAIN = 16
+_MAX_METADATA = 64
+"""Trailing metadata entries looked at; a peer sending more is not read further."""
+
+
+def upstream_attributes(
+    exc: BaseException,
+    span: trace.Span | None,
+    attributes: Mapping[str, AttributeValue],
+) -> dict[str, AttributeValue] | None:
+    """Attaches what a failed call's trailing metadata says about an upstream failure.
+
+    Returns nothing itself: the recorder adds the attached upstream's attributes (and
+    those of any exception raised from the call) after the enrichers.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and len(seen) < _MAX_CHAIN and id(current) not in seen:
+        seen.add(id(current))
+        if upstream.carried_by(current) is not None:
+            return None
+        found = _read_trailing(current)
+        if found is not None:
+            upstream.attach(current, found)
+            if span is not None and span.is_recording():
+                span.set_attributes(found.attributes())
+            return None
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return None
+
+
+def _read_trailing(exc: BaseException) -> upstream.Upstream | None:
+    trailing = getattr(exc, "trailing_metadata", None)
+    if not callable(trailing) or status_name(exc) is None:
+        return None
+    entries: list[tuple[object, object]] = []
+    for item in trailing() or ():
+        if len(entries) >= _MAX_METADATA:
+            break
+        key, value = (item.key, item.value) if hasattr(item, "key") else item
+        entries.append((key, value))
+
+    def lookup(name: str) -> str | bytes | None:
+        wanted = name.lower()
+        values = [v for k, v in entries if isinstance(k, str) and k.lower() == wanted]
+        only = values[0] if len(values) == 1 else None
+        return only if isinstance(only, (str, bytes)) else None
+
+    return upstream.read(lookup)
 
 
 def register(classifier: Classifier) -> None:

@@ -17,6 +17,10 @@ from httpcore's with a copy of httpcore's ``extensions``, the one thing that
 travels from one to the other: the mark travels there, under the key
 ``_otel_errors_response_recorded_in_trace``.
 
+A failed response's ``Otel-Errors-*`` headers (see ``_http_client.read_upstream``) are
+read there too; they travel in ``extensions`` under ``_otel_errors_upstream``, to be
+carried by the recorded error and by the ``HTTPStatusError`` of ``raise_for_status()``.
+
 Transports that do not use httpcore (``MockTransport``, ``WSGITransport``,
 ``ASGITransport``) talk to no remote dependency and are left alone.
 """
@@ -31,10 +35,14 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
+from otel_errors._internal.recording.upstream import MAX_VALUE_LENGTH, Upstream
 from otel_errors.integrations._http_client import (
+    FAILED_STATUS,
     RESPONSE_MARK,
+    UPSTREAM_MARK,
     error_statuses,
     raise_for_status_wrapper,
+    read_upstream,
     record_error_response,
 )
 
@@ -72,13 +80,35 @@ async def _handle_async_request(
 
 def _check(response: Any, args: Any, kwargs: Any) -> None:
     try:
-        if response.status in error_statuses():
-            _record(response, _request(*args, **kwargs))
+        status = response.status
+        if status >= FAILED_STATUS or status in error_statuses():
+            _failed(response, args, kwargs)
     except Exception as failure:
         report_internal_failure("httpx.response", failure)
 
 
-def _record(response: Any, request: Any) -> None:
+def _failed(response: Any, args: Any, kwargs: Any) -> None:
+    headers = response.headers
+
+    def header(name: str) -> bytes | None:
+        """The value, cut just past the bound (so it is refused); a repeated header is refused."""
+        wanted = name.lower().encode("ascii")
+        found = None
+        for key, value in headers:
+            if len(key) == len(wanted) and bytes(key).lower() == wanted:
+                if found is not None:
+                    return None
+                found = bytes(value)[: MAX_VALUE_LENGTH + 1]
+        return found
+
+    found = read_upstream(response.status, header)
+    if found is not None:
+        response.extensions[UPSTREAM_MARK] = found
+    if response.status in error_statuses():
+        _record(response, _request(*args, **kwargs), found)
+
+
+def _record(response: Any, request: Any, found: Upstream | None) -> None:
     reason = response.extensions.get("reason_phrase", b"")
     retry_after = next(
         (value for name, value in response.headers if name.lower() == b"retry-after"), None
@@ -89,6 +119,7 @@ def _record(response: Any, request: Any) -> None:
         url=bytes(request.url).decode("ascii", "replace"),
         reason=bytes(reason).decode("latin-1"),
         retry_after=retry_after,
+        failed_upstream=found,
     )
     if trace_id is not None:
         response.extensions[RESPONSE_MARK] = trace_id
@@ -103,9 +134,18 @@ def _recorded_trace(response: Any) -> int | None:
     return trace_id if isinstance(trace_id, int) else None
 
 
+def _kept_upstream(response: Any) -> Upstream | None:
+    found = response.extensions.get(UPSTREAM_MARK)
+    return found if isinstance(found, Upstream) else None
+
+
 _PATCHES = ImportPatches(
     "httpx",
     Patch("httpcore", "ConnectionPool.handle_request", _handle_request),
     Patch("httpcore", "AsyncConnectionPool.handle_async_request", _handle_async_request),
-    Patch("httpx", "Response.raise_for_status", raise_for_status_wrapper(_recorded_trace)),
+    Patch(
+        "httpx",
+        "Response.raise_for_status",
+        raise_for_status_wrapper(_recorded_trace, _kept_upstream),
+    ),
 )

@@ -12,6 +12,10 @@ it raises for a response recorded that way, so the error is not recorded again
 when it crosses the application's span. Exceptions of requests itself need no
 hook: the client span (or the application's) records them, and the shipped rules
 classify them, down to the socket error inside.
+
+A failed response's ``Otel-Errors-*`` headers (see ``_http_client.read_upstream``) are
+read in ``HTTPAdapter.send`` too, kept on the response, and carried by the recorded
+error and by the ``HTTPError`` of ``raise_for_status()``.
 """
 
 from __future__ import annotations
@@ -25,11 +29,15 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.integrations._http_client import (
+    FAILED_STATUS,
     error_statuses,
+    keep_upstream,
     mark_response,
     raise_for_status_wrapper,
+    read_upstream,
     record_error_response,
     recorded_trace,
+    response_upstream,
 )
 
 if TYPE_CHECKING:
@@ -53,14 +61,25 @@ class RequestsErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # unt
 def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     response = wrapped(*args, **kwargs)
     try:
-        if response.status_code in error_statuses():
-            _record(response)
+        status = response.status_code
+        if status >= FAILED_STATUS or status in error_statuses():
+            _failed(response)
     except Exception as failure:
         report_internal_failure("requests.response", failure)
     return response
 
 
-def _record(response: Any) -> None:
+def _failed(response: Any) -> None:
+    found = response_upstream(response.raw) or read_upstream(
+        response.status_code, response.headers.get
+    )
+    if found is not None:
+        keep_upstream(response, found)
+    if response.status_code in error_statuses():
+        _record(response, found)
+
+
+def _record(response: Any, found: Any) -> None:
     trace_id = recorded_trace(response.raw)
     if trace_id is None:
         request = response.request
@@ -70,6 +89,7 @@ def _record(response: Any) -> None:
             url=str(request.url),
             reason=response.reason or "",
             retry_after=response.headers.get("Retry-After"),
+            failed_upstream=found,
         )
     if trace_id is not None:
         mark_response(response, trace_id)

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 _SCOPE_KEY = "otel_errors.request_id"
 _CONTRIB_KEY = "otel_errors.contrib_server_span"
+_FAILURE_KEY = "otel_errors.failure"
 
 
 class StarletteErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
@@ -184,6 +185,8 @@ def _error_response(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 
 def _error_answer(wrapped: Any, request: Request, exc: BaseException) -> Any:
+    if get_recorder().settings.propagate_errors:
+        request.scope[_FAILURE_KEY] = exc  # for send_with_id: ``Otel-Errors-*`` headers
     if problem.wanted(exc) and not problem.prefers_html(request.headers.get("accept")):
         status = problem.unhandled_status(exc)
         return _response(problem.for_exception(exc, instance=request.url.path, status=status))
@@ -227,8 +230,15 @@ async def _with_request_id(
         if message.get("type") == "http.response.start":
             status[0] = int(message.get("status", problem.SERVER_ERROR))
             headers = list(message.get("headers") or ())
+            added = False
             if echo and not any(k.lower() == header for k, _ in headers):
-                message = {**message, "headers": [*headers, (header, value)]}
+                headers.append((header, value))
+                added = True
+            failure = scope.get(_FAILURE_KEY)
+            if failure is not None:
+                added = _add_failure_headers(headers, failure, status[0]) or added
+            if added:
+                message = {**message, "headers": headers}
         await send(message)
 
     try:
@@ -238,6 +248,20 @@ async def _with_request_id(
         request_id.end(token)
         if outermost and not scope.get(_CONTRIB_KEY):
             _count_request(scope, status[0], time.perf_counter() - started)
+
+
+def _add_failure_headers(headers: list[Any], failure: BaseException, status: int) -> bool:
+    """Appends the ``Otel-Errors-*`` headers the response lacks; whether any was added."""
+    try:
+        present = {bytes(k).lower() for k, _ in headers}
+        count = len(headers)
+        for name, value in problem.failure_headers(failure, status).items():
+            if name.lower().encode("latin-1") not in present:
+                headers.append((name.lower().encode("latin-1"), value.encode("latin-1")))
+        return len(headers) > count
+    except Exception as error:
+        report_internal_failure("starlette.failure_headers", error)
+        return False
 
 
 def _count_request(scope: MutableMapping[str, Any], status: int, duration: float) -> None:

@@ -15,6 +15,9 @@ not recorded. The attempt that urllib3 does not retry is; and when retries run
 out, urllib3 raises ``MaxRetryError``, which the span records and the shipped
 rules classify by the status in its reason ("too many 503 error responses").
 
+A failed response's ``Otel-Errors-*`` headers (see ``_http_client.read_upstream``) are
+read here, kept on the response and carried by the recorded error.
+
 The recorded response is marked, so requests (which calls urllib3) does not record
 the same exchange again when both instrumentors are active.
 """
@@ -30,8 +33,11 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.integrations._http_client import (
+    FAILED_STATUS,
     error_statuses,
+    keep_upstream,
     mark_response,
+    read_upstream,
     record_error_response,
 )
 
@@ -56,14 +62,23 @@ class URLLib3ErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # unty
 def _make_request(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     response = wrapped(*args, **kwargs)
     try:
-        if response.status in error_statuses():
-            _record(instance, response, args, kwargs)
+        status = response.status
+        if status >= FAILED_STATUS or status in error_statuses():
+            _failed(instance, response, args, kwargs)
     except Exception as failure:
         report_internal_failure("urllib3.response", failure)
     return response
 
 
-def _record(pool: Any, response: Any, args: Any, kwargs: Any) -> None:
+def _failed(pool: Any, response: Any, args: Any, kwargs: Any) -> None:
+    found = read_upstream(response.status, response.headers.get)
+    if found is not None:
+        keep_upstream(response, found)
+    if response.status in error_statuses():
+        _record(pool, response, args, kwargs, found)
+
+
+def _record(pool: Any, response: Any, args: Any, kwargs: Any, found: Any) -> None:
     method, url = _method_and_url(*args, **kwargs)
     retry_after = response.headers.get("Retry-After")
     is_retry = getattr(kwargs.get("retries"), "is_retry", None)
@@ -79,6 +94,7 @@ def _record(pool: Any, response: Any, args: Any, kwargs: Any) -> None:
         url=url,
         reason=response.reason or "",
         retry_after=retry_after,
+        failed_upstream=found,
     )
     if trace_id is not None:
         mark_response(response, trace_id)

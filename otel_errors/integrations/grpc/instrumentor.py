@@ -1,0 +1,101 @@
+"""grpcio server: a failed call answers ``otel-errors-*`` trailing metadata, when asked.
+
+Only with ``OTEL_ERRORS_PROPAGATE_ERRORS=true`` (errors across services, see
+``recording.upstream``): a servicer that raises or aborts gets, in its call's trailing
+metadata, the code this service gives the failure, this service's name and where the
+failure began (``otel-errors-code``, ``-service``, ``-origin``, ``-origin-code``:
+the HTTP header names in lower case, as gRPC requires). Without the setting the
+wrapper calls the servicer and returns; the answer is grpcio's own.
+
+Where we hook, and why there: contrib's ``GrpcInstrumentorServer`` wraps ``grpc.server``
+to add its interceptor, so we must not wrap ``grpc.server``. Every sync servicer call
+goes through ``grpc._server._call_behavior(rpc_event, state, behavior, argument, ...)``,
+which builds the servicer context and calls ``behavior(argument, context)``; it has
+kept that shape throughout the grpcio range declared here. We hand it a behavior that
+calls the servicer's and, on an exception (an ``abort`` raises one too), adds our
+entries to the trailing metadata before grpcio sends the status. Entries the servicer
+set itself stay, and win. Not covered yet: failures while a response stream is being
+iterated, and ``grpc.aio`` servers (their call path is Cython).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+
+from otel_errors._internal.helpers.fail_open import report_internal_failure
+from otel_errors._internal.recording import upstream
+from otel_errors._internal.recording.patching import ImportPatches, Patch
+from otel_errors._internal.recording.runtime import get_recorder
+from otel_errors.integrations.grpc import rules
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+
+_BEHAVIOR_POSITION = 2
+
+
+class GrpcErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
+    """Adds ``otel-errors-*`` trailing metadata to failed calls of grpcio servers (when asked)."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """Grpcio 1.60 or newer."""
+        return ("grpcio >= 1.60",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        _PATCHES.apply()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        _PATCHES.remove()
+
+
+def _call_behavior(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        if get_recorder().settings.propagate_errors:
+            if len(args) > _BEHAVIOR_POSITION:
+                args = (*args[:_BEHAVIOR_POSITION], _answering(args[_BEHAVIOR_POSITION]), *args[3:])
+            elif "behavior" in kwargs:
+                kwargs = {**kwargs, "behavior": _answering(kwargs["behavior"])}
+    except Exception as failure:
+        report_internal_failure("grpc.call_behavior", failure)
+    return wrapped(*args, **kwargs)
+
+
+def _answering(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """``behavior``, adding our trailing metadata to the context when it raises."""
+
+    def answering(argument: Any, context: Any) -> Any:
+        try:
+            return behavior(argument, context)
+        except Exception as exc:
+            _add_trailing_metadata(context, exc)
+            raise
+
+    return answering
+
+
+def _add_trailing_metadata(context: Any, exc: BaseException) -> None:
+    try:
+        # A call to another gRPC service that failed may be in the chain, unrecorded
+        # (no client span): read its trailing metadata now, so the origin is the peer's.
+        rules.upstream_attributes(exc, None, {})
+        ours = upstream.answer_headers(exc, get_recorder().classify(exc).code)
+        existing = tuple(context.trailing_metadata() or ())
+        present = {str(_key(item)).lower() for item in existing}
+        added = tuple(
+            (name.lower(), value) for name, value in ours.items() if name.lower() not in present
+        )
+        if added:
+            context.set_trailing_metadata(existing + added)
+    except Exception as failure:
+        report_internal_failure("grpc.trailing_metadata", failure)
+
+
+def _key(item: Any) -> object:
+    return item.key if hasattr(item, "key") else item[0]
+
+
+_PATCHES = ImportPatches("grpc", Patch("grpc._server", "_call_behavior", _call_behavior))

@@ -1,0 +1,231 @@
+"""Errors across services over gRPC: trailing metadata read from, and answered by, real servers.
+
+A sync grpcio server on 127.0.0.1 stands for a peer: its servicer sets the trailing
+metadata a service running otel_errors would send (or malformed, oversized, repeated
+entries, or none: a peer without otel_errors) and aborts with ``UNAVAILABLE``. The
+client's failure is recorded with the contrib client interceptor (on its client span)
+and without it (on the application's span it escapes). Answering side: an orders
+server with our instrumentor, off (grpcio's own answers) and on (``otel-errors-*``
+entries, the origin payments for a failure raised from its call to payments).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+from opentelemetry.trace import SpanKind
+
+import otel_errors
+from otel_errors.integrations.grpc.instrumentor import GrpcErrorsInstrumentor
+
+METHOD = "/shop.Payments/Charge"
+GOOD = (
+    ("otel-errors-code", "PAY-001"),
+    ("otel-errors-service", "payments"),
+    ("otel-errors-origin", "payments"),
+    ("otel-errors-origin-code", "PAY-001"),
+)
+FROM_PAYMENTS = {
+    "error.upstream.code": "PAY-001",
+    "error.upstream.service": "payments",
+    "error.origin.service": "payments",
+    "error.origin.code": "PAY-001",
+}
+SCENARIOS: dict[bytes, tuple[tuple[str, str], ...]] = {
+    b"good": GOOD,
+    b"none": (),
+    b"lower-case": (("otel-errors-code", "pay-001"), *GOOD[1:]),
+    b"oversized": (("otel-errors-code", "PAY-001" + "0" * 4000), *GOOD[1:]),
+    b"repeated": (*GOOD, ("otel-errors-code", "PAY-002")),
+    b"bad-service": (GOOD[0], ("otel-errors-service", "pay ments")),
+}
+EXPECTED = {
+    b"good": FROM_PAYMENTS,
+    b"none": {},
+    b"lower-case": {},
+    b"oversized": {},
+    b"repeated": {},
+    b"bad-service": {"error.upstream.code": "PAY-001", "error.origin.code": "PAY-001"},
+}
+
+OrderFailed = type(
+    "OrderFailed",
+    (otel_errors.AppError,),
+    {},
+    code=otel_errors.ErrorCode("ORD-503", title="Order failed", http_status=503, severity="P2"),
+)
+
+
+def _charge(request: bytes, context: grpc.ServicerContext) -> bytes:
+    context.set_trailing_metadata(SCENARIOS[request])
+    context.abort(grpc.StatusCode.UNAVAILABLE, "payments down")
+    return b""  # abort raises; never reached
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+@pytest.fixture(scope="module")
+def address() -> Iterator[str]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    handler = grpc.unary_unary_rpc_method_handler(
+        _charge, request_deserializer=_identity, response_serializer=_identity
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("shop.Payments", {"Charge": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(grace=None)
+
+
+@contextlib.contextmanager
+def _client_interceptor(*, contrib: bool) -> Iterator[None]:
+    if not contrib:
+        yield
+        return
+    instrumentation = pytest.importorskip("opentelemetry.instrumentation.grpc")
+    instrumentor = instrumentation.GrpcInstrumentorClient()
+    instrumentor.instrument()
+    try:
+        yield
+    finally:
+        instrumentor.uninstrument()
+
+
+def _across(attributes: object) -> dict[str, object]:
+    return {k: v for k, v in dict(attributes or {}).items() if k in FROM_PAYMENTS}  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("contrib", [True, False], ids=["with-contrib", "without-contrib"])
+@pytest.mark.parametrize("scenario", list(SCENARIOS), ids=[s.decode() for s in SCENARIOS])
+def test_trailing_metadata_is_read_bounded_and_validated(address, spans, tracer, contrib, scenario):
+    """Well-formed metadata reaches the event (and client span); anything else is dropped."""
+    with (
+        _client_interceptor(contrib=contrib),
+        grpc.insecure_channel(address) as channel,
+        pytest.raises(grpc.RpcError),
+        tracer.start_as_current_span("app"),
+    ):
+        channel.unary_unary(METHOD, _identity, _identity)(scenario, timeout=5)
+    event = spans.only_exception()
+    assert event["error.code"] == "RPC-014"
+    assert _across(event) == EXPECTED[scenario]
+    if contrib:
+        (client,) = [s for s in spans.all() if s.kind is SpanKind.CLIENT]
+        assert _across(client.attributes) == EXPECTED[scenario]
+
+
+def test_an_app_error_raised_from_the_call_keeps_the_origin(address, spans, tracer):
+    """``raise OrderFailed() from rpc_error``: the caller's code, the origin payments."""
+    with (
+        _client_interceptor(contrib=True),
+        grpc.insecure_channel(address) as channel,
+        tracer.start_as_current_span("app") as span,
+    ):
+        try:
+            channel.unary_unary(METHOD, _identity, _identity)(b"good", timeout=5)
+        except grpc.RpcError as exc:
+            failure = OrderFailed()
+            failure.__cause__ = exc
+            otel_errors.record_error(failure, handled=False, span=span)
+    by_code = {e["error.code"]: e for e in spans.exception_events()}
+    assert _across(by_code["ORD-503"]) == FROM_PAYMENTS
+    assert _across(by_code["RPC-014"]) == FROM_PAYMENTS
+
+
+def test_the_asyncio_client_reads_it_too(address, spans, tracer):
+    """grpc.aio's AioRpcError carries the same trailing metadata."""
+
+    async def call() -> None:
+        async with grpc.aio.insecure_channel(address) as channel:
+            await channel.unary_unary(METHOD, _identity, _identity)(b"good", timeout=5)
+
+    with pytest.raises(grpc.RpcError), tracer.start_as_current_span("app"):
+        asyncio.run(call())
+    assert _across(spans.only_exception()) == FROM_PAYMENTS
+
+
+# --- answering side: a sync server with our instrumentor -------------------------------
+
+
+@pytest.fixture
+def orders(address) -> Iterator[str]:
+    """An orders service: ``fail`` raises a bug, ``charge`` calls payments and fails from it."""
+
+    def place(request: bytes, context: grpc.ServicerContext) -> bytes:
+        if request == b"bug":
+            return str(1 // 0).encode()
+        if request == b"not-found":
+            context.set_trailing_metadata((("mine", "kept"),))
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such order")
+        with grpc.insecure_channel(address) as channel:
+            try:
+                channel.unary_unary(METHOD, _identity, _identity)(b"good", timeout=5)
+            except grpc.RpcError as exc:
+                raise OrderFailed from exc
+        return b"placed"
+
+    instrumentor = GrpcErrorsInstrumentor()
+    instrumentor.instrument()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    handler = grpc.unary_unary_rpc_method_handler(
+        place, request_deserializer=_identity, response_serializer=_identity
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("shop.Orders", {"Place": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
+        instrumentor.uninstrument()
+
+
+def _answer(address: str, request: bytes) -> tuple[grpc.StatusCode, dict[str, str]]:
+    with grpc.insecure_channel(address) as channel, pytest.raises(grpc.RpcError) as info:
+        channel.unary_unary("/shop.Orders/Place", _identity, _identity)(request, timeout=5)
+    failure: Any = info.value
+    return failure.code(), {item.key: item.value for item in failure.trailing_metadata() or ()}
+
+
+def _ours(metadata: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in metadata.items() if k.startswith("otel-errors-")}
+
+
+def test_answers_are_grpcio_s_own_by_default(orders, spans):
+    """Off: the same statuses, the servicer's own trailing metadata and nothing else."""
+    assert _answer(orders, b"bug") == (grpc.StatusCode.UNKNOWN, {})
+    assert _answer(orders, b"not-found") == (grpc.StatusCode.NOT_FOUND, {"mine": "kept"})
+    assert _answer(orders, b"charge") == (grpc.StatusCode.UNKNOWN, {})
+
+
+def test_a_failure_names_its_origin_in_trailing_metadata(orders, spans, use_settings):
+    """On: a bug names this service; an abort keeps the servicer's entries; C stays the origin."""
+    use_settings(propagate_errors=True)
+    status, bug = _answer(orders, b"bug")
+    assert status is grpc.StatusCode.UNKNOWN
+    assert bug["otel-errors-origin"] == bug["otel-errors-service"]
+    assert bug["otel-errors-code"] == bug["otel-errors-origin-code"] == "BUG-005"
+    status, aborted = _answer(orders, b"not-found")
+    assert (status, aborted["mine"], aborted["otel-errors-code"]) == (
+        grpc.StatusCode.NOT_FOUND, "kept", "RPC-005"
+    )  # fmt: skip
+    status, charged = _answer(orders, b"charge")
+    assert _ours(charged) == {
+        "otel-errors-code": "ORD-503",
+        "otel-errors-service": bug["otel-errors-service"],
+        "otel-errors-origin": "payments",
+        "otel-errors-origin-code": "PAY-001",
+    }
