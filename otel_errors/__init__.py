@@ -74,6 +74,7 @@ def configure(
     max_message_length: int | None = None,
     max_stacktrace_length: int | None = None,
     stack_cache_size: int | None = None,
+    capture_locals: bool | None = None,
     http_client_error_statuses: str | None = None,
     metrics_cardinality_limit: int | None = None,
     log_console_json: bool | None = None,
@@ -109,6 +110,7 @@ def configure(
         max_message_length: ``OTEL_ERRORS_MAX_MESSAGE_LENGTH``.
         max_stacktrace_length: ``OTEL_ERRORS_MAX_STACKTRACE_LENGTH``.
         stack_cache_size: ``OTEL_ERRORS_STACK_CACHE_SIZE``.
+        capture_locals: ``OTEL_ERRORS_CAPTURE_LOCALS``.
         http_client_error_statuses: ``OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES`` (``"429,500-599"``).
         metrics_cardinality_limit: ``OTEL_ERRORS_METRICS_CARDINALITY_LIMIT``.
         log_console_json: ``OTEL_ERRORS_LOG_CONSOLE_JSON``.
@@ -150,6 +152,7 @@ def configure(
             "max_message_length": max_message_length,
             "max_stacktrace_length": max_stacktrace_length,
             "stack_cache_size": stack_cache_size,
+            "capture_locals": capture_locals,
             "http_client_error_statuses": http_client_error_statuses,
             "metrics_cardinality_limit": metrics_cardinality_limit,
             "log_console_json": log_console_json,

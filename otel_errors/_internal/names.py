@@ -39,6 +39,9 @@ ERROR_ORIGIN_SERVICE: Final = "error.origin.service"
 ERROR_ORIGIN_CODE: Final = "error.origin.code"
 """Client span and event attribute: the error code the failure had where it began."""
 
+ERROR_LOCALS: Final = "error.locals"
+"""Event attribute: the failing frames' variables, JSON (see ``recording.frame_locals``)."""
+
 REQUEST_ID: Final = "request.id"
 """Span attribute: the request id echoed by web frameworks (no semconv name exists)."""
 
@@ -63,6 +66,7 @@ __all__ = [
     "ERROR_GROUP_CODES",
     "ERROR_HANDLED",
     "ERROR_KIND",
+    "ERROR_LOCALS",
     "ERROR_ORIGIN_CODE",
     "ERROR_ORIGIN_SERVICE",
     "ERROR_RETRYABLE",

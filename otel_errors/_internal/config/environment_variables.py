@@ -38,6 +38,9 @@ OTEL_ERRORS_MAX_STACKTRACE_LENGTH: Final = "OTEL_ERRORS_MAX_STACKTRACE_LENGTH"
 OTEL_ERRORS_STACK_CACHE_SIZE: Final = "OTEL_ERRORS_STACK_CACHE_SIZE"
 """Failure locations whose formatted stack and fingerprint are remembered."""
 
+OTEL_ERRORS_CAPTURE_LOCALS: Final = "OTEL_ERRORS_CAPTURE_LOCALS"
+"""Exception events carry the failing frames' variables (``error.locals``), redacted."""
+
 OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES: Final = "OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES"
 """HTTP response statuses that HTTP clients record as errors without an exception."""
 
@@ -368,6 +371,16 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         doc="Failure responses of web frameworks carry `Otel-Errors-*` headers and problem "
         "members (gRPC: trailing metadata) naming the code, this service and the origin "
         "service (callers always read them).",
+    ),
+    Setting(
+        env=OTEL_ERRORS_CAPTURE_LOCALS,
+        keyword="capture_locals",
+        kind="true or false",
+        default="false",
+        parse=_bool,
+        doc="Exception events carry the variables of the innermost application frames "
+        "(`error.locals`, redacted, bounded), for a fingerprint's first occurrence in a "
+        "minute (off: variables may hold personal data no redaction rule knows).",
     ),
     Setting(
         env=OTEL_ERRORS_STACK_CACHE_SIZE,

@@ -32,6 +32,7 @@ class Settings:
     max_message_length: int
     max_stacktrace_length: int
     stack_cache_size: int
+    capture_locals: bool
     http_client_error_statuses: frozenset[int]
     metrics_cardinality_limit: int
     log_console_json: bool

@@ -22,12 +22,14 @@ from opentelemetry._logs import SeverityNumber, get_logger
 
 from otel_errors._internal import names
 from otel_errors._internal.config.environment_variables import OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN
+from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.helpers.text import safe_str, sanitize, truncate
 from otel_errors._internal.model import upstream
 from otel_errors._internal.model.classification import Classification, Classifier, qualified_name
 from otel_errors._internal.model.enrichment import Enrichers
 from otel_errors._internal.recording.error_metrics import ErrorMetrics
 from otel_errors._internal.recording.error_types import ErrorTypes
+from otel_errors._internal.recording.frame_locals import LocalsCapture
 from otel_errors._internal.recording.local_roots import LocalRoots
 from otel_errors._internal.recording.outcome import Held, Outcomes
 from otel_errors._internal.recording.stack import StackFormatter, extend_fingerprint
@@ -88,6 +90,7 @@ class ErrorRecorder:
         error_types: The ``error.type`` given to each span.
         local_roots: The open request of each trace.
         redactor: The redactor in use (the errors counter's attributes).
+        frame_locals: When to capture the failing frames' variables (``error.locals``).
     """
 
     def __init__(
@@ -101,6 +104,7 @@ class ErrorRecorder:
         error_types: ErrorTypes | None = None,
         local_roots: LocalRoots | None = None,
         redactor: Callable[[], Redactor] | None = None,
+        frame_locals: LocalsCapture | None = None,
     ) -> None:
         """Creates a recorder; reads the exception-signal switch once."""
         self.enrichers = enrichers if enrichers is not None else Enrichers()
@@ -119,6 +123,11 @@ class ErrorRecorder:
             settings.metrics_cardinality_limit,
             local_roots if local_roots is not None else LocalRoots(),
             redactor,
+        )
+        self.frame_locals = (
+            frame_locals
+            if frame_locals is not None
+            else LocalsCapture(enabled=settings.capture_locals, redactor=redactor)
         )
         self._logger = get_logger("otel_errors")
         self._fixed_values: dict[
@@ -176,7 +185,21 @@ class ErrorRecorder:
             attributes[names.ERROR_FINGERPRINT] = extend_fingerprint(
                 stack.fingerprint, failed_upstream.code
             )
+        if self.frame_locals.enabled:
+            self._add_locals(exc, attributes)
         return attributes, entry
+
+    def _add_locals(self, exc: BaseException, attributes: dict[str, AttributeValue]) -> None:
+        """``error.locals`` for a fingerprint's first occurrences (see ``frame_locals``)."""
+        try:
+            captured = self.frame_locals.capture(
+                exc, str(attributes[names.ERROR_FINGERPRINT]), self.stack
+            )
+        except Exception as failure:  # the event goes out without them
+            report_internal_failure("recording.locals", failure)
+            return
+        if captured is not None:
+            attributes[names.ERROR_LOCALS] = captured
 
     def _fixed(self, entry: ErrorCode, cls: type) -> tuple[str, str, str, str, str, bool]:
         """The attribute values a catalogue entry and an exception class fix, read once."""

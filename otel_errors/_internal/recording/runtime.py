@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from otel_errors._internal.config.settings import Settings, value_length_limit
 from otel_errors._internal.helpers import fail_open, locks
 from otel_errors._internal.recording.error_types import ErrorTypes
+from otel_errors._internal.recording.frame_locals import LocalsCapture
 from otel_errors._internal.recording.local_roots import LocalRoots
 from otel_errors._internal.recording.outcome import Outcomes
 from otel_errors._internal.recording.own_metrics import Instruments
@@ -66,6 +67,9 @@ class Runtime:
         self.error_types = ErrorTypes()
         self.local_roots = LocalRoots()
         self.instruments = Instruments()
+        self.frame_locals = LocalsCapture(
+            enabled=settings.capture_locals, redactor=lambda: self.redactor
+        )
         self.recorder = ErrorRecorder(
             settings,
             self.registry.classifier,
@@ -75,6 +79,7 @@ class Runtime:
             error_types=self.error_types,
             local_roots=self.local_roots,
             redactor=lambda: self.redactor,
+            frame_locals=self.frame_locals,
         )
         self._parts: dict[type[Any], Any] = {}
         self._lock = locks.lock()
@@ -94,7 +99,8 @@ class Runtime:
     def after_fork(self) -> None:
         """In a forked child: the parent's counts, requests and outcomes are not the child's."""
         self.recorder.metrics.after_fork()
-        for state in (self.outcomes, self.error_types, self.local_roots, *self._parts.values()):
+        states = (self.outcomes, self.error_types, self.local_roots, self.frame_locals)
+        for state in (*states, *self._parts.values()):
             reset = getattr(state, "after_fork", None)
             if callable(reset):
                 reset()

@@ -197,6 +197,27 @@ class StackFormatter:
             current = current.tb_next
         return _Frames(text, tuple(app), tuple(every))
 
+    def innermost_app_frames(
+        self, tb: TracebackType, limit: int
+    ) -> list[tuple[str, int, dict[str, object]]]:
+        """``(module:function, line, variables)`` of the last ``limit`` application frames.
+
+        Innermost first. The variables are the frames' own mappings, to be read at
+        once: nothing here keeps a frame.
+        """
+        found: list[tuple[str, int, dict[str, object]]] = []
+        current: TracebackType | None = tb
+        while current is not None:
+            frame = current.tb_frame
+            name, in_app = self._describe_code(frame.f_code, frame.f_globals)
+            if in_app:
+                found.append((name, current.tb_lineno, frame.f_locals))
+                if len(found) > limit:
+                    found.pop(0)
+            current = current.tb_next
+        found.reverse()
+        return found
+
     def _describe_code(self, code: CodeType, f_globals: dict[str, object]) -> tuple[str, bool]:
         info = self._code_info.get(code)
         if info is None:
