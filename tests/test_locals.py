@@ -13,10 +13,15 @@ import weakref
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from otel_errors._internal import names
+from otel_errors._internal.export.local import LocalSpanExporter
 from otel_errors._internal.recording import frame_locals, runtime
 from otel_errors._internal.recording.frame_locals import LocalsCapture
+from otel_errors._internal.tooling.cli import main
 
 BIN = Path(sys.executable).parent
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -285,6 +290,35 @@ def test_a_capture_failure_leaves_the_event(spans, tracer, use_settings, monkeyp
     event = spans.exception_events()[0]
     assert event[names.ERROR_CODE]
     assert names.ERROR_LOCALS not in event
+
+
+def test_the_report_shows_the_latest_capture_of_each_code(tmp_path, use_settings, capsys):
+    """``otel-errors report`` (text, JSON and HTML) shows each code's variables, escaped."""
+    use_settings(capture_locals=True)
+    provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
+    provider.add_span_processor(SimpleSpanProcessor(LocalSpanExporter(tmp_path)))
+    tracer = provider.get_tracer("report-test")
+
+    def lookup(sku: str) -> None:
+        raise KeyError(sku)
+
+    for sku in ("<b>sku-1</b>", "sku-2"):
+        _fail(tracer, lookup, sku)
+
+    assert main(["report", "--dir", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "Variables of the failing frames" in text
+    assert "lookup line" in text
+    assert "sku = '<b>sku-1</b>'" in text  # the first occurrence; the second is not captured
+    assert main(["report", "--dir", str(tmp_path), "--json"]) == 0
+    error = json.loads(capsys.readouterr().out)["errors"][0]
+    assert error["example_locals"][0]["locals"] == {"sku": "'<b>sku-1</b>'"}
+    page = tmp_path / "report.html"
+    assert main(["report", "--dir", str(tmp_path), "--html", str(page)]) == 0
+    html = page.read_text()
+    assert 'id="locals"' in html
+    assert "&#x27;&lt;b&gt;sku-1&lt;/b&gt;&#x27;" in html
+    assert "<b>sku-1" not in html
 
 
 APP = textwrap.dedent("""

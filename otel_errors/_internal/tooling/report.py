@@ -2,7 +2,9 @@
 
 Top error codes (count, severity, handled share, first and last seen, one example
 trace id) and the error rate per endpoint (server spans whose status is ERROR or
-whose HTTP status is 5xx, over all server spans of that route).
+whose HTTP status is 5xx, over all server spans of that route). Where exception
+events carry the failing frames' variables (``error.locals``, when
+``OTEL_ERRORS_CAPTURE_LOCALS`` is on), the latest capture of each code is shown.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class CodeStats:
     example_trace_id: str = ""
     exception_types: dict[str, int] = field(default_factory=dict)
     times: list[str] = field(default_factory=list)  # every occurrence, for the HTML charts
+    example_locals: list[dict[str, Any]] = field(default_factory=list)
+    """The frames of the latest ``error.locals`` of this code (innermost first)."""
+    _locals_time: str = ""
 
     def add(self, time: str, trace_id: str, exc_type: str, *, handled: bool) -> None:
         """Counts one occurrence."""
@@ -96,6 +101,11 @@ class Report:
             str(attributes.get(names.EXCEPTION_TYPE, "?")),
             handled=attributes.get(names.ERROR_HANDLED) is True,
         )
+        captured = attributes.get(names.ERROR_LOCALS)
+        if isinstance(captured, str) and time >= stats._locals_time:
+            frames = parse_locals(captured)
+            if frames:
+                stats.example_locals, stats._locals_time = frames, time
 
     def add_span(self, span: dict[str, Any]) -> None:
         """Counts a span's exception events and, for server spans, the request."""
@@ -167,6 +177,28 @@ def _parse(line: str, report: Report) -> dict[str, Any] | None:
     return record
 
 
+def parse_locals(text: str) -> list[dict[str, Any]]:
+    """The frames of an ``error.locals`` value; none when it is not what we write."""
+    try:
+        frames = json.loads(text)
+    except ValueError:
+        return []
+    if not isinstance(frames, list):
+        return []
+    return [
+        frame
+        for frame in frames
+        if isinstance(frame, dict) and isinstance(frame.get("locals"), dict)
+    ]
+
+
+def frame_heading(frame: dict[str, Any]) -> str:
+    """``module:function line N`` (``(N variables left out)`` when some were)."""
+    heading = f"{frame.get('function', '?')} line {frame.get('line', '?')}"
+    omitted = frame.get("omitted")
+    return f"{heading} ({omitted} variables left out)" if omitted else heading
+
+
 def describe(stats: CodeStats, catalog: Catalog) -> str:
     """The code's catalogue title and its most frequent exception type."""
     entry = catalog.get(stats.code)
@@ -199,6 +231,7 @@ def render_text(report: Report, catalog: Catalog, directory: Path, top: int) -> 
                 ]
             )
         out += _table(rows, numeric={2, 3})
+        out += _locals_text(report.top_codes(top))
     out.append("")
     if report.endpoints:
         out.append("Error rate per endpoint")
@@ -228,6 +261,7 @@ def render_json(report: Report, top: int) -> str:
                     "last_seen": s.last_seen,
                     "example_trace_id": s.example_trace_id,
                     "exception_types": s.exception_types,
+                    "example_locals": s.example_locals,
                 }
                 for s in report.top_codes(top)
             ],
@@ -245,6 +279,19 @@ def render_json(report: Report, top: int) -> str:
         },
         indent=2,
     )
+
+
+def _locals_text(codes: list[CodeStats]) -> list[str]:
+    captured = [stats for stats in codes if stats.example_locals]
+    if not captured:
+        return []
+    out = ["", "Variables of the failing frames (latest capture per code, innermost first)"]
+    for stats in captured:
+        out.append(f"  {stats.code}")
+        for frame in stats.example_locals:
+            out.append(f"    {frame_heading(frame)}")
+            out += [f"      {name} = {value}" for name, value in frame["locals"].items()]
+    return out
 
 
 def _table(rows: list[list[str]], numeric: set[int]) -> list[str]:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from html import escape
 from typing import TYPE_CHECKING
 
-from otel_errors._internal.tooling.report import describe
+from otel_errors._internal.tooling.report import describe, frame_heading
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -266,6 +266,29 @@ def _endpoints_table(report: Report) -> str:
     return _table("endpoints", head, rows)
 
 
+def _locals_section(report: Report, top: int) -> list[str]:
+    """The latest ``error.locals`` of each top code, one list per frame."""
+    blocks = []
+    for stats in report.top_codes(top):
+        if not stats.example_locals:
+            continue
+        frames = []
+        for frame in stats.example_locals:
+            rows = "".join(
+                f"<tr><th><code>{escape(str(name))}</code></th>"
+                f"<td><code>{escape(str(value))}</code></td></tr>"
+                for name, value in frame["locals"].items()
+            )
+            frames.append(f"<h4>{escape(frame_heading(frame))}</h4><table>{rows}</table>")
+        blocks.append(f"<h3><code>{escape(stats.code)}</code></h3>{''.join(frames)}")
+    if not blocks:
+        return []
+    return [
+        "<h2>Variables of the failing frames <small>(latest capture per code)</small></h2>",
+        f'<section id="locals">{"".join(blocks)}</section>',
+    ]
+
+
 def render_html(report: Report, catalog: Catalog, directory: Path, top: int) -> str:
     """The whole page."""
     timeline, by_code, by_severity = _series(report)
@@ -274,6 +297,7 @@ def render_html(report: Report, catalog: Catalog, directory: Path, top: int) -> 
         _codes_table(report, catalog, top) if report.codes else "<p>No errors recorded.</p>",
         "<h2>Error rate per endpoint</h2>",
         _endpoints_table(report) if report.endpoints else "<p>No server spans recorded.</p>",
+        *_locals_section(report, top),
     ]
     if timeline is not None:
         step = int(timeline.step.total_seconds())
