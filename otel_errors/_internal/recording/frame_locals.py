@@ -38,6 +38,7 @@ import reprlib
 import time
 import types
 import uuid
+from json.encoder import encode_basestring_ascii as _quoted
 from typing import TYPE_CHECKING, Any
 
 from otel_errors._internal.helpers import locks
@@ -188,7 +189,7 @@ def render(frames: list[tuple[str, int, dict[str, Any]]], redactor: Redactor) ->
                 omitted += 1
                 continue
             text = _value_text(bounded, redactor, name, value)
-            piece = len(json.dumps(name[:MAX_NAME_CHARS])) + len(json.dumps(text)) + 2
+            piece = len(_quoted(name[:MAX_NAME_CHARS])) + len(_quoted(text)) + 2
             if size + piece > MAX_BYTES - 32:  # room for "omitted"
                 omitted += 1
                 continue
