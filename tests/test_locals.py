@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from otel_errors._internal import names
 from otel_errors._internal.export.local import LocalSpanExporter
 from otel_errors._internal.recording import frame_locals, runtime
 from otel_errors._internal.recording.frame_locals import LocalsCapture
+from otel_errors._internal.recording.log_fields import structure
 from otel_errors._internal.tooling.cli import main
 
 BIN = Path(sys.executable).parent
@@ -272,6 +274,27 @@ def test_no_reference_keeps_a_local_alive(spans, tracer, use_settings):
     assert names.ERROR_LOCALS in spans.exception_events()[0]
     gc.collect()
     assert ref[0]() is None
+
+
+def test_a_log_line_does_not_use_up_the_capture(spans, tracer, use_settings):
+    """A logged exception's JSON line and log attributes come first; the event still has them."""
+    recorder = use_settings(capture_locals=True)
+
+    def fail() -> None:
+        quantity = 7
+        raise ValueError(quantity)
+
+    with tracer.start_as_current_span("work") as span:
+        try:
+            fail()
+        except ValueError as exc:
+            record = logging.LogRecord("app", logging.ERROR, __file__, 1, "boom", (), None)
+            record.exc_info = (type(exc), exc, exc.__traceback__)
+            assert structure(record, {}).fields["stack_trace"]
+            attributes, _ = recorder.attributes(exc, handled=True, with_locals=False)
+            assert names.ERROR_LOCALS not in attributes
+            span.record_exception(exc)
+    assert _innermost(spans) == {"quantity": "7"}
 
 
 def test_a_capture_failure_leaves_the_event(spans, tracer, use_settings, monkeypatch):

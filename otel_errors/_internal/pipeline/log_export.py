@@ -41,7 +41,7 @@ class ErrorsLogRecordProcessor(LogRecordProcessor):
         try:
             severity = record.severity_number
             handled = severity is not None and severity.value < SeverityNumber.ERROR.value
-            ours, _ = get_recorder().attributes(exception, handled=handled)
+            ours, _ = get_recorder().attributes(exception, handled=handled, with_locals=False)
             merged = dict(attributes or {})
             merged.update(ours)
             record.attributes = merged

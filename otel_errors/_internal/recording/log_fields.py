@@ -68,7 +68,7 @@ def structure(record: logging.LogRecord, resource: dict[str, Any]) -> Structured
     entry: ErrorCode | None = None
     stack_trace = None
     if exception is not None:
-        attributes, entry = recorder.attributes(exception, handled=True)
+        attributes, entry = recorder.attributes(exception, handled=True, with_locals=False)
         stack_trace = attributes["exception.stacktrace"]
     error_code = _explicit_code(record) or (entry.code if entry else None)
     level = _effective_level(record, entry)

@@ -141,11 +141,14 @@ class ErrorRecorder:
         handled: bool,
         code: str | ErrorCode | None = None,
         span: trace.Span | None = None,
+        with_locals: bool = True,
     ) -> tuple[dict[str, AttributeValue], ErrorCode]:
         """The exception attributes of DESIGN.md for ``exc``, and its catalogue entry.
 
         Enrichers registered for the exception's library add theirs (``span`` is the
-        span it is being recorded on, if any).
+        span it is being recorded on, if any). ``with_locals=False`` leaves out
+        ``error.locals``, and does not use up the fingerprint's capture: for the other
+        places that describe an exception (a log line), not the exception event.
         """
         result = (
             Classification(self.classifier.resolve(code))
@@ -185,7 +188,7 @@ class ErrorRecorder:
             attributes[names.ERROR_FINGERPRINT] = extend_fingerprint(
                 stack.fingerprint, failed_upstream.code
             )
-        if self.frame_locals.enabled:
+        if with_locals and self.frame_locals.enabled:
             self._add_locals(exc, attributes)
         return attributes, entry
 
