@@ -140,23 +140,58 @@ def test_hostile_reprs_never_run(spans, tracer, use_settings):
 
 
 def test_a_failing_rendering_is_a_placeholder():
-    """A container changed under the rendering gives a placeholder, never an exception."""
+    """A dict changed while it is rendered (another thread) gives a placeholder, not an error."""
+    real = runtime.current().redactor
+    shared = {"a": "x", "b": "y"}
 
-    class Changing(dict):  # rendered by name only: a dict subclass is not a dict
-        pass
+    class MutatingRedactor:  # stands in for a thread writing to ``shared`` meanwhile
+        def text_into(self, text: str, fired: list[str]) -> str:
+            shared[f"new {len(shared)}"] = text
+            return real.text_into(text, fired)
+
+        def redact_value(self, key: str, value: object) -> tuple[object, tuple[str, ...]]:
+            return real.redact_value(key, value)
+
+    text = frame_locals.render(
+        [("m:f", 1, {"shared": shared, "after": 3})],
+        MutatingRedactor(),  # type: ignore[arg-type]
+    )
+    variables = json.loads(text)[0]["locals"]
+    assert variables == {"shared": "<repr failed: RuntimeError>", "after": "3"}
+
+
+def test_objects_inside_built_in_containers_are_named_only():
+    """A built-in container's user-defined items and keys are named, their code never run."""
 
     class Exploding:
         def __eq__(self, other: object) -> bool:
             raise RuntimeError
 
+        def __repr__(self) -> str:
+            raise RuntimeError
+
         __hash__ = object.__hash__
 
+    class MyDict(dict):
+        pass
+
     redactor = runtime.current().redactor
-    broken = {Exploding(): 1}
-    text = frame_locals.render([("m:f", 1, {"a": Changing(), "b": broken})], redactor)
-    variables = json.loads(text)[0]["locals"]
-    assert variables["a"].endswith("Changing object>")
-    assert variables["b"].startswith("{<")
+    value = {Exploding(): [Exploding()], "d": MyDict()}
+    text = frame_locals.render([("m:f", 1, {"value": value})], redactor)
+    rendered = json.loads(text)[0]["locals"]["value"]
+    assert rendered.startswith("{<")
+    assert "Exploding object>: [<" in rendered
+    assert "'d': <test_locals." in rendered
+
+
+def test_a_forked_child_starts_its_own_window(use_settings):
+    """``Runtime.after_fork`` forgets the parent's captures: a worker captures its own first."""
+    use_settings(capture_locals=True)
+    installed = runtime.current()
+    assert installed.frame_locals.due("fp")
+    assert not installed.frame_locals.due("fp")
+    installed.after_fork()
+    assert installed.frame_locals.due("fp")
 
 
 def test_large_and_nested_values_are_bounded(spans, tracer, use_settings):
