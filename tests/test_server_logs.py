@@ -7,7 +7,8 @@ them) must come out as the same JSON lines as the application's, with the trace 
 and redacted, and reach the local ``logs.jsonl``; with it off (the default), or with
 a logging configuration of the application's, the console is exactly uvicorn's.
 A real uvicorn process under ``opentelemetry-instrument``, FastAPI instrumented by
-contrib.
+contrib; then gunicorn with Flask, and Django's development server (its
+``django.server`` logger does not propagate either).
 """
 
 from __future__ import annotations
@@ -259,3 +260,84 @@ def test_default_console_is_gunicorns_and_flasks_own(tmp_path):
     assert any("ERROR in app: Exception on /boom [GET]" in line for line in ours)
     assert any("[ERROR] Error handling request GET /bare" in line for line in ours)
     assert _shape(ours) == _shape(vanilla)
+
+
+DJANGO_APP = f"""
+import logging
+
+from django.http import HttpResponse
+from django.urls import path
+
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1"]
+SECRET_KEY = "not-a-secret-test-key"
+ROOT_URLCONF = "djshop"
+MIDDLEWARE = []
+INSTALLED_APPS = []
+DATABASES = {{}}
+
+
+def ok(request):
+    return HttpResponse("ok")
+
+
+def boom(request):
+    logging.getLogger("shop.views").warning("charging with password={SECRET}")
+    raise RuntimeError("gateway refused password={SECRET}")
+
+
+urlpatterns = [path("ok", ok), path("boom", boom)]
+"""
+
+
+def _runserver(tmp_path: Path, extra_env: dict[str, str]) -> tuple[list[str], Path]:
+    """Django's development server under the launcher; /ok and /boom; its console lines."""
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "djshop.py").write_text(DJANGO_APP)
+    data = tmp_path / "data"
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHON", "DJANGO"))}
+    env.update(OTEL_SERVICE_NAME="shop", OTEL_ERRORS_LOCAL_DIR=str(data),
+               OTEL_BLRP_SCHEDULE_DELAY="100", DJANGO_SETTINGS_MODULE="djshop",
+               PYTHONPATH=str(tmp_path), PYTHONUNBUFFERED="1", **extra_env)  # fmt: skip
+    command = [str(BIN / "opentelemetry-instrument"), str(BIN / "python"), "-m", "django",
+               "runserver", "--noreload", "--nothreading", f"127.0.0.1:{port}"]  # fmt: skip
+    server = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while _status(f"http://127.0.0.1:{port}/ok") != 200:
+            assert time.monotonic() < deadline, "runserver did not answer"
+            assert server.poll() is None, "runserver exited"
+            time.sleep(0.2)
+        assert _status(f"http://127.0.0.1:{port}/boom") == 500
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, _ = server.communicate(timeout=30)
+    return [line for line in out.splitlines() if line.strip()], data
+
+
+def test_json_console_puts_djangos_server_log_in_the_same_format(tmp_path):
+    """``django.server`` (no propagation, a formatter of its own): JSON lines, and exported."""
+    lines, data = _runserver(tmp_path, {"OTEL_ERRORS_LOG_CONSOLE_JSON": "true"})
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    served = [r for r in records if r["component"] == "django.server"]
+    assert any('"GET /boom HTTP/1.1" 500' in r["message"] for r in served), lines
+    assert any('"GET /ok HTTP/1.1" 200' in r["message"] for r in served), lines
+    assert not [
+        line for line in lines if '"GET /boom HTTP/1.1" 500' in line and not line.startswith("{")
+    ]
+    assert SECRET not in "\n".join(lines)
+    exported = (data / "logs.jsonl").read_text()
+    assert '"scope":"django.server"' in exported
+    assert SECRET not in exported
+
+
+def test_default_console_is_djangos_own(tmp_path):
+    """JSON console off: ``django.server`` prints Django's ``[time] "GET ..." status`` lines."""
+    lines, data = _runserver(tmp_path, {})
+    served = [line for line in lines if '"GET /boom HTTP/1.1" 500' in line]
+    assert served, lines
+    assert all(re.match(r"\[[^\]]+\] \"GET /boom HTTP/1.1\" 500 \d+$", line) for line in served)
+    assert '"scope":"django.server"' in (data / "logs.jsonl").read_text()
