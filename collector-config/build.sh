@@ -64,7 +64,6 @@ if ! flock -w 3600 9; then die "could not lock $CACHE/.lock"; fi
 
 go_env() {
     command -v go >/dev/null || die "go is not on PATH"
-    [[ -n "${GOMODCACHE:-}" ]] || OWN_GO_CACHE=1
     export GOMODCACHE="${GOMODCACHE:-$CACHE/go/mod}"
     export GOCACHE="${GOCACHE:-$CACHE/go/build}"
     export GOPATH="${GOPATH:-$CACHE/go/path}"
@@ -274,11 +273,12 @@ case "$PROM_FROM" in
     *) die "OTEL_ERRORS_PROMETHEUS_FROM must be go or apt, not '$PROM_FROM'" ;;
 esac
 results="$(mktemp "$CACHE/.results.XXXXXX")"
-OWN_GO_CACHE=0
+# Also a warm run deletes what an earlier run left there (one interrupted, or kept
+# with OTEL_ERRORS_KEEP_GO_CACHE): $CACHE/go is only ever Go's caches of ours.
 drop_go_cache() {
-    [[ "$OWN_GO_CACHE" == 1 && "${OTEL_ERRORS_KEEP_GO_CACHE:-false}" != true ]] || return 0
+    [[ -d "$CACHE/go" && "${OTEL_ERRORS_KEEP_GO_CACHE:-false}" != true ]] || return 0
     log "deleting Go's module and build caches ($(du -sh "$CACHE/go" 2>/dev/null | cut -f1))"
-    go clean -modcache >/dev/null 2>&1 || true  # module files are read-only
+    chmod -R u+w "$CACHE/go" 2>/dev/null || true  # module files are read-only
     rm -rf "$CACHE/go"
 }
 trap 'rm -f "$results"; drop_go_cache' EXIT
