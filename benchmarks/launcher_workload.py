@@ -10,8 +10,9 @@ thread: the loop and the exporting thread) over that stretch, start-up excluded.
 Cases:
 
 - ``success``: a span whose body does nothing;
-- ``repeated``: a span whose body raises nine frames deep, the same place every time,
-  the message changing each time (``invalid quantity <n> for order``);
+- ``repeated``: a span whose body raises nine frames deep, the same place every time
+  (one chain of the generated module below), the message changing each time
+  (``invalid quantity <n> for order``);
 - ``new2`` / ``new10``: a span whose body raises two / ten frames deep through
   functions never run before: every span fails at a new site (distinct code objects,
   in a generated module under ``SITES_DIR``, a real file, as an application's are).
@@ -24,47 +25,12 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 from opentelemetry import trace
 
 WARM_UP = 20
 """Spans run before the measurement (imports, first exports, caches of a running service)."""
-
-
-def f1(n: int) -> None:
-    f2(n)
-
-
-def f2(n: int) -> None:
-    f3(n)
-
-
-def f3(n: int) -> None:
-    f4(n)
-
-
-def f4(n: int) -> None:
-    f5(n)
-
-
-def f5(n: int) -> None:
-    f6(n)
-
-
-def f6(n: int) -> None:
-    f7(n)
-
-
-def f7(n: int) -> None:
-    f8(n)
-
-
-def f8(n: int) -> None:
-    f9(n)
-
-
-def f9(n: int) -> None:
-    raise ValueError(f"invalid quantity {n} for order")
 
 
 def sites_source(depth: int, count: int) -> str:
@@ -89,6 +55,12 @@ def write_sites(folder: Path, depth: int, count: int) -> str:
     return name
 
 
+def _import_sites(depth: int, count: int) -> ModuleType:
+    folder = Path(sys.argv[3])
+    sys.path.insert(0, str(folder))
+    return importlib.import_module(write_sites(folder, depth, count))
+
+
 def main() -> None:
     case, count = sys.argv[1], int(sys.argv[2])
     tracer = trace.get_tracer("bench")
@@ -98,11 +70,9 @@ def main() -> None:
     if case == "success":
         entries = None
     elif case == "repeated":
-        entries = [f1] * total
+        entries = [_import_sites(9, 1).site0_0] * total
     elif case in ("new2", "new10"):
-        folder = Path(sys.argv[3])
-        sys.path.insert(0, str(folder))
-        module = importlib.import_module(write_sites(folder, int(case[3:]), total))
+        module = _import_sites(int(case[3:]), total)
         entries = [getattr(module, f"site{chain}_0") for chain in range(total)]
     else:
         raise SystemExit(f"unknown case {case!r}")
