@@ -555,7 +555,9 @@ def _pages(stack: Stack, severity: str) -> list[dict[str, Any]]:
 
 
 def _mails(stack: Stack, severity: str) -> list[email.message.EmailMessage]:
-    return [m for m in stack.smtp.messages if str(m["Subject"]).startswith(f"[{severity}]")]
+    """The shop's e-mails of ``severity`` (not the pipeline's own: see ``_pages``)."""
+    subject = f"[{severity}] {SERVICE} ({ENVIRONMENT}): "
+    return [m for m in stack.smtp.messages if str(m["Subject"]).startswith(subject)]
 
 
 def _text_part(message: email.message.EmailMessage) -> str:
