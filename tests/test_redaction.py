@@ -208,6 +208,10 @@ FAMILIES = [
     (DETAIL, "order-2026-0001", "database_value"),
 ]  # fmt: skip
 # Round two of issue 13: families and syntaxes derived from their specifications.
+JWE_HEADER = (  # RFC 7518 ECDH-ES: the ephemeral key travels in the header
+    "eyJhbGciOiJFQ0RILUVTIiwiZW5jIjoiQTI1NkdDTSIsImVwayI6eyJrdHkiOiJFQyIsImNydiI6IlAtMjU2Iiwi"
+    "eCI6IlpTNHhjVTFqUGtmVnAxb0RRQ2dxS3YifX0"
+)
 JWE = "eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..MkbEnzVhQ2dZ6pFu.cGF5bG9hZC1ieXRlcw.RjNYuWb2QKU"
 BEDROCK = (
     "bedrock-api-key-" + "YmVkcm9jay5hbWF6b25hd3MuY29tLz9BY3Rpb249Q2FsbFdpdGhCZWFyZXJUb2tlbg=="
@@ -228,6 +232,8 @@ FAMILIES += [
     ("secrete = A,.:-@*?!", "A,.:-@*?!", "key_value"),
     ('curl --user "{acd3c08b}":"{Zf3D0LXCM3EIMbgJ}" x', "Zf3D0LXCM3EIMbgJ", "key_value"),
     ("curl --user  'deploy:Zf3D0LXCM3EIMbgJ' x", "Zf3D0LXCM3EIMbgJ", "key_value"),
+    (f"invalid header {JWE_HEADER}", JWE_HEADER, "jwt"),  # a JWE header alone, with its key
+    ("token cut: eyJhbGciOiJIUzI1NiIsInR5cCI6Ik", "eyJhbGciOiJIUzI1NiIsInR5cCI6Ik", "jwt"),
 ]  # fmt: skip
 CARRIERS = {
     "as written": lambda t: t,
@@ -287,6 +293,8 @@ def test_listed_false_positives_stay(redactor, text):
         "-----BEGIN OPENSSH PRIVATE KEY----------END OPENSSH PRIVATE KEY-----",
         "AIzaSyabcdefghijklmnopqrstuvwxyz1234567",  # the alphabet fills a template
         "bedrock-api-key-" + "ZXhhbXBsZS5jb20vbm90LWJlZHJvY2s=",  # not a Bedrock URL inside
+        "claims eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ alone",  # no JOSE header
+        "typ eyJ0eXAiOiJKV1QiLCJraWQiOiJrZXktMSJ9 without alg",
     ],
 )  # fmt: skip
 def test_examples_and_code_are_not_secrets(redactor, text):

@@ -311,6 +311,11 @@ def spec_positives() -> list[dict[str, str]]:
     ]  # fmt: skip
     for template in syntaxes:
         add("key_value", rand(ALNUM, 16), template)
+    for _ in range(5):  # a JOSE header alone: a JWE header with its ephemeral key, a token cut
+        point = {"kty": "EC", "crv": "P-256", "x": rand(ALNUM, 43), "y": rand(ALNUM, 43)}
+        add("jwt", b64url({"alg": "ECDH-ES", "enc": "A256GCM", "epk": point}), "{s}")
+        cut = b64url({"alg": "RS256", "typ": "JWT", "kid": rand(HEX, 16)})[: RNG.randint(24, 60)]
+        add("jwt", cut, RNG.choice(["token {s}", "invalid header {s}"]))
     return out
 
 
@@ -470,6 +475,9 @@ def negatives() -> list[dict[str, str]]:
                  "bedrock-api-key-" + base64.b64encode(b"example.com/not-bedrock").decode(),
                  'the password "reset" link expired', "password reset token sent"):  # fmt: skip
         add("look_alike", text)
+    for _ in range(5):  # base64url JSON without a JOSE header: claims alone, a typ without alg
+        add("jose_look_alike", "claims " + b64url({"sub": rand(string.digits, 8), "name": "x"}))
+        add("jose_look_alike", b64url({"typ": "JWT", "kid": rand(HEX, 12)}))
     return out
 
 

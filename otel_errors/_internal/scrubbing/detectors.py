@@ -90,9 +90,9 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "jwt",
         anchored(
-            rf"(?P<secret>ey[IJ]{_B64URL}{{6,}}\.(?:{_B64URL}{{2,}}\.{_B64URL}*"
+            rf"(?P<secret>ey[IJ]{_B64URL}{{6,}}(?:\.(?:{_B64URL}{{2,}}\.{_B64URL}*"
             rf"(?:\.{_B64URL}{{2,}}\.{_B64URL}{{2,}})?|\.{_B64URL}{{2,}}\.{_B64URL}{{2,}}\."
-            rf"{_B64URL}{{2,}}))",
+            rf"{_B64URL}{{2,}})|(?<={_B64URL}{{16}})(?!{_B64URL}|\.{_B64URL})))",  # or a header
             validate=jwt_ok,
         ),
         triggers=("eyJ", "eyI"),

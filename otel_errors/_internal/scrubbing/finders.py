@@ -198,14 +198,19 @@ def jwt_ok(token: str) -> bool:
     """Whether ``token`` has a JOSE header (RFC 7515/7519): base64url JSON naming ``alg``.
 
     Signed (three parts), unsecured (``alg: none``, empty signature) and encrypted
-    (five parts) tokens all start with such a header.
+    (five parts) tokens all start with such a header. A header alone is a token cut
+    after it (a line wrapped, a value cut short) or a JWE header carrying its key
+    material: it must name ``alg``, the one member RFC 7515 requires.
     """
-    header = token.split(".", 1)[0]
+    header, dot, _ = token.partition(".")
+    header = header[: len(header) - (len(header) % 4 == 1)]  # cut short: one char encodes none
     try:
         decoded = base64.urlsafe_b64decode(header + "=" * (-len(header) % 4))
     except (binascii.Error, ValueError):
         return False
-    return decoded.lstrip().startswith(b"{") and (b'"alg"' in decoded or b'"typ"' in decoded)
+    if not decoded.lstrip().startswith(b"{"):
+        return False
+    return b'"alg"' in decoded or (dot != "" and b'"typ"' in decoded)
 
 
 _KEY_DETAIL = re.compile(
