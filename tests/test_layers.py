@@ -184,6 +184,7 @@ INTERPRETER_STATE: dict[str, dict[str, str]] = {
     "_internal.scrubbing.key_values": {
         "_verdicts": "memo of a pure function of the key",
         "_backward_verdicts": "memo of a pure function of the key",
+        "_keyless": "memo of a pure function of the value's template",
     },
     "_internal.pipeline.setup": {"_lock": "one setup at a time"},
     "_internal.pipeline.sdk_patch": {"_installed": "the SDK class is patched once"},

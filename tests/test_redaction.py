@@ -9,7 +9,9 @@ from urllib.parse import quote
 import pytest
 
 from otel_errors._internal.scrubbing import DROP, RedactionConfig, RedactionConfigError, Redactor
+from otel_errors._internal.scrubbing.anchors import Anchors
 from otel_errors._internal.scrubbing.detectors import DEFAULT_MAX_LENGTH as MAX_SCAN
+from otel_errors._internal.scrubbing.detectors import DETECTORS
 from otel_errors._internal.scrubbing.validators import iban_ok, luhn_ok
 
 CARD = "4111 1111 1111 1111"
@@ -593,3 +595,15 @@ def test_redacting_twice_changes_nothing(redactor, text):
     once = redactor.redact_text(text)[0]
     assert once != text
     assert redactor.redact_text(once)[0] == once
+
+
+def test_values_of_one_template_are_each_checked(redactor):
+    """Anchors and keyless values are remembered by template; their digits still count."""
+    first = "declined: card 4111 1111 1111 1112 expired"  # fails Luhn: same template, no card
+    assert redactor.redact_text(first) == (first, ())
+    assert redactor.redact_text("declined: card 4111 1111 1111 1111 expired")[1] == ("card",)
+    assert redactor.redact_text("password=111")[1] == ()  # a placeholder
+    assert redactor.redact_text("password=123")[1] == ("key_value",)
+    anchors = Anchors(list(DETECTORS))  # below the decoded views, which find it too
+    assert anchors.secrets("note jane%41example.com") == []
+    assert anchors.secrets("note jane%40example.com") == [(5, 23, "email")]  # %40 has digits

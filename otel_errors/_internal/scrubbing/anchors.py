@@ -15,6 +15,10 @@ in C, and a detector runs only at its anchors:
   at the few positions holding a ``J`` instead of at every ``e``. The literals of
   provider tokens are only looked for in a value holding a run of 16 word
   characters, as each of those tokens does.
+
+What a value's anchors are is remembered by its template (see ``templates``): every
+shape and literal treats the ten digits alike, except ``%40``, so a value holding a
+``%`` is read each time.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from __future__ import annotations
 import re
 import string
 from typing import TYPE_CHECKING, Any
+
+from otel_errors._internal.scrubbing.templates import template_of
 
 if TYPE_CHECKING:
     from otel_errors._internal.scrubbing.detectors import Detector
@@ -93,11 +99,22 @@ class Anchors:
         self._tokens = _literal_search([d for d in detectors if d.token])
         self._scanners = tuple(d for d in detectors if not d.triggers)
         self._by_shape: dict[bytes, list[tuple[Detector, list[int]]]] = {}
+        self._by_template: dict[bytes, dict[Detector, list[int]]] = {}
 
     def secrets(self, text: str) -> list[tuple[int, int, str]]:
         """``(start, end, rule)`` of each secret the detectors find at their anchors."""
         found: list[tuple[int, int, str]] = []
-        for detector, positions in self._starts(text).items():
+        template = template_of(text)
+        remembered = None if template is None else self._by_template.get(template)
+        if remembered is not None:
+            starts = remembered
+        else:
+            starts = self._starts(text)
+            if template is not None and b"%" not in template:  # ``%40``: a literal with digits
+                if len(self._by_template) >= _SHAPES_REMEMBERED:
+                    self._by_template.clear()
+                self._by_template[template] = starts
+        for detector, positions in starts.items():
             for start, end in detector.find(text, positions):
                 found.append((start, end, detector.name))
         for detector in self._scanners:  # they find their own anchors, where their gate is

@@ -31,6 +31,7 @@ import re
 import string
 
 from otel_errors._internal.scrubbing.keys import key_is_secret
+from otel_errors._internal.scrubbing.templates import template_of
 
 _IDENTIFIER_CHARS = string.ascii_letters + string.digits + "_.-"
 _MAX_IDENTIFIER = 64
@@ -101,10 +102,14 @@ def key_values(text: str, _: list[int]) -> list[tuple[int, int]]:
     verdicts are remembered by the key as read backwards. Comparisons and
     command-line options are looked for where ``==``, ``!=`` or `` -`` is.
     """
+    template = template_of(text)
+    if template in _keyless:
+        return []
     spans: list[tuple[int, int]] = []
     length = len(text)
     verdicts = _backward_verdicts
     backwards = text[::-1]
+    named = False  # a key names a secret (or a type): what is found may depend on digits
     match = _BACKWARDS.search(backwards)  # ``search`` from each end: ``finditer`` costs more
     while match is not None:
         key = match["key"]
@@ -112,14 +117,21 @@ def key_values(text: str, _: list[int]) -> list[tuple[int, int]]:
         if verdict is None:
             verdict = _judge_backwards(key)
         if verdict:
+            named = True
             span = _value_of(text, match, length - match.end("separator"), verdict)
             if span is not None:
                 spans.append(span)
         match = _BACKWARDS.search(backwards, match.end())
     if "=" in text and ("==" in text or "!=" in text):  # one character: memchr first
+        named = True
         spans += _compared_values(text)
     if "-" in text and (" -" in text or text.startswith("-")):
+        named = True
         spans += _cli_values(text)
+    if not named and template is not None:
+        if len(_keyless) >= _CACHE_SIZE:
+            _keyless.clear()
+        _keyless[template] = None
     return spans
 
 
@@ -143,6 +155,13 @@ _SECRET, _TYPE_WORD = 1, 2
 """Verdicts on a key besides 0 (not secret): it names a secret, or it is a type name."""
 _backward_verdicts: dict[str, int] = {}
 """Verdicts by key as read backwards (keys repeat across values; a lost insert costs a rescan)."""
+_keyless: dict[bytes, None] = {}
+"""Templates (see ``templates``) of values where no key names a secret.
+
+Keys, separators and the verdict on a key treat the ten digits alike; only a value
+may not (``password=111`` is a placeholder, ``password=123`` is not). A value with
+no key naming a secret, no comparison and no command-line option finds nothing
+whatever its digits: such a template is not read again."""
 
 
 def _judge_backwards(backwards_key: str) -> int:

@@ -1,0 +1,26 @@
+r"""A value's template: its text with every ASCII digit written as ``0``.
+
+Telemetry repeats templates whose numbers change: ``declined: card 4000... expired``,
+``SELECT ... WHERE id = 42``, a URL with an order number in its path. Where a search
+treats all ten digits alike (a character class such as ``[0-9]`` or ``\w``, never
+one digit on its own), its result is the same for every text of one template, so it
+is remembered by the template instead of the text: the anchors of a value (see
+``anchors``) and a value holding no key that names a secret (see ``key_values``).
+
+The template is bytes: UTF-8 (surrogates passed through) keeps every other character
+distinct, and ASCII digits are the only bytes changed, so positions in an ASCII text
+are positions in its template.
+"""
+
+from __future__ import annotations
+
+TEMPLATE_MAX_LENGTH = 1024
+"""Longer texts are not remembered by template: a memo of 1,024 of them stays ~1 MB."""
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+
+
+def template_of(text: str) -> bytes | None:
+    """``text`` with its ASCII digits as ``0``, as bytes; None for a text too long to keep."""
+    if len(text) > TEMPLATE_MAX_LENGTH:
+        return None
+    return text.encode("utf-8", "surrogatepass").translate(_ZEROS)
