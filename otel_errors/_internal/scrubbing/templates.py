@@ -8,14 +8,15 @@ is remembered by the template instead of the text: the anchors of a value (see
 ``anchors``) and a value holding no key that names a secret (see ``key_values``).
 
 The template is bytes: UTF-8 (surrogates passed through) keeps every other character
-distinct, and ASCII digits are the only bytes changed, so positions in an ASCII text
-are positions in its template.
+distinct, and ASCII digits are the only bytes changed. A value that does not repeat
+its template costs one encoding and one translation (C, a fraction of a microsecond)
+and finds nothing remembered.
 """
 
 from __future__ import annotations
 
 TEMPLATE_MAX_LENGTH = 1024
-"""Longer texts are not remembered by template: a memo of 1,024 of them stays ~1 MB."""
+"""Longer texts are not remembered by template: a memo of thousands stays a few MB."""
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 
 
