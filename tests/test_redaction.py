@@ -607,3 +607,21 @@ def test_values_of_one_template_are_each_checked(redactor):
     anchors = Anchors(list(DETECTORS))  # below the decoded views, which find it too
     assert anchors.secrets("note jane%41example.com") == []
     assert anchors.secrets("note jane%40example.com") == [(5, 23, "email")]  # %40 has digits
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        'curl -H "Authorization: Basic dXNlcjpwYXNzd29yZA==" https://x.test',
+        'run("token: Zf3D0LXCM3EIMbgJ")',
+        "password=Zf3D0LXCM3EIMbgJ\\",
+    ],
+)
+def test_a_value_inside_a_json_string_keeps_the_json_valid(redactor, inner):
+    """An unquoted value ends before the escape of the JSON string's quote: the escape stays."""
+    for text in (json.dumps({"message": inner}), json.dumps({"m": json.dumps({"m": inner})})):
+        redacted, rules = redactor.redact_text(text)
+        assert rules == ("key_value",)
+        assert "Zf3D0LXCM3EIMbgJ" not in redacted
+        assert "dXNlcjpwYXNzd29yZA" not in redacted
+        json.loads(redacted)

@@ -382,7 +382,10 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
         match = (_SPACED if spaced and separator else _UNQUOTED).match(text, start)
         if match is None or match.end() - start < _MIN_UNQUOTED:
             return None
-        span = start, start + len(match.group().rstrip(",;)}]>"))
+        unquoted = match.group().rstrip(",;)}]>")
+        if unquoted.endswith(_ESCAPE_AT_END):  # a quote escaped in a JSON string ends it
+            unquoted = unquoted.removesuffix('"').removesuffix("'").rstrip("\\")
+        span = start, start + len(unquoted)
     value = text[span[0] : span[1]]
     if not value.strip() or (_may_be_placeholder(value) and _PLACEHOLDER.match(value)):
         return None
@@ -426,6 +429,9 @@ def _quoted(text: str, start: int) -> tuple[int, int] | None:
     return (start, end) if end > start else None
 
 
+_ESCAPE_AT_END = ("\\", '\\"', "\\'")
+"""How an unquoted value inside a JSON string ends: before ``\\"``, whose escape stays
+(replacing it with the value would end the JSON string early)."""
 _QUOTE_STARTS = frozenset("\"'`&\\")
 """First characters of a quoted value: a quote, an escaped quote or ``&quot;``."""
 _CREDENTIAL_SCHEMES = ("bearer", "basic", "token", "digest")
