@@ -29,6 +29,7 @@ from otel_errors._internal.model.classification import Classification, Classifie
 from otel_errors._internal.model.enrichment import Enrichers
 from otel_errors._internal.recording.error_metrics import ErrorMetrics
 from otel_errors._internal.recording.error_types import ErrorTypes
+from otel_errors._internal.recording.fingerprint_metrics import FingerprintMetrics
 from otel_errors._internal.recording.frame_locals import LocalsCapture
 from otel_errors._internal.recording.local_roots import LocalRoots
 from otel_errors._internal.recording.outcome import Held, Outcomes
@@ -124,6 +125,7 @@ class ErrorRecorder:
             local_roots if local_roots is not None else LocalRoots(),
             redactor,
         )
+        self.fingerprints = FingerprintMetrics(settings.fingerprints_limit)
         self.frame_locals = (
             frame_locals
             if frame_locals is not None
@@ -272,6 +274,13 @@ class ErrorRecorder:
             self.metrics.count(
                 span, entry, exception_type, handled=final_handled, origin=_origin(event_attributes)
             )
+            if not final_handled:
+                self.fingerprints.count(
+                    span,
+                    str(event_attributes[names.ERROR_FINGERPRINT]),
+                    entry.code,
+                    entry.severity.value,
+                )
 
         event = None
         if self.as_span_event:

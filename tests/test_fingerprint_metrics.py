@@ -1,0 +1,75 @@
+"""The fingerprints counter: unhandled errors by fingerprint and scheme, bounded per process."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+import otel_errors
+from otel_errors._internal.recording.fingerprint_metrics import FingerprintMetrics
+from otel_errors._internal.recording.stack import FINGERPRINT_VERSION
+
+METRIC = "otel_errors.fingerprints"
+
+
+def test_an_unhandled_error_counts_under_its_fingerprint_and_scheme(spans, tracer, metric_points):
+    """The count carries the event's fingerprint, the scheme version, the code and severity."""
+    with pytest.raises(TimeoutError), tracer.start_as_current_span("fingerprint-a"):
+        raise TimeoutError
+    span = spans.named("fingerprint-a")
+    fingerprint = span.events[0].attributes["error.fingerprint"]
+    counted = [
+        (attributes, value)
+        for attributes, value in metric_points(METRIC)
+        if attributes["error.fingerprint"] == fingerprint
+    ]
+    assert counted == [
+        (
+            {
+                "error.fingerprint": fingerprint,
+                "error.fingerprint.version": FINGERPRINT_VERSION,
+                "error.code": "GEN-001",
+                "error.severity": "P3",
+            },
+            1,
+        )
+    ]
+
+
+def test_a_handled_error_is_not_counted(spans, tracer, metric_points):
+    """Only unhandled errors are announced as new, like the code alerts that page."""
+    with tracer.start_as_current_span("fingerprint-handled"):
+        otel_errors.record_error(LookupError("handled"))
+    span = spans.named("fingerprint-handled")
+    fingerprint = span.events[0].attributes["error.fingerprint"]
+    assert all(a["error.fingerprint"] != fingerprint for a, _ in metric_points(METRIC))
+
+
+def test_fingerprints_past_the_limit_count_as_overflow_with_one_warning(
+    spans, tracer, metric_points, caplog
+):
+    """The first ``limit`` fingerprints are kept; later ones fold into OVERFLOW, code kept."""
+    limited = FingerprintMetrics(2)
+    with caplog.at_level(logging.WARNING, logger="otel_errors"):
+        for i in range(5):
+            with tracer.start_as_current_span("bounded") as span:
+                limited.count(span, f"{i:016x}", "NET-001", "P2")
+    counts = {
+        a["error.fingerprint"]: v for a, v in metric_points(METRIC) if a["error.code"] == "NET-001"
+    }
+    assert counts == {f"{0:016x}": 1, f"{1:016x}": 1, "OVERFLOW": 3}
+    assert len([r for r in caplog.records if "fingerprints counter" in r.getMessage()]) == 1
+
+
+def test_after_fork_the_bound_starts_afresh(spans, tracer, metric_points):
+    """A forked child keeps its own first fingerprints instead of inheriting a full set."""
+    limited = FingerprintMetrics(1)
+    with tracer.start_as_current_span("fork") as span:
+        limited.count(span, "a" * 16, "NET-002", "P2")
+        limited.after_fork()
+        limited.count(span, "b" * 16, "NET-002", "P2")
+    kept = {
+        a["error.fingerprint"] for a, _ in metric_points(METRIC) if a["error.code"] == "NET-002"
+    }
+    assert kept == {"a" * 16, "b" * 16}
