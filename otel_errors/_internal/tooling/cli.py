@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--dir", type=Path, help="data directory (default: OTEL_ERRORS_LOCAL_DIR)")
     report.add_argument("--top", type=int, default=15, help="number of error codes to show")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    report.add_argument(
+        "--absence",
+        default="1d",
+        help="a fingerprint back after this long without an occurrence (90s, 30m, 6h, 1d) "
+        "regressed (default 1d, as the alert rules)",
+    )
     report.add_argument(
         "--html",
         type=Path,
@@ -131,7 +138,7 @@ def _report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     directory = data.directory
     current().registry.load_files(_catalog_files(args))
-    report = build_report(directory)
+    report = build_report(directory, _absence(args.absence))
     if args.html:
         from otel_errors._internal.tooling.report_html import render_html
 
@@ -184,6 +191,15 @@ def _docs(args: argparse.Namespace) -> int:
     print(render_markdown(catalog))
     print(runbooks_markdown())
     return EXIT_OK
+
+
+def _absence(text: str) -> timedelta:
+    from otel_errors._internal.tooling.alert_policy import seconds
+
+    try:
+        return timedelta(seconds=seconds(text))
+    except (ValueError, KeyError, IndexError):
+        raise CatalogError(f"--absence {text!r}: expected a duration such as 30m or 1d") from None
 
 
 def _policy(args: argparse.Namespace) -> AlertPolicy:
