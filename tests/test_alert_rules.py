@@ -151,3 +151,15 @@ def test_cli_writes_yaml(tmp_path, capsys):
     )
     assert main(["alerts", "rules", "--slo", "2"]) == 2
     assert "--slo 2.0 must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_release_windows_are_set_at_generation(capsys):
+    """`--release-*` options set the new/regressed windows; a bad one is one clear error."""
+    assert main(["alerts", "rules", "--release-lookback", "7d", "--release-absence", "6h"]) == 0
+    regressed = _alerts(yaml.safe_load(capsys.readouterr().out))[REGRESSION_ALERT]
+    assert "fingerprint_active[6h] offset 10m" in regressed["expr"]
+    assert "fingerprint_active[162h] offset 370m" in regressed["expr"]
+    assert main(["alerts", "rules", "--release-offset", "soon"]) == 2
+    assert "--release-offset 'soon': expected a duration" in capsys.readouterr().err
+    assert main(["alerts", "rules", "--release-absence", "30d"]) == 2
+    assert "must be shorter than --release-lookback 14d" in capsys.readouterr().err
