@@ -54,9 +54,11 @@ def test_fingerprints_past_the_limit_count_as_overflow_with_one_warning(
     with caplog.at_level(logging.WARNING, logger="otel_errors"):
         for i in range(5):
             with tracer.start_as_current_span("bounded") as span:
-                limited.count(span, f"{i:016x}", "NET-001", "P2")
+                limited.count(span, f"{i:016x}", "FPTEST-001", "P2")
     counts = {
-        a["error.fingerprint"]: v for a, v in metric_points(METRIC) if a["error.code"] == "NET-001"
+        a["error.fingerprint"]: v
+        for a, v in metric_points(METRIC)
+        if a["error.code"] == "FPTEST-001"
     }
     assert counts == {f"{0:016x}": 1, f"{1:016x}": 1, "OVERFLOW": 3}
     assert len([r for r in caplog.records if "fingerprints counter" in r.getMessage()]) == 1
@@ -66,10 +68,10 @@ def test_after_fork_the_bound_starts_afresh(spans, tracer, metric_points):
     """A forked child keeps its own first fingerprints instead of inheriting a full set."""
     limited = FingerprintMetrics(1)
     with tracer.start_as_current_span("fork") as span:
-        limited.count(span, "a" * 16, "NET-002", "P2")
+        limited.count(span, "a" * 16, "FPTEST-002", "P2")
         limited.after_fork()
-        limited.count(span, "b" * 16, "NET-002", "P2")
+        limited.count(span, "b" * 16, "FPTEST-002", "P2")
     kept = {
-        a["error.fingerprint"] for a, _ in metric_points(METRIC) if a["error.code"] == "NET-002"
+        a["error.fingerprint"] for a, _ in metric_points(METRIC) if a["error.code"] == "FPTEST-002"
     }
     assert kept == {"a" * 16, "b" * 16}

@@ -59,10 +59,13 @@ def test_a_fingerprint_first_seen_in_a_release_is_new_there(tmp_path, capsys):
     assert f"jobs     1.1      new  {fingerprint}  BUG-003" in text
 
 
-def _span(version: str, fingerprint: str, time: str, *, handled: bool = False) -> str:
+def _span(
+    version: str, fingerprint: str, time: str, *, handled: bool = False, scheme: str = "1"
+) -> str:
     """A span line as the local exporter writes it, with one exception event."""
     attributes = {"error.code": "NET-001", "error.fingerprint": fingerprint,
-                  "error.handled": handled, "exception.type": "ConnectionRefusedError"}  # fmt: skip
+                  "error.fingerprint.version": scheme, "error.handled": handled,
+                  "exception.type": "ConnectionRefusedError"}  # fmt: skip
     return json.dumps({
         "trace_id": f"{abs(hash((version, time))):032x}"[:32], "name": "job", "kind": "INTERNAL",
         "start_time": time, "attributes": {},
@@ -96,3 +99,18 @@ def test_a_bad_absence_is_one_clear_error(tmp_path, capsys):
     (tmp_path / "spans.jsonl").write_text(_span("1.0", "a" * 16, "2026-01-01T00:00:00Z") + "\n")
     assert main(["report", "--dir", str(tmp_path), "--absence", "soon"]) == 2
     assert "--absence 'soon'" in capsys.readouterr().err
+
+
+def test_a_new_fingerprint_scheme_lists_nothing_in_its_first_release(tmp_path, capsys):
+    """An upgrade that changes the scheme gives every failure another fingerprint: quiet."""
+    lines = [
+        _span("1.0", "a" * 16, "2026-01-01T00:00:00Z"),
+        _span("1.1", "d" * 16, "2026-01-01T01:00:00Z", scheme="2"),  # "a" under scheme 2
+        _span("1.2", "d" * 16, "2026-01-01T02:00:00Z", scheme="2"),
+        _span("1.2", "e" * 16, "2026-01-01T02:00:01Z", scheme="2"),  # really new
+    ]
+    (tmp_path / "spans.jsonl").write_text("\n".join(lines) + "\n")
+    events = _report(capsys, "--dir", str(tmp_path))["releases"]
+    assert [(e["release"], e["kind"], e["fingerprint"]) for e in events] == [
+        ("1.2", "new", "e" * 16)
+    ]

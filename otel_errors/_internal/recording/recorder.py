@@ -33,7 +33,11 @@ from otel_errors._internal.recording.fingerprint_metrics import FingerprintMetri
 from otel_errors._internal.recording.frame_locals import LocalsCapture
 from otel_errors._internal.recording.local_roots import LocalRoots
 from otel_errors._internal.recording.outcome import Held, Outcomes
-from otel_errors._internal.recording.stack import StackFormatter, extend_fingerprint
+from otel_errors._internal.recording.stack import (
+    FINGERPRINT_VERSION,
+    StackFormatter,
+    extend_fingerprint,
+)
 from otel_errors._internal.scrubbing import RedactionConfig, Redactor
 
 if TYPE_CHECKING:
@@ -171,6 +175,7 @@ class ErrorRecorder:
             names.ERROR_KIND: kind,
             names.ERROR_RETRYABLE: retryable,
             names.ERROR_FINGERPRINT: stack.fingerprint,
+            names.ERROR_FINGERPRINT_VERSION: FINGERPRINT_VERSION,
             names.ERROR_HANDLED: handled,
         }
         if result.group_codes:

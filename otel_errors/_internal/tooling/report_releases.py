@@ -4,8 +4,10 @@ The same definitions as the Prometheus rules (``release_rules``), on the unhandl
 exception events of the files instead of a counter's history: a fingerprint's first
 occurrence in a service is new in the release it happened in, and an occurrence after
 at least ``absence`` without one is a regression in its release. The first release of
-a service in the files is the baseline: with no history before it, its fingerprints
-are not announced (as the rules stay quiet while a service's history is young).
+a service in the files that has a fingerprint scheme (``error.fingerprint.version``)
+is that scheme's baseline: with no history before it, its fingerprints are not
+announced, neither on the first run nor after an upgrade that changed the scheme (as
+the rules stay quiet while a service's scheme is young).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Occurrence:
     release: str
     code: str
     trace_id: str
+    scheme: str
 
 
 @dataclass
@@ -72,7 +75,8 @@ class ReleaseHistory:
         service, release = _service_and_release(resource)
         self.add_span(resource, time)
         code = str(attributes.get(names.ERROR_CODE, names.UNKNOWN_CODE))
-        occurrence = Occurrence(moment, release, code, trace_id)
+        scheme = str(attributes.get(names.ERROR_FINGERPRINT_VERSION, ""))
+        occurrence = Occurrence(moment, release, code, trace_id, scheme)
         self.occurrences.setdefault((service, str(fingerprint)), []).append(occurrence)
 
     def events(self, absence: timedelta) -> list[ReleaseEvent]:
@@ -84,7 +88,9 @@ class ReleaseHistory:
             previous: Occurrence | None = None
             for occurrence in occurrences:
                 if previous is None:
-                    kind = "" if occurrence.release == baseline[service] else "new"
+                    kind = (
+                        "" if occurrence.release == baseline[service, occurrence.scheme] else "new"
+                    )
                 else:
                     kind = "regressed" if occurrence.time - previous.time >= absence else ""
                 if kind:
@@ -106,13 +112,16 @@ class ReleaseHistory:
             key=lambda e: (e.service, self.release_start[(e.service, e.release)], e.first_seen),
         )
 
-    def _baselines(self) -> dict[str, str]:
-        """The first release of each service in the files."""
-        first: dict[str, tuple[datetime, str]] = {}
-        for (service, release), start in self.release_start.items():
-            if service not in first or start < first[service][0]:
-                first[service] = (start, release)
-        return {service: release for service, (_, release) in first.items()}
+    def _baselines(self) -> dict[tuple[str, str], str]:
+        """The first release of each service and fingerprint scheme in the files."""
+        first: dict[tuple[str, str], tuple[datetime, str]] = {}
+        for (service, _), occurrences in self.occurrences.items():
+            for occurrence in occurrences:
+                key = (service, occurrence.scheme)
+                start = self.release_start[service, occurrence.release]
+                if key not in first or start < first[key][0]:
+                    first[key] = (start, occurrence.release)
+        return {key: release for key, (_, release) in first.items()}
 
 
 def _service_and_release(resource: dict[str, Any]) -> tuple[str, str]:
