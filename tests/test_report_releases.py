@@ -57,6 +57,11 @@ def test_a_fingerprint_first_seen_in_a_release_is_new_there(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "New and regressed errors per release" in text
     assert f"jobs     1.1      new  {fingerprint}  BUG-003" in text
+    page = tmp_path / "report.html"
+    assert main(["report", "--dir", str(tmp_path), "--html", str(page)]) == 0
+    html = page.read_text()
+    assert '<table id="releases">' in html
+    assert f"<td>new</td><td><code>{fingerprint}</code></td>" in html
 
 
 def _span(
