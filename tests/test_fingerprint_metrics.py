@@ -75,3 +75,15 @@ def test_after_fork_the_bound_starts_afresh(spans, tracer, metric_points):
         a["error.fingerprint"] for a, _ in metric_points(METRIC) if a["error.code"] == "FPTEST-002"
     }
     assert kept == {"a" * 16, "b" * 16}
+
+
+def test_the_limit_is_one_setting_checked_at_start_up():
+    """``OTEL_ERRORS_FINGERPRINTS_LIMIT`` (or the keyword) sets the bound; 0 is refused."""
+    from otel_errors._internal.config.settings import ConfigurationError, Settings
+
+    assert Settings.load(environ={}).fingerprints_limit == 256
+    environ = {"OTEL_ERRORS_FINGERPRINTS_LIMIT": "64"}
+    assert Settings.load(environ=environ).fingerprints_limit == 64
+    assert Settings.load({"fingerprints_limit": 8}, environ=environ).fingerprints_limit == 8
+    with pytest.raises(ConfigurationError, match="OTEL_ERRORS_FINGERPRINTS_LIMIT='0'"):
+        Settings.load(environ={"OTEL_ERRORS_FINGERPRINTS_LIMIT": "0"})
