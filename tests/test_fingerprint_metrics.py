@@ -87,3 +87,45 @@ def test_the_limit_is_one_setting_checked_at_start_up():
     assert Settings.load({"fingerprints_limit": 8}, environ=environ).fingerprints_limit == 8
     with pytest.raises(ConfigurationError, match="OTEL_ERRORS_FINGERPRINTS_LIMIT='0'"):
         Settings.load(environ={"OTEL_ERRORS_FINGERPRINTS_LIMIT": "0"})
+
+
+def _fail_in_a_job() -> None:
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        raise ValueError("job failed") from exc
+
+
+def test_errors_in_traces_that_are_not_sampled_count_under_the_same_fingerprint(
+    spans, tracer, metric_points
+):
+    """Head sampling drops the event, not the fingerprint's count: the same one as sampled."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    with pytest.raises(ValueError, match="job failed"), tracer.start_as_current_span("sampled"):
+        _fail_in_a_job()
+    fingerprint = spans.named("sampled").events[0].attributes["error.fingerprint"]
+    unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("tests")
+    for _ in range(2):
+        with unsampled.start_as_current_span("dropped"):
+            try:
+                _fail_in_a_job()
+            except ValueError as exc:  # a framework integration records it, unhandled
+                otel_errors.record_error(exc, handled=False)
+    counts = [v for a, v in metric_points(METRIC) if a["error.fingerprint"] == fingerprint]
+    assert counts == [3]
+
+
+def test_the_fingerprint_alone_is_the_one_describe_gives():
+    """``fingerprint()`` (no text formatted) equals ``describe().fingerprint``, chains included."""
+    from otel_errors._internal.recording.stack import StackFormatter
+
+    formatter = StackFormatter(16384, 1024)
+    try:
+        _fail_in_a_job()
+    except ValueError as exc:
+        caught = exc
+    described = formatter.describe(caught, "BUG-001", "job failed").fingerprint
+    assert formatter.fingerprint(caught, "BUG-001") == described
+    assert formatter.fingerprint(caught, "BUG-002") != described

@@ -317,6 +317,11 @@ class ErrorRecorder:
         failed_upstream = upstream.carried_by(exc)
         origin = failed_upstream.origin()[0] if failed_upstream is not None else None
         self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled, origin=origin)
+        if not handled:
+            fingerprint = self.stack.fingerprint(exc, entry.code)
+            if failed_upstream is not None:
+                fingerprint = extend_fingerprint(fingerprint, failed_upstream.code)
+            self.fingerprints.count(span, fingerprint, entry.code, entry.severity.value)
         return entry
 
     def _seen_again(

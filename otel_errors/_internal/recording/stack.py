@@ -132,6 +132,27 @@ class StackFormatter:
         text = truncate_middle(sanitize("".join(parts)), self.max_length)
         return StackInfo(text, _hash(signature))
 
+    def fingerprint(self, exc: BaseException, code: str) -> str:
+        """The fingerprint :meth:`describe` gives, without formatting any text.
+
+        For errors in traces that are not sampled: no event is written, but the
+        fingerprints counter still needs the fingerprint (new errors must not depend
+        on head sampling).
+        """
+        chain = _chain(exc)
+        if any(isinstance(e, BaseExceptionGroup_) for e, _ in chain):
+            return self._describe_group(exc, code, chain).fingerprint
+        signature: list[str] = [code]
+        has_app_frames = False
+        for item, _ in chain:
+            frames = self._frames_of(item.__traceback__)
+            signature.append(qualified_name(type(item)))
+            signature.extend(frames.app_signature or frames.all_signature)
+            has_app_frames = has_app_frames or bool(frames.app_signature)
+        if not has_app_frames:
+            signature.extend(self._caller_frames().app_signature)
+        return _hash(signature)
+
     def _caller_frames(self) -> _Frames:
         app: list[FrameType] = []
         frame: FrameType | None = sys._getframe(1)
