@@ -264,7 +264,8 @@ start_service() { # NAME
             --web.external-url="http://$ALERTMANAGER" --cluster.listen-address= ;;
     prometheus)
         start prometheus "$PROMETHEUS_BIN" --config.file="$DIR/config/prometheus/prometheus.yml" \
-            --storage.tsdb.path="$DIR/data/prometheus" --web.listen-address="$PROMETHEUS" \
+            --storage.tsdb.path="$DIR/data/prometheus" --storage.tsdb.retention.time=30d \
+            --web.listen-address="$PROMETHEUS" \
             --enable-feature=exemplar-storage ;;
     grafana)
         GF_PATHS_PROVISIONING="$DIR/config/grafana/provisioning" GF_PATHS_DATA="$DIR/data/grafana" \

@@ -77,6 +77,7 @@ def configure(
     capture_locals: bool | None = None,
     http_client_error_statuses: str | None = None,
     metrics_cardinality_limit: int | None = None,
+    fingerprints_limit: int | None = None,
     log_console_json: bool | None = None,
     log_export: bool | None = None,
     redaction: bool | None = None,
@@ -113,6 +114,7 @@ def configure(
         capture_locals: ``OTEL_ERRORS_CAPTURE_LOCALS``.
         http_client_error_statuses: ``OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES`` (``"429,500-599"``).
         metrics_cardinality_limit: ``OTEL_ERRORS_METRICS_CARDINALITY_LIMIT``.
+        fingerprints_limit: ``OTEL_ERRORS_FINGERPRINTS_LIMIT``.
         log_console_json: ``OTEL_ERRORS_LOG_CONSOLE_JSON``.
         log_export: ``OTEL_ERRORS_LOG_EXPORT``.
         redaction: ``OTEL_ERRORS_REDACTION``.
@@ -155,6 +157,7 @@ def configure(
             "capture_locals": capture_locals,
             "http_client_error_statuses": http_client_error_statuses,
             "metrics_cardinality_limit": metrics_cardinality_limit,
+            "fingerprints_limit": fingerprints_limit,
             "log_console_json": log_console_json,
             "log_export": log_export,
             "redaction": redaction,

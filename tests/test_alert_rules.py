@@ -12,6 +12,7 @@ from otel_errors._internal.tooling.alert_policy import AlertPolicy
 from otel_errors._internal.tooling.alert_rules import alert_name, rules_document
 from otel_errors._internal.tooling.alert_tests import unit_tests_document
 from otel_errors._internal.tooling.cli import main
+from otel_errors._internal.tooling.release_rules import NEW_ALERT, OVERFLOW_ALERT, REGRESSION_ALERT
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOP = ROOT / "examples" / "shop" / "errors.toml"
@@ -110,7 +111,10 @@ def test_burn_rate_alerts_follow_the_slo():
 
 
 def test_unit_tests_cover_every_alert():
-    """The generated promtool tests name every alert of the rules file."""
+    """The generated promtool tests name every alert of the rules file.
+
+    The release alerts are tested with short windows in tests/test_release_rules.py.
+    """
     catalog = _catalog()
     policy = AlertPolicy()
     tested = {
@@ -118,7 +122,8 @@ def test_unit_tests_cover_every_alert():
         for test in unit_tests_document(catalog, policy, "rules.yml")["tests"]
         for case in test["alert_rule_test"]
     }
-    assert tested == set(_alerts(rules_document(catalog, policy)))
+    releases = {NEW_ALERT, REGRESSION_ALERT, OVERFLOW_ALERT}
+    assert tested | releases == set(_alerts(rules_document(catalog, policy)))
 
 
 def test_catalogue_docs_hold_the_runbook_anchors(capsys):
@@ -128,6 +133,8 @@ def test_catalogue_docs_hold_the_runbook_anchors(capsys):
     document = rules_document(shipped_catalog(), AlertPolicy())
     linked = [r["annotations"]["runbook_url"] for r in _all_alerts(document)]
     anchors = [url.split("#", 1)[1] for url in linked if url.startswith(AlertPolicy.docs_url)]
+    # a templated anchor (a release alert's code) is one of the codes' anchors
+    anchors = [anchor for anchor in anchors if "{{" not in anchor]
     assert len(anchors) > 150
     assert [anchor for anchor in anchors if f'<a id="{anchor}"></a>' not in text] == []
 
@@ -144,3 +151,15 @@ def test_cli_writes_yaml(tmp_path, capsys):
     )
     assert main(["alerts", "rules", "--slo", "2"]) == 2
     assert "--slo 2.0 must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_release_windows_are_set_at_generation(capsys):
+    """`--release-*` options set the new/regressed windows; a bad one is one clear error."""
+    assert main(["alerts", "rules", "--release-lookback", "7d", "--release-absence", "6h"]) == 0
+    regressed = _alerts(yaml.safe_load(capsys.readouterr().out))[REGRESSION_ALERT]
+    assert "fingerprint_active[6h] offset 10m" in regressed["expr"]
+    assert "fingerprint_active[162h] offset 370m" in regressed["expr"]
+    assert main(["alerts", "rules", "--release-offset", "soon"]) == 2
+    assert "--release-offset 'soon': expected a duration" in capsys.readouterr().err
+    assert main(["alerts", "rules", "--release-absence", "30d"]) == 2
+    assert "must be shorter than --release-lookback 14d" in capsys.readouterr().err

@@ -141,3 +141,39 @@ def test_the_watchdog_reaches_the_dead_mans_switch(alertmanager):
     assert pings[0].json()["receiver"] == "deadmansswitch"
     assert pings[0].json()["commonLabels"]["alertname"] == "OtelErrors_Watchdog"
     assert not [c for c in alertmanager.captures["slack"].received() if b"Watchdog" in c.body]
+
+
+def _release(service: str, severity: str, event: str, fingerprint: str) -> dict[str, str]:
+    name = "OtelErrors_NewError" if event == "new" else "OtelErrors_RegressedError"
+    return {**_alert(service, severity, "NET-001", name), "release_event": event,
+            "error_fingerprint": fingerprint, "service_version": "1.1"}  # fmt: skip
+
+
+def test_each_new_or_regressed_fingerprint_pages_on_its_own(alertmanager):
+    """Two new fingerprints, a regression and a code alert of one service: four P2 pages."""
+    alertmanager.post(
+        _release("catalog", "P2", "new", "a" * 16), _release("catalog", "P2", "new", "b" * 16),
+        _release("catalog", "P2", "regression", "a" * 16), _alert("catalog", "P2", "NET-001"),
+    )  # fmt: skip
+    pages = wait_for(
+        lambda: (found := alertmanager.pages("catalog")) and len(found) >= 4 and found,
+        "four catalog pages", 20,
+    )  # fmt: skip
+    assert len(pages) == 4, pages
+    assert {p["payload"]["custom_details"]["firing"] for p in pages} == {1}
+
+
+def test_a_p1_does_not_silence_a_new_error(alertmanager):
+    """A new P3 error of a service with a P1 firing is announced; its plain P3 code is not."""
+    alertmanager.post(
+        _alert("search", "P1", "PAY-001"), _release("search", "P3", "new", "c" * 16),
+        _alert("search", "P3", "BUG-003"),
+    )  # fmt: skip
+
+    def states() -> dict[str, str] | None:
+        found = {a["labels"]["alertname"]: a["status"]["state"] for a in alertmanager.alerts()
+                 if a["labels"].get("service_name") == "search"}  # fmt: skip
+        return found if found.get("OtelErrors_BUG_003") == "suppressed" else None
+
+    found = wait_for(states, "the search P3 inhibited", 20)
+    assert found["OtelErrors_NewError"] == "active", found

@@ -98,10 +98,18 @@ def test_rules_from_an_application_catalogue(binaries, tmp_path):
         ("service_name=shop", "unrouted"),
         ("severity=P5 service_name=shop", "unrouted"),
         ("alertname=OtelErrors_Watchdog severity=none", "deadmansswitch"),
+        ("release_event=new severity=P1 service_name=shop", "p1-page"),
+        ("release_event=regression severity=P2 service_name=shop", "p2-page"),
+        ("release_event=new severity=P3 service_name=shop", "p3-notify"),
+        ("release_event=new severity=P4 service_name=shop", "p4-daily-digest"),
+        ("release_event=new service_name=shop", "unrouted"),
     ],
 )
 def test_alertmanager_routes_each_severity(binaries, labels, receiver):
-    """amtool: P1/P2 page, P3 notifies, P4 digests, Watchdog to the switch, the rest unrouted."""
+    """amtool: P1/P2 page, P3 notifies, P4 digests, Watchdog to the switch, the rest unrouted.
+
+    New and regressed errors take the same receivers by severity (their own grouping).
+    """
     amtool = binaries["AMTOOL_BIN"]
     _run(amtool, "check-config", "alertmanager/alertmanager.yml")
     out = _run(amtool, "config", "routes", "test", "--config.file=alertmanager/alertmanager.yml",

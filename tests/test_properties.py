@@ -57,6 +57,7 @@ TYPES = {
     "error.kind": str,
     "error.retryable": bool,
     "error.fingerprint": str,
+    "error.fingerprint.version": str,
     "error.handled": bool,
 }
 

@@ -32,6 +32,7 @@ EXPECTED_KEYS = {
     "error.kind",
     "error.retryable",
     "error.fingerprint",
+    "error.fingerprint.version",
     "error.handled",
 }
 

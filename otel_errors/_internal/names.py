@@ -25,6 +25,10 @@ ERROR_KIND: Final = "error.kind"
 ERROR_RETRYABLE: Final = "error.retryable"
 ERROR_FINGERPRINT: Final = "error.fingerprint"
 ERROR_HANDLED: Final = "error.handled"
+ERROR_FINGERPRINT_VERSION: Final = "error.fingerprint.version"
+"""Event and metric attribute: the fingerprint scheme, so a change of it is not read as new."""
+FINGERPRINTS_METRIC: Final = "otel_errors.fingerprints"
+"""Counter of unhandled errors by fingerprint (new and regressed errors per release)."""
 ERROR_GROUP_CODES: Final = "error.group.codes"
 ERROR_CONTEXT_PREFIX: Final = "error.context."
 ERROR_RETRY_AFTER: Final = "error.retry_after"
@@ -63,6 +67,7 @@ __all__ = [
     "ERROR_CODE",
     "ERROR_CONTEXT_PREFIX",
     "ERROR_FINGERPRINT",
+    "ERROR_FINGERPRINT_VERSION",
     "ERROR_GROUP_CODES",
     "ERROR_HANDLED",
     "ERROR_KIND",
@@ -80,6 +85,7 @@ __all__ = [
     "EXCEPTION_MESSAGE",
     "EXCEPTION_STACKTRACE",
     "EXCEPTION_TYPE",
+    "FINGERPRINTS_METRIC",
     "INTERNAL_FAILURES_METRIC",
     "METER_NAME",
     "OVERFLOW_CODE",

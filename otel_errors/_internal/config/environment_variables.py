@@ -65,6 +65,9 @@ OTEL_ERRORS_PROPAGATE_ERRORS: Final = "OTEL_ERRORS_PROPAGATE_ERRORS"
 OTEL_ERRORS_METRICS_CARDINALITY_LIMIT: Final = "OTEL_ERRORS_METRICS_CARDINALITY_LIMIT"
 """Distinct attribute sets of the errors counter before new ones fold into OVERFLOW."""
 
+OTEL_ERRORS_FINGERPRINTS_LIMIT: Final = "OTEL_ERRORS_FINGERPRINTS_LIMIT"
+"""Distinct fingerprints the fingerprints counter keeps per process before OVERFLOW."""
+
 OTEL_ERRORS_LOG_CONSOLE_JSON: Final = "OTEL_ERRORS_LOG_CONSOLE_JSON"
 """JSON-lines console logging when the application configures none."""
 
@@ -262,6 +265,17 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         default="2000",
         parse=_int_at_least(1),
         doc="Attribute sets of the `errors` counter before new ones count as `OVERFLOW`.",
+    ),
+    Setting(
+        env=OTEL_ERRORS_FINGERPRINTS_LIMIT,
+        keyword="fingerprints_limit",
+        kind="integer >= 1",
+        default="256",
+        parse=_int_at_least(1),
+        doc=(
+            "Distinct fingerprints the `otel_errors.fingerprints` counter keeps per process "
+            "(new and regressed errors per release); later ones count as `OVERFLOW`."
+        ),
     ),
     Setting(
         env=OTEL_ERRORS_LOG_CONSOLE_JSON,

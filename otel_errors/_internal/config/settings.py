@@ -35,6 +35,7 @@ class Settings:
     capture_locals: bool
     http_client_error_statuses: frozenset[int]
     metrics_cardinality_limit: int
+    fingerprints_limit: int
     log_console_json: bool
     log_export: bool
     redaction: bool

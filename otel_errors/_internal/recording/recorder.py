@@ -29,10 +29,15 @@ from otel_errors._internal.model.classification import Classification, Classifie
 from otel_errors._internal.model.enrichment import Enrichers
 from otel_errors._internal.recording.error_metrics import ErrorMetrics
 from otel_errors._internal.recording.error_types import ErrorTypes
+from otel_errors._internal.recording.fingerprint_metrics import FingerprintMetrics
 from otel_errors._internal.recording.frame_locals import LocalsCapture
 from otel_errors._internal.recording.local_roots import LocalRoots
 from otel_errors._internal.recording.outcome import Held, Outcomes
-from otel_errors._internal.recording.stack import StackFormatter, extend_fingerprint
+from otel_errors._internal.recording.stack import (
+    FINGERPRINT_VERSION,
+    StackFormatter,
+    extend_fingerprint,
+)
 from otel_errors._internal.scrubbing import RedactionConfig, Redactor
 
 if TYPE_CHECKING:
@@ -124,6 +129,7 @@ class ErrorRecorder:
             local_roots if local_roots is not None else LocalRoots(),
             redactor,
         )
+        self.fingerprints = FingerprintMetrics(settings.fingerprints_limit)
         self.frame_locals = (
             frame_locals
             if frame_locals is not None
@@ -169,6 +175,7 @@ class ErrorRecorder:
             names.ERROR_KIND: kind,
             names.ERROR_RETRYABLE: retryable,
             names.ERROR_FINGERPRINT: stack.fingerprint,
+            names.ERROR_FINGERPRINT_VERSION: FINGERPRINT_VERSION,
             names.ERROR_HANDLED: handled,
         }
         if result.group_codes:
@@ -272,6 +279,13 @@ class ErrorRecorder:
             self.metrics.count(
                 span, entry, exception_type, handled=final_handled, origin=_origin(event_attributes)
             )
+            if not final_handled:
+                self.fingerprints.count(
+                    span,
+                    str(event_attributes[names.ERROR_FINGERPRINT]),
+                    entry.code,
+                    entry.severity.value,
+                )
 
         event = None
         if self.as_span_event:
@@ -303,6 +317,11 @@ class ErrorRecorder:
         failed_upstream = upstream.carried_by(exc)
         origin = failed_upstream.origin()[0] if failed_upstream is not None else None
         self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled, origin=origin)
+        if not handled:
+            fingerprint = self.stack.fingerprint(exc, entry.code)
+            if failed_upstream is not None:
+                fingerprint = extend_fingerprint(fingerprint, failed_upstream.code)
+            self.fingerprints.count(span, fingerprint, entry.code, entry.severity.value)
         return entry
 
     def _seen_again(

@@ -99,6 +99,7 @@ class Runtime:
     def after_fork(self) -> None:
         """In a forked child: the parent's counts, requests and outcomes are not the child's."""
         self.recorder.metrics.after_fork()
+        self.recorder.fingerprints.after_fork()
         states = (self.outcomes, self.error_types, self.local_roots, self.frame_locals)
         for state in (*states, *self._parts.values()):
             reset = getattr(state, "after_fork", None)

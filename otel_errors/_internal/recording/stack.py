@@ -18,6 +18,10 @@ ends inside the library with the exception) has no application frame in its
 traceback; then the application frames of the live stack, the code that made the
 call, are appended to the stack trace and to the fingerprint, so that two call
 sites of the same failing query are two fingerprints.
+
+``FINGERPRINT_VERSION`` names this computation: bump it with any change that gives an
+existing failure another fingerprint, so that the release rules do not announce every
+failure as new after an upgrade (see README § New and regressed errors per release).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import sysconfig
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from otel_errors._internal.helpers import locks
 from otel_errors._internal.helpers.compat import BaseExceptionGroup_
@@ -38,6 +42,9 @@ from otel_errors._internal.model.classification import qualified_name
 
 if TYPE_CHECKING:
     from types import CodeType, FrameType, TracebackType
+
+FINGERPRINT_VERSION: Final = "1"
+"""The fingerprint scheme (``error.fingerprint.version``): bump it when the hash changes."""
 
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
@@ -124,6 +131,27 @@ class StackFormatter:
                 signature.extend(caller.app_signature)
         text = truncate_middle(sanitize("".join(parts)), self.max_length)
         return StackInfo(text, _hash(signature))
+
+    def fingerprint(self, exc: BaseException, code: str) -> str:
+        """The fingerprint :meth:`describe` gives, without formatting any text.
+
+        For errors in traces that are not sampled: no event is written, but the
+        fingerprints counter still needs the fingerprint (new errors must not depend
+        on head sampling).
+        """
+        chain = _chain(exc)
+        if any(isinstance(e, BaseExceptionGroup_) for e, _ in chain):
+            return self._describe_group(exc, code, chain).fingerprint
+        signature: list[str] = [code]
+        has_app_frames = False
+        for item, _ in chain:
+            frames = self._frames_of(item.__traceback__)
+            signature.append(qualified_name(type(item)))
+            signature.extend(frames.app_signature or frames.all_signature)
+            has_app_frames = has_app_frames or bool(frames.app_signature)
+        if not has_app_frames:
+            signature.extend(self._caller_frames().app_signature)
+        return _hash(signature)
 
     def _caller_frames(self) -> _Frames:
         app: list[FrameType] = []

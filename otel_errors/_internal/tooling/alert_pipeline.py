@@ -178,6 +178,12 @@ def runbooks_markdown() -> str:
         ("overflow", "OVERFLOW",
          "Errors the counter folded once its cardinality cap was reached, by severity.",
          "Find the unbounded endpoint attribute or raise the cap; traces keep the codes."),
+        ("new-and-regressed-errors", "New and regressed errors per release",
+         ("A fingerprint never seen in the service within the lookback (new), or back after "
+         "an absence (regression); the fingerprint OVERFLOW means a process counted more "
+         "distinct fingerprints than OTEL_ERRORS_FINGERPRINTS_LIMIT."),
+         ("Open the example trace of the fingerprint and compare the release with the previous "
+         "one; for OVERFLOW, find the failure whose fingerprint varies or raise the limit.")),
         ("error-budget", "Error budget burn",
          "Multi-window burn of the availability SLO, on 5xx and on unhandled errors.",
          "Look at the top error codes of the service and their traces."),

@@ -28,6 +28,24 @@ class Threshold:
 
 
 @dataclass(frozen=True)
+class ReleaseWindows:
+    """The windows of the new and regressed error rules (``release_rules``)."""
+
+    interval: str = "1m"
+    """Evaluation interval of the release rules' group."""
+    active: str = "5m"
+    """A fingerprint counted within this window is active."""
+    offset: str = "10m"
+    """History is looked up before this: how long a fingerprint stays new or regressed."""
+    lookback: str = "14d"
+    """A fingerprint not active within this window before ``offset`` is new."""
+    absence: str = "1d"
+    """A fingerprint not active within this window before ``offset``, but earlier, regressed."""
+    settle: str = "14d"
+    """How long a new fingerprint scheme of a service is quiet (its fingerprints all look new)."""
+
+
+@dataclass(frozen=True)
 class AlertPolicy:
     """Thresholds, the SLO, and where the links in annotations point."""
 
@@ -52,10 +70,26 @@ class AlertPolicy:
     """Window of the pipeline's own alerts (exporters, queues, receivers, sampling)."""
     pipeline_for: str = "5m"
     """How long a pipeline condition must hold before its alert fires."""
+    releases: ReleaseWindows = field(default_factory=ReleaseWindows)
+    """Windows of the new and regressed error alerts."""
 
     def windows(self) -> list[str]:
         """The distinct windows of the code alerts, shortest first."""
         return sorted({t.window for t in self.thresholds.values()}, key=minutes)
+
+
+def seconds(duration: str) -> int:
+    """Seconds in a Prometheus duration of one unit (``90s``, ``5m``, ``14d``)."""
+    value, unit = int(duration[:-1]), duration[-1]
+    return value * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def duration(total: int) -> str:
+    """A Prometheus duration of one unit for ``total`` seconds, the largest that fits."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if total % size == 0:
+            return f"{total // size}{unit}"
+    return f"{total}s"
 
 
 def minutes(duration: str) -> int:

@@ -38,6 +38,7 @@ from otel_errors._internal.model.catalog import UNKNOWN
 from otel_errors._internal.names import OVERFLOW_CODE, UNKNOWN_CODE
 from otel_errors._internal.tooling.alert_pipeline import pipeline_alerts
 from otel_errors._internal.tooling.catalog_tools import code_anchor
+from otel_errors._internal.tooling.release_rules import release_rules
 
 if TYPE_CHECKING:
     from otel_errors._internal.model.catalog import Catalog, ErrorCode
@@ -84,6 +85,7 @@ def rules_document(catalog: Catalog, policy: AlertPolicy) -> dict[str, Any]:
                 ],
             },
             {"name": "otel_errors.slo", "rules": burn_rate_alerts(policy)},
+            release_rules(catalog, policy, logs_url),
             {"name": "otel_errors.pipeline", "rules": pipeline_alerts(policy)},
         ]
     }

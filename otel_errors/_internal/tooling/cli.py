@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import fields
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from otel_errors._internal.config.environment_variables import OTEL_ERRORS_CATALOG, SETTINGS
 from otel_errors._internal.model.catalog import Catalog, CatalogError
 from otel_errors._internal.recording.runtime import current
+from otel_errors._internal.tooling.alert_policy import ReleaseWindows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--dir", type=Path, help="data directory (default: OTEL_ERRORS_LOCAL_DIR)")
     report.add_argument("--top", type=int, default=15, help="number of error codes to show")
     report.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    report.add_argument(
+        "--absence",
+        default="1d",
+        help="a fingerprint back after this long without an occurrence (90s, 30m, 6h, 1d) "
+        "regressed (default 1d, as the alert rules)",
+    )
     report.add_argument(
         "--html",
         type=Path,
@@ -88,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
             "without a runbook of their own (URL#code; default https://errors.example.com/"
             "catalogue)",
         )
+        for window in fields(ReleaseWindows):
+            sub.add_argument(
+                f"--release-{window.name}",
+                metavar="DURATION",
+                help=f"new/regressed error rules: {window.name} (default {window.default})",
+            )
         sub.set_defaults(run=run)
 
     doctor = commands.add_parser(
@@ -131,7 +146,7 @@ def _report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     directory = data.directory
     current().registry.load_files(_catalog_files(args))
-    report = build_report(directory)
+    report = build_report(directory, _absence(args.absence))
     if args.html:
         from otel_errors._internal.tooling.report_html import render_html
 
@@ -186,14 +201,44 @@ def _docs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _absence(text: str) -> timedelta:
+    from otel_errors._internal.tooling.alert_policy import seconds
+
+    try:
+        return timedelta(seconds=seconds(text))
+    except (ValueError, KeyError, IndexError):
+        raise CatalogError(f"--absence {text!r}: expected a duration such as 30m or 1d") from None
+
+
 def _policy(args: argparse.Namespace) -> AlertPolicy:
-    from otel_errors._internal.tooling.alert_policy import AlertPolicy
+    from otel_errors._internal.tooling.alert_policy import AlertPolicy, seconds
 
     if not 0 < args.slo < 1:
         raise CatalogError(f"--slo {args.slo} must be between 0 and 1")
     docs = {"docs_url": args.docs_url} if args.docs_url else {}
+    windows = {}
+    for window in fields(ReleaseWindows):
+        given = getattr(args, f"release_{window.name}")
+        if given is not None:
+            try:
+                seconds(given)
+            except (ValueError, KeyError, IndexError):
+                raise CatalogError(
+                    f"--release-{window.name} {given!r}: expected a duration such as 30m or 14d"
+                ) from None
+            windows[window.name] = given
+    releases = ReleaseWindows(**windows)
+    if seconds(releases.absence) >= seconds(releases.lookback):
+        raise CatalogError(
+            f"--release-absence {releases.absence} must be shorter than --release-lookback "
+            f"{releases.lookback}"
+        )
     return AlertPolicy(
-        slo=args.slo, grafana_url=args.grafana_url, jaeger_url=args.jaeger_url, **docs
+        slo=args.slo,
+        grafana_url=args.grafana_url,
+        jaeger_url=args.jaeger_url,
+        releases=releases,
+        **docs,
     )
 
 

@@ -5,16 +5,19 @@ trace id) and the error rate per endpoint (server spans whose status is ERROR or
 whose HTTP status is 5xx, over all server spans of that route). Where exception
 events carry the failing frames' variables (``error.locals``, when
 ``OTEL_ERRORS_CAPTURE_LOCALS`` is on), the latest capture of each code is shown.
+Fingerprints new or regressed in a release come from ``report_releases``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from otel_errors._internal import names
 from otel_errors._internal.export.local import LOGS_FILE, SPANS_FILE
+from otel_errors._internal.tooling.report_releases import ReleaseEvent, ReleaseHistory
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -79,6 +82,13 @@ class Report:
     codes: dict[str, CodeStats] = field(default_factory=dict)
     endpoints: dict[tuple[str, str], EndpointStats] = field(default_factory=dict)
     skipped_lines: int = 0
+    releases: ReleaseHistory = field(default_factory=ReleaseHistory)
+    absence: timedelta = timedelta(days=1)
+    """A fingerprint back after this long without an occurrence regressed."""
+
+    def release_events(self) -> list[ReleaseEvent]:
+        """Fingerprints new or regressed per release (see ``report_releases``)."""
+        return self.releases.events(self.absence)
 
     def top_codes(self, limit: int) -> list[CodeStats]:
         """Codes by count (most first), then by severity."""
@@ -111,9 +121,13 @@ class Report:
         """Counts a span's exception events and, for server spans, the request."""
         self.spans += 1
         trace_id = span.get("trace_id") or ""
+        resource = span.get("resource") or {}
+        self.releases.add_span(resource, span.get("start_time") or "")
         for event in span.get("events") or ():
             if event.get("name") == names.EXCEPTION_EVENT:
-                self.add_exception(event.get("attributes") or {}, event.get("time") or "", trace_id)
+                attributes, time = event.get("attributes") or {}, event.get("time") or ""
+                self.add_exception(attributes, time, trace_id)
+                self.releases.add_exception(resource, attributes, time, trace_id)
         if span.get("kind") != "SERVER":
             return
         attributes = span.get("attributes") or {}
@@ -145,9 +159,12 @@ def _lines(path: Path) -> Iterator[str]:
                 yield from handle
 
 
-def build_report(directory: Path) -> Report:
-    """Reads ``spans.jsonl`` and ``logs.jsonl`` (and their rotated ``.1``) in ``directory``."""
-    report = Report()
+def build_report(directory: Path, absence: timedelta = timedelta(days=1)) -> Report:
+    """Reads ``spans.jsonl`` and ``logs.jsonl`` (and their rotated ``.1``) in ``directory``.
+
+    ``absence``: how long a fingerprint must be gone to count as regressed when back.
+    """
+    report = Report(absence=absence)
     for line in _lines(directory / SPANS_FILE):
         record = _parse(line, report)
         if record is not None:
@@ -155,11 +172,10 @@ def build_report(directory: Path) -> Report:
     for line in _lines(directory / LOGS_FILE):
         record = _parse(line, report)
         if record is not None and record.get("event_name") == names.EXCEPTION_EVENT:
-            report.add_exception(
-                record.get("attributes") or {},
-                record.get("timestamp") or "",
-                record.get("trace_id") or "",
-            )
+            attributes = record.get("attributes") or {}
+            time, trace_id = record.get("timestamp") or "", record.get("trace_id") or ""
+            report.add_exception(attributes, time, trace_id)
+            report.releases.add_exception(record.get("resource") or {}, attributes, time, trace_id)
     return report
 
 
@@ -232,6 +248,7 @@ def render_text(report: Report, catalog: Catalog, directory: Path, top: int) -> 
             )
         out += _table(rows, numeric={2, 3})
         out += _locals_text(report.top_codes(top))
+        out += _releases_text(report.release_events(), catalog)
     out.append("")
     if report.endpoints:
         out.append("Error rate per endpoint")
@@ -275,6 +292,19 @@ def render_json(report: Report, top: int) -> str:
                 }
                 for e in report.endpoints_by_rate()
             ],
+            "releases": [
+                {
+                    "service": e.service,
+                    "release": e.release,
+                    "kind": e.kind,
+                    "fingerprint": e.fingerprint,
+                    "code": e.code,
+                    "first_seen": e.first_seen,
+                    "count": e.count,
+                    "example_trace_id": e.example_trace_id,
+                }
+                for e in report.release_events()
+            ],
             "skipped_lines": report.skipped_lines,
         },
         indent=2,
@@ -292,6 +322,22 @@ def _locals_text(codes: list[CodeStats]) -> list[str]:
             out.append(f"    {frame_heading(frame)}")
             out += [f"      {name} = {value}" for name, value in frame["locals"].items()]
     return out
+
+
+def _releases_text(events: list[ReleaseEvent], catalog: Catalog) -> list[str]:
+    if not events:
+        return []
+    out = ["", "New and regressed errors per release (unhandled, by fingerprint)"]
+    rows = [["service", "release", "", "fingerprint", "code", "since", "count", "example trace",
+             "what"]]  # fmt: skip
+    for event in events:
+        entry = catalog.get(event.code)
+        rows.append(
+            [event.service, event.release, event.kind, event.fingerprint, event.code,
+             event.first_seen[:19], str(event.count), event.example_trace_id,
+             entry.title if entry else ""]
+        )  # fmt: skip
+    return out + _table(rows, numeric={6})
 
 
 def _table(rows: list[list[str]], numeric: set[int]) -> list[str]:

@@ -266,6 +266,33 @@ def _endpoints_table(report: Report) -> str:
     return _table("endpoints", head, rows)
 
 
+def _releases_section(report: Report, catalog: Catalog) -> list[str]:
+    """Fingerprints new or regressed per release (see ``report_releases``)."""
+    rows = []
+    for event in report.release_events():
+        entry = catalog.get(event.code)
+        cells = (
+            f"<td>{escape(event.service)}</td>",
+            f"<td>{escape(event.release)}</td>",
+            f"<td>{escape(event.kind)}</td>",
+            f"<td><code>{escape(event.fingerprint)}</code></td>",
+            f"<td><code>{escape(event.code)}</code></td>",
+            f"<td>{escape(event.first_seen[:19])}</td>",
+            f'<td class="n">{event.count}</td>',
+            f"<td><code>{escape(event.example_trace_id)}</code></td>",
+            f'<td class="what">{escape(entry.title if entry else "")}</td>',
+        )
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    if not rows:
+        return []
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("service", "release", "", "fingerprint", "code", "since (UTC)", "count",
+                  "example trace id", "what")
+    )  # fmt: skip
+    return ["<h2>New and regressed errors per release</h2>", _table("releases", head, rows)]
+
+
 def _locals_section(report: Report, top: int) -> list[str]:
     """The latest ``error.locals`` of each top code, one list per frame."""
     blocks = []
@@ -297,6 +324,7 @@ def render_html(report: Report, catalog: Catalog, directory: Path, top: int) -> 
         _codes_table(report, catalog, top) if report.codes else "<p>No errors recorded.</p>",
         "<h2>Error rate per endpoint</h2>",
         _endpoints_table(report) if report.endpoints else "<p>No server spans recorded.</p>",
+        *_releases_section(report, catalog),
         *_locals_section(report, top),
     ]
     if timeline is not None:
