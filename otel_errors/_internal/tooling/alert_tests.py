@@ -174,14 +174,14 @@ def _origin_test(alerts: list[dict[str, Any]], policy: AlertPolicy) -> dict[str,
     """
     severity = next(name for name, t in policy.thresholds.items() if t.min_errors <= 1)
     rule = next(r for r in alerts if r["labels"]["severity"] == severity)
-    end = 10
+    # (service, error_origin_service of its series, origin_service of its alert)
     cases = (("payments", None, "payments"), ("orders", "payments", "payments"),
              ("orders", None, "orders"))  # fmt: skip
     return {
         "interval": "1m",
         "input_series": [
-            {"series": _errors(service, rule, "false", origin), "values": f"_x5 1x{end}"}
-            for service, origin, _ in cases
+            {"series": _errors(service, rule, "false", upstream), "values": "_x5 1x10"}
+            for service, upstream, _ in cases
         ],
         "alert_rule_test": [
             {
