@@ -18,7 +18,9 @@ ROUTING_KEY = "e2e-routing-key-0123456789abcdef"
 SMTP_PASSWORD = "e2e-smtp-password"  # noqa: S105 - the relay's login, checked on arrival
 
 
-def write_alertmanager_config(directory: Path, urls: dict[str, str], smtp: int) -> Path:
+def write_alertmanager_config(
+    directory: Path, urls: dict[str, str], smtp: int, *, shipped_group_waits: bool = False
+) -> Path:
     """The shipped config with local secrets and endpoints, and 1-2 s grouping waits.
 
     Args:
@@ -26,6 +28,10 @@ def write_alertmanager_config(directory: Path, urls: dict[str, str], smtp: int) 
         urls: base URLs of the ``pagerduty``, ``slack``, ``sms`` and ``deadmansswitch``
             stand-ins.
         smtp: port of the local mail relay.
+        shipped_group_waits: keep each route's ``group_wait`` as shipped (10 s for P1,
+            30 s else): the time alerts of several services have to reach Alertmanager
+            before a group's first notification, which inhibition across services needs
+            when the origin's metrics arrive a scrape later than a caller's.
 
     Returns:
         The path of the written config.
@@ -56,7 +62,9 @@ def write_alertmanager_config(directory: Path, urls: dict[str, str], smtp: int) 
     config["global"].update(smtp_smarthost=f"127.0.0.1:{smtp}", smtp_require_tls=False)
     config["templates"] = [str(DEPLOY / "alertmanager" / "templates" / "*.tmpl")]
     for route in [config["route"], *config["route"]["routes"]]:
-        route.update(group_wait="1s", group_interval="2s")
+        route["group_interval"] = "2s"
+        if not shipped_group_waits:
+            route["group_wait"] = "1s"
     path = directory / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

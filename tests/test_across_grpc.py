@@ -229,3 +229,113 @@ def test_a_failure_names_its_origin_in_trailing_metadata(orders, spans, use_sett
         "otel-errors-origin": "payments",
         "otel-errors-origin-code": "PAY-001",
     }
+
+
+# --- answering side: a grpc.aio server ----------------------------------------------
+
+AIO_REGISTRATIONS = (
+    "add_generic_rpc_handlers",
+    "handlers=",
+    "add_registered_method_handlers",
+    "with contrib's interceptor",
+)
+
+
+async def _aio_place(address: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    if request == b"bug":
+        return str(1 // 0).encode()
+    if request == b"not-found":
+        await context.abort(grpc.StatusCode.NOT_FOUND, "no such order")
+    if request == b"charge":
+        async with grpc.aio.insecure_channel(address) as channel:
+            try:
+                await channel.unary_unary(METHOD)(b"good", timeout=5)
+            except grpc.RpcError as exc:
+                raise OrderFailed from exc
+    context.set_trailing_metadata((("mine", "kept"),))
+    return b"placed"
+
+
+def _aio_server(address: str, registration: str) -> grpc.aio.Server:
+    """An asyncio orders server, its handler registered the way ``registration`` names."""
+
+    async def place(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return await _aio_place(address, request, context)
+
+    handler = grpc.unary_unary_rpc_method_handler(place)
+    generic = grpc.method_handlers_generic_handler("shop.Orders", {"Place": handler})
+    if registration == "handlers=":
+        return grpc.aio.server(handlers=[generic])
+    if registration == "with contrib's interceptor":
+        contrib = pytest.importorskip("opentelemetry.instrumentation.grpc")
+        server = grpc.aio.server(interceptors=[contrib.aio_server_interceptor()])
+    else:
+        server = grpc.aio.server()
+    if registration != "add_registered_method_handlers":
+        server.add_generic_rpc_handlers((generic,))
+    else:
+        server.add_registered_method_handlers("shop.Orders", {"Place": handler})
+    return server
+
+
+def _aio_answers(address: str, registration: str) -> dict[bytes, tuple[Any, dict[str, str]]]:
+    """Each request's status and trailing metadata from a grpc.aio server on 127.0.0.1."""
+
+    async def run() -> dict[bytes, tuple[Any, dict[str, str]]]:
+        server = _aio_server(address, registration)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        answers = {}
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                place = channel.unary_unary("/shop.Orders/Place")
+                for request in (b"ok", b"bug", b"not-found", b"charge"):
+                    call = place(request, timeout=5)
+                    with contextlib.suppress(grpc.RpcError):
+                        await call
+                    answers[request] = (await call.code(), dict(await call.trailing_metadata()))
+        finally:
+            await server.stop(None)
+        return answers
+
+    instrumentor = GrpcErrorsInstrumentor()
+    instrumentor.instrument()
+    try:
+        return asyncio.run(run())
+    finally:
+        instrumentor.uninstrument()
+
+
+@pytest.mark.parametrize("registration", AIO_REGISTRATIONS)
+def test_aio_answers_are_grpc_s_own_by_default(address, spans, registration):
+    """Off: a grpc.aio server answers exactly as without otel_errors."""
+    answers = _aio_answers(address, registration)
+    assert answers == {
+        b"ok": (grpc.StatusCode.OK, {"mine": "kept"}),
+        b"bug": (grpc.StatusCode.UNKNOWN, {}),
+        b"not-found": (grpc.StatusCode.NOT_FOUND, {}),
+        b"charge": (grpc.StatusCode.UNKNOWN, {}),
+    }
+
+
+@pytest.mark.parametrize("registration", AIO_REGISTRATIONS)
+def test_aio_failures_name_their_origin_in_trailing_metadata(
+    address, spans, use_settings, registration
+):
+    """On: a raised failure names this service or payments; successes and aborts are grpc's."""
+    use_settings(propagate_errors=True)
+    answers = _aio_answers(address, registration)
+    assert answers[b"ok"] == (grpc.StatusCode.OK, {"mine": "kept"})
+    assert answers[b"not-found"] == (grpc.StatusCode.NOT_FOUND, {})  # abort: not covered
+    status, bug = answers[b"bug"]
+    assert status is grpc.StatusCode.UNKNOWN
+    assert bug["otel-errors-origin"] == bug["otel-errors-service"]
+    assert bug["otel-errors-code"] == bug["otel-errors-origin-code"] == "BUG-005"
+    status, charged = answers[b"charge"]
+    assert status is grpc.StatusCode.UNKNOWN
+    assert _ours(charged) == {
+        "otel-errors-code": "ORD-503",
+        "otel-errors-service": bug["otel-errors-service"],
+        "otel-errors-origin": "payments",
+        "otel-errors-origin-code": "PAY-001",
+    }

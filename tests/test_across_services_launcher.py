@@ -34,6 +34,7 @@ def _start(role: str, upstream: str, tmp_path: Path) -> tuple[subprocess.Popen[b
         PORT_FILE=str(port_file),
         OTEL_SERVICE_NAME=role,
         OTEL_ERRORS_PROPAGATE_ERRORS="true",
+        OTEL_ERRORS_CATALOG=str(APP.parent / "errors.toml"),
         OTEL_ERRORS_LOCAL_DIR=str(tmp_path / role),
         OTEL_BSP_SCHEDULE_DELAY="100",
     )

@@ -163,3 +163,27 @@ def test_release_windows_are_set_at_generation(capsys):
     assert "--release-offset 'soon': expected a duration" in capsys.readouterr().err
     assert main(["alerts", "rules", "--release-absence", "30d"]) == 2
     assert "must be shorter than --release-lookback 14d" in capsys.readouterr().err
+
+
+def test_code_alerts_say_where_their_errors_began():
+    """The window rules keep error_origin_service and add origin_service; promtool tests both."""
+    document = rules_document(shipped_catalog(), AlertPolicy())
+    recorded = {r["record"]: r["expr"] for g in document["groups"] for r in g["rules"]
+                if "record" in r}  # fmt: skip
+    expr = recorded["otel_errors:unhandled_errors:increase5m"]
+    assert "error_code, error_severity, error_origin_service)" in expr
+    assert expr.startswith("label_replace(label_replace(sum by (")
+    assert expr.endswith(
+        '"origin_service", "$1", "service_name", "(.*)"), '
+        '"origin_service", "$1", "error_origin_service", "(.+)")'
+    )
+    tests = unit_tests_document(shipped_catalog(), AlertPolicy(), "rules.yml")["tests"]
+    expected = [alert["exp_labels"] for test in tests for case in test["alert_rule_test"]
+                for alert in case["exp_alerts"]]  # fmt: skip
+    callers = [labels for labels in expected if "error_origin_service" in labels]
+    assert callers, "no promtool case for errors that began in another service"
+    assert all(labels["origin_service"] == labels["error_origin_service"] for labels in callers)
+    codes = [labels for labels in expected if labels.get("category") not in ("slo", "pipeline")]
+    own = [labels for labels in codes if labels not in callers and "service_name" in labels]
+    assert own
+    assert all(labels["origin_service"] == labels["service_name"] for labels in own)

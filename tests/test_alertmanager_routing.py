@@ -177,3 +177,55 @@ def test_a_p1_does_not_silence_a_new_error(alertmanager):
 
     found = wait_for(states, "the search P3 inhibited", 20)
     assert found["OtelErrors_NewError"] == "active", found
+
+
+def _caller(service: str, severity: str, code: str, origin: str) -> dict[str, str]:
+    """A caller's alert for errors that began in ``origin``."""
+    return {**_alert(service, severity, code), "error_origin_service": origin,
+            "origin_service": origin}  # fmt: skip
+
+
+def _own(service: str, severity: str, code: str) -> dict[str, str]:
+    """A service's alert for errors that began there."""
+    return {**_alert(service, severity, code), "origin_service": service}
+
+
+def test_the_origin_alerting_inhibits_its_callers_alerts(alertmanager):
+    """Payments' own P2 fires: the front door's and checkout's alerts for its fault stay quiet.
+
+    One page goes out for the fault, to payments; a caller's alert for a quiet origin
+    (ledger) and a caller's own faults still page, and a P3 origin does not hide a
+    caller's P2.
+    """
+    alertmanager.post(
+        _own("payments", "P2", "PAY-001"),
+        _caller("checkout", "P2", "ORD-502", "payments"),
+        _caller("frontdoor", "P1", "HTTP-502", "payments"),
+        _caller("checkout", "P2", "ORD-503", "ledger"),
+        _own("checkout", "P2", "ORD-777"),
+        _own("frontdoor", "P2", "FD-001"),
+        _own("stock", "P3", "STK-001"),
+        _caller("catalog", "P2", "CAT-502", "stock"),
+    )  # fmt: skip
+
+    def settled() -> bool:
+        return _state(alertmanager, "frontdoor", "HTTP-502")["state"] == "suppressed"
+
+    wait_for(settled, "the front door's alert inhibited", 20)
+    for service, code in (("checkout", "ORD-502"), ("frontdoor", "HTTP-502")):
+        state = _state(alertmanager, service, code)
+        assert state["state"] == "suppressed", (code, state)
+        assert state["inhibitedBy"], (code, state)
+    for service, code in (("payments", "PAY-001"), ("checkout", "ORD-503"), ("checkout", "ORD-777"),
+                          ("frontdoor", "FD-001"),
+                          ("catalog", "CAT-502"), ("stock", "STK-001")):  # fmt: skip
+        assert _state(alertmanager, service, code)["state"] == "active", (service, code)
+    pages = wait_for(lambda: alertmanager.pages("payments"), "the payments page", 20)
+    checkout = wait_for(lambda: alertmanager.pages("checkout"), "the checkout page", 20)
+    assert len(pages) == 1, pages
+    codes = [sorted(page["payload"]["custom_details"]["error_codes"].split(", "))
+             for page in checkout]  # fmt: skip
+    assert codes == [["ORD-503", "ORD-777"]]
+    # the front door's P1 for the payments fault neither pages nor hides its own P2
+    frontdoor = wait_for(lambda: alertmanager.pages("frontdoor"), "the front door's page", 20)
+    assert [page["payload"]["custom_details"]["error_codes"] for page in frontdoor] == ["FD-001"]

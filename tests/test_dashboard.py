@@ -44,6 +44,7 @@ def test_dashboard_has_the_promised_panels():
         "Top error codes",
         "Errors per second by severity",
         "Errors per second by code",
+        "Errors per second by origin service",
         "Requests per second per service",
         "Failed requests per service (share)",
         "Duration p95 per service",

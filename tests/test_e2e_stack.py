@@ -224,9 +224,11 @@ def _write_prometheus_config(stack_dir: Path, ports: dict[str, int], rules: Path
     return path
 
 
-def _rules(stack_dir: Path) -> tuple[Catalog, dict[str, Any], dict[str, Any], Path]:
-    """The rules `otel-errors alerts rules` generates for the shop, and the test's variant."""
-    shop_catalog = str(SHOP / "errors.toml")
+def _rules(
+    stack_dir: Path, catalog_file: Path
+) -> tuple[Catalog, dict[str, Any], dict[str, Any], Path]:
+    """The rules `otel-errors alerts rules` generates for a catalogue, and the test's variant."""
+    shop_catalog = str(catalog_file)
     cli = subprocess.run(
         [sys.executable, "-m", "otel_errors._internal.tooling.cli", "alerts", "rules", "--catalog",
          shop_catalog], capture_output=True, text=True, timeout=60, check=True,
@@ -347,16 +349,31 @@ def _start_prometheus_and_alertmanager(
 
 @pytest.fixture(scope="module")
 def stack(binaries, tmp_path_factory) -> Iterator[Stack]:
-    """Jaeger, gateway, agent, Prometheus, Alertmanager and the stand-ins, all on loopback.
+    """Jaeger, gateway, agent, Prometheus, Alertmanager and the stand-ins, all on loopback."""
+    yield from running_stack(binaries, tmp_path_factory, SHOP / "errors.toml")
+
+
+def running_stack(
+    binaries: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    catalog_file: Path,
+    *,
+    shipped_group_waits: bool = False,
+) -> Iterator[Stack]:
+    """The stack with rules generated from ``catalog_file``, until the generator is closed.
 
     Ports are picked free and bound a moment later by the binaries: another process on
     the machine may take one in between, so the whole stack starts again on new ports
-    (twice at most) when a binary reports its address in use.
+    (twice at most) when a binary reports its address in use. ``shipped_group_waits``
+    keeps Alertmanager's ``group_wait`` as shipped (see ``write_alertmanager_config``).
     """
     for attempt in range(3):
         with contextlib.ExitStack() as cleanup:
             try:
-                started = _start_stack(binaries, tmp_path_factory.mktemp("stack"), cleanup)
+                started = _start_stack(
+                    binaries, tmp_path_factory.mktemp("stack"), cleanup, catalog_file,
+                    shipped_group_waits=shipped_group_waits,
+                )  # fmt: skip
             except AssertionError as failure:
                 if "address already in use" in str(failure) and attempt < 2:
                     continue
@@ -365,7 +382,14 @@ def stack(binaries, tmp_path_factory) -> Iterator[Stack]:
             return
 
 
-def _start_stack(binaries, stack_dir: Path, cleanup: contextlib.ExitStack) -> Stack:
+def _start_stack(
+    binaries: dict[str, str],
+    stack_dir: Path,
+    cleanup: contextlib.ExitStack,
+    catalog_file: Path,
+    *,
+    shipped_group_waits: bool,
+) -> Stack:
     ports = {name: free_port() for name in PORT_NAMES}
     stand_ins = {
         "loki": CaptureServer(OTLP_LOGS),
@@ -378,10 +402,12 @@ def _start_stack(binaries, stack_dir: Path, cleanup: contextlib.ExitStack) -> St
         cleanup.callback(stand_in.close)
     smtp = SmtpCapture(ports["smtp"])
     cleanup.callback(smtp.close)
-    catalog, cli_rules, test_rules, rules = _rules(stack_dir)
+    catalog, cli_rules, test_rules, rules = _rules(stack_dir, catalog_file)
     prometheus_yml = _write_prometheus_config(stack_dir, ports, rules)
     urls = {name: server.url for name, server in stand_ins.items()}
-    alertmanager_yml = write_alertmanager_config(stack_dir, urls, ports["smtp"])
+    alertmanager_yml = write_alertmanager_config(
+        stack_dir, urls, ports["smtp"], shipped_group_waits=shipped_group_waits
+    )
     for check in (
         [binaries["PROMTOOL_BIN"], "check", "config", str(prometheus_yml)],
         [binaries["AMTOOL_BIN"], "check-config", str(alertmanager_yml)],

@@ -1,10 +1,12 @@
 """One service of a three-service shop, run under ``opentelemetry-instrument``.
 
 ``ROLE`` picks the service: ``payments`` (C) fails with its own ``PAY-001``;
-``orders`` (B) calls payments with requests and raises ``ORD-502`` from the failure,
-and has a bug of its own at ``/bug``; ``gateway`` (A) calls orders with httpx and lets
-``raise_for_status()`` escape, so Flask answers its own 500. The port it listens on is
-written to ``PORT_FILE``; ``UPSTREAM`` is the next service's URL.
+``orders`` (B) calls payments with requests (``/order``) or over gRPC
+(``/order-by-grpc``: ``payments_grpc.py`` at ``PAYMENTS_GRPC``) and raises ``ORD-502``
+from the failure, and has a bug of its own at ``/bug``; ``gateway`` (A) calls orders
+with httpx and lets ``raise_for_status()`` escape, so Flask answers its own 500. The
+port it listens on is written to ``PORT_FILE``; ``UPSTREAM`` is the next service's URL.
+The codes come from ``errors.toml`` beside it (``OTEL_ERRORS_CATALOG``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import grpc
 import httpx
 import requests
 from flask import Flask
@@ -19,18 +22,14 @@ from werkzeug.serving import make_server
 
 import otel_errors
 
-PaymentFailed = type(
-    "PaymentFailed",
-    (otel_errors.AppError,),
-    {},
-    code=otel_errors.ErrorCode("PAY-001", title="Card declined", http_status=503, severity="P2"),
-)
-OrderFailed = type(
-    "OrderFailed",
-    (otel_errors.AppError,),
-    {},
-    code=otel_errors.ErrorCode("ORD-502", title="Order failed", http_status=502, severity="P2"),
-)
+
+class PaymentFailed(otel_errors.AppError, code="PAY-001"):
+    """The payment provider is down: the failure begins here."""
+
+
+class OrderFailed(otel_errors.AppError, code="ORD-502"):
+    """The order could not be placed because its payment failed."""
+
 
 app = Flask(os.environ["ROLE"])
 UPSTREAM = os.environ.get("UPSTREAM", "")
@@ -47,6 +46,17 @@ def order() -> str:
         requests.get(f"{UPSTREAM}/pay", timeout=10).raise_for_status()
     except requests.HTTPError as exc:
         raise OrderFailed from exc
+    return "ordered"
+
+
+@app.get("/order-by-grpc")
+def order_by_grpc() -> str:
+    with grpc.insecure_channel(os.environ["PAYMENTS_GRPC"]) as channel:
+        charge = channel.unary_unary("/shop.Payments/Charge")
+        try:
+            charge(b"order", timeout=10)
+        except grpc.RpcError as exc:
+            raise OrderFailed from exc
     return "ordered"
 
 

@@ -21,6 +21,12 @@ and at least a minimum number of errors and requests were seen, so that one erro
 in three requests pages no one; services without span metrics fall back to the
 error count alone. P4 only feeds the daily digest.
 
+Errors across services: a caller's errors that began in another service carry
+``error_origin_service`` (from ``errors_total``), and every code alert carries
+``origin_service``, the service where its errors began (its own name when they began
+there). Alertmanager's inhibit rules use both: while the origin's own alert fires, the
+callers' alerts for the same origin stay quiet, so one fault pages its owner once.
+
 On top, multi-window multi-burn-rate alerts (Google SRE workbook, chapter 5) watch
 an availability SLO per service, on failed requests (5xx) and on requests that end
 in an unhandled error, each with a minimum-traffic guard; ``alert_pipeline`` adds
@@ -51,6 +57,10 @@ SERVED = f'{CALLS}{{span_kind=~"SPAN_KIND_SERVER|SPAN_KIND_CONSUMER"}}'
 """Requests a service served: its server and consumer spans, counted before sampling."""
 UNHANDLED = f'{ERRORS}{{error_handled!="true"}}'
 """Unhandled errors; OVERFLOW series have no ``error_handled`` label and count too."""
+UPSTREAM_ORIGIN = "error_origin_service"
+"""``error.origin.service`` in Prometheus: only on errors that began in another service."""
+ORIGIN = "origin_service"
+"""On every code alert: where its errors began (the alert's own service, or the upstream's)."""
 SERVICE_LABELS = ("service_name", "deployment_environment_name")
 SEVERITIES = ("P1", "P2", "P3", "P4")
 _BY_SERVICE = "service_name, deployment_environment_name"
@@ -147,13 +157,14 @@ def _window_rules(policy: AlertPolicy) -> list[dict[str, Any]]:
     rules = []
     for window in policy.windows():
         born = f"({UNHANDLED} unless {UNHANDLED} offset {window})"
+        errors = (
+            f"sum by ({_BY_SERVICE}, error_code, error_severity, {UPSTREAM_ORIGIN}) "
+            f"({born} or increase({UNHANDLED}[{window}]))"
+        )
         rules += [
             {
                 "record": f"otel_errors:unhandled_errors:increase{window}",
-                "expr": (
-                    f"sum by ({_BY_SERVICE}, error_code, error_severity) "
-                    f"({born} or increase({UNHANDLED}[{window}]))"
-                ),
+                "expr": with_origin(errors),
             },
             {
                 "record": f"otel_errors:requests:increase{window}",
@@ -161,6 +172,12 @@ def _window_rules(policy: AlertPolicy) -> list[dict[str, Any]]:
             },
         ]
     return rules
+
+
+def with_origin(expr: str) -> str:
+    """``expr`` with ``origin_service``: ``error_origin_service`` if set, else ``service_name``."""
+    own = f'label_replace({expr}, "{ORIGIN}", "$1", "service_name", "(.*)")'
+    return f'label_replace({own}, "{ORIGIN}", "$1", "{UPSTREAM_ORIGIN}", "(.+)")'
 
 
 def threshold_expr(selector: str, threshold: Threshold) -> str:

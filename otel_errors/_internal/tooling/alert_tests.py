@@ -6,7 +6,9 @@ drift from both. Each code alert is tested on the shape its severity uses: P1 on
 a series that appears with its first error (SDK counters start at 1) and keeps
 firing for ``keep_firing_for``; P2/P3 on a real burn (fires), a busy service
 below the ratio, a low-traffic service at 100% errors (both quiet), and a
-service without request metrics (fires on the count); P4 on the count. The
+service without request metrics (fires on the count); P4 on the count. A
+caller's errors that began in another service alert with that origin in
+``error_origin_service`` and ``origin_service``, apart from the caller's own. The
 expected annotations are rendered here as Prometheus renders them, so the tests
 also prove the templates' text and links.
 """
@@ -24,7 +26,9 @@ from otel_errors._internal.tooling.alert_policy import minutes
 from otel_errors._internal.tooling.alert_rules import (
     CALLS,
     ERRORS,
+    ORIGIN,
     REQUESTS,
+    UPSTREAM_ORIGIN,
     burn_rate_alerts,
     rules_document,
 )
@@ -51,6 +55,7 @@ def unit_tests_document(catalog: Catalog, policy: AlertPolicy, rule_file: str) -
         _severity_test([r for r in alerts if r["labels"]["severity"] == severity], threshold)
         for severity, threshold in policy.thresholds.items()
     ]
+    tests.append(_origin_test(alerts, policy))
     tests += _burn_rate_tests(policy)
     tests += _pipeline_tests(policy)
     return {"rule_files": [rule_file], "evaluation_interval": "1m", "tests": tests}
@@ -60,12 +65,16 @@ def _labels(**labels: str) -> str:
     return "{" + ", ".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
 
 
-def _errors(service: str, rule: dict[str, Any], handled: str | None) -> str:
+def _errors(
+    service: str, rule: dict[str, Any], handled: str | None, origin: str | None = None
+) -> str:
     labels = {"service_name": service, "deployment_environment_name": ENVIRONMENT,
               "error_code": rule["labels"]["error_code"],
               "error_severity": rule["labels"]["severity"]}  # fmt: skip
     if handled is not None:
         labels["error_handled"] = handled
+    if origin is not None:
+        labels[UPSTREAM_ORIGIN] = origin
     return ERRORS + _labels(**labels)
 
 
@@ -159,9 +168,47 @@ def _first_error_test(rules: list[dict[str, Any]], threshold: Threshold) -> dict
     }
 
 
-def _expected(rule: dict[str, Any], service: str, value: float) -> dict[str, Any]:
+def _origin_test(alerts: list[dict[str, Any]], policy: AlertPolicy) -> dict[str, Any]:
+    """One code failing in payments and, through it, in orders: two alerts, one origin.
+
+    Orders also fails on its own, which stays a separate alert naming orders as origin.
+    """
+    severity = next(name for name, t in policy.thresholds.items() if t.min_errors <= 1)
+    rule = next(r for r in alerts if r["labels"]["severity"] == severity)
+    # (service, error_origin_service of its series, origin_service of its alert)
+    cases = (("payments", None, "payments"), ("orders", "payments", "payments"),
+             ("orders", None, "orders"))  # fmt: skip
+    return {
+        "interval": "1m",
+        "input_series": [
+            {"series": _errors(service, rule, "false", upstream), "values": "_x5 1x10"}
+            for service, upstream, _ in cases
+        ],
+        "alert_rule_test": [
+            {
+                "eval_time": "6m",
+                "alertname": rule["alert"],
+                "exp_alerts": [
+                    _expected(rule, service, 1, origin=origin, upstream=upstream)
+                    for service, upstream, origin in cases
+                ],
+            }
+        ],
+    }
+
+
+def _expected(
+    rule: dict[str, Any],
+    service: str,
+    value: float,
+    *,
+    origin: str = "",
+    upstream: str | None = None,
+) -> dict[str, Any]:
     labels = {"service_name": service, "deployment_environment_name": ENVIRONMENT,
-              "error_severity": rule["labels"]["severity"]}  # fmt: skip
+              "error_severity": rule["labels"]["severity"], ORIGIN: origin or service}  # fmt: skip
+    if upstream is not None:
+        labels[UPSTREAM_ORIGIN] = upstream
     return {
         "exp_labels": {**rule["labels"], **labels},
         "exp_annotations": rendered(rule["annotations"], value, {**rule["labels"], **labels}),

@@ -1,15 +1,16 @@
 """The Grafana dashboard of otel_errors, built in code with ``grafana-foundation-sdk``.
 
 Panels: error rate per service and endpoint, top error codes, error trends by
-severity and code; RED (rate, errors, duration) per service from the gateway's span
-metrics, so services without otel_errors show too; latency and success rate of the
-endpoints; the collectors' own health; recent error logs (Loki) and the state of the
-alerts. Every Prometheus query uses only metric and label names the collector
-deployment produces (see ``alert_rules``), so the end-to-end test can run each
-panel's query against a real Prometheus. Data sources are dashboard variables (the
-uids of ``collector-config/grafana/provisioning`` are their defaults), metric panels
-show exemplars (a point links to its trace), and "All" is ``.+``: Loki rejects a
-stream selector whose matchers all match the empty string, as ``=~".*"`` does.
+severity, code and origin service (where a failure seen across services began); RED
+(rate, errors, duration) per service from the gateway's span metrics, so services
+without otel_errors show too; latency and success rate of the endpoints; the
+collectors' own health; recent error logs (Loki) and the state of the alerts. Every
+Prometheus query uses only metric and label names the collector deployment produces
+(see ``alert_rules``), so the end-to-end test can run each panel's query against a
+real Prometheus. Data sources are dashboard variables (the uids of
+``collector-config/grafana/provisioning`` are their defaults), metric panels show
+exemplars (a point links to its trace), and "All" is ``.+``: Loki rejects a stream
+selector whose matchers all match the empty string, as ``=~".*"`` does.
 
 ``grafana-foundation-sdk`` is imported lazily: only this generator needs it (the
 ``deploy`` extra), and it requires Python 3.11.
@@ -21,7 +22,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from otel_errors._internal.tooling.alert_pipeline import counters
-from otel_errors._internal.tooling.alert_rules import CALLS, ERRORS, REQUESTS
+from otel_errors._internal.tooling.alert_rules import (
+    CALLS,
+    ERRORS,
+    REQUESTS,
+    UPSTREAM_ORIGIN,
+    with_origin,
+)
 
 if TYPE_CHECKING:
     from grafana_foundation_sdk.builders.dashboard import Dashboard
@@ -68,6 +75,9 @@ def panel_queries() -> dict[str, list[str]]:
         ],
         "Errors per second by severity": [f"sum by (error_severity) ({_rate(errors)})"],
         "Errors per second by code": [f"sum by (error_code) ({_rate(errors)})"],
+        "Errors per second by origin service": [
+            with_origin(f"sum by (service_name, {UPSTREAM_ORIGIN}) ({_rate(errors)})")
+        ],
         "Requests per second per service": [f"sum by (service_name) ({_rate(calls)})"],
         "Failed requests per service (share)": [
             (
@@ -112,6 +122,11 @@ _DESCRIPTIONS = {
     "Top error codes": "The ten codes with the most errors in the selected range.",
     "Errors per second by severity": "All recorded errors, handled or not, by P1-P4.",
     "Errors per second by code": "All recorded errors by catalogue code (UNKNOWN: unclassified).",
+    "Errors per second by origin service": (
+        "All recorded errors by the service where the failure began (origin -> the service "
+        "that recorded it): a fault in one service shows in each of its callers, with "
+        "OTEL_ERRORS_PROPAGATE_ERRORS=true on the services that answer."
+    ),
     "Requests per second per service": (
         "Server and consumer spans per second, from the gateway's span metrics (before "
         "sampling): every traced service, with or without otel_errors."
@@ -211,6 +226,14 @@ def build_dashboard() -> Dashboard:
         .with_panel(instant_table("Top error codes", 8, 12))
         .with_panel(series("Errors per second by severity", "{{error_severity}}", "short"))
         .with_panel(series("Errors per second by code", "{{error_code}}", "short"))
+        .with_panel(
+            series(
+                "Errors per second by origin service",
+                "{{origin_service}} -> {{service_name}}",
+                "short",
+                24,
+            )
+        )
         .with_row(dashboard.Row("Requests, failures and duration per service (span metrics)"))
         .with_panel(series("Requests per second per service", "{{service_name}}", "reqps", 8))
         .with_panel(

@@ -14,8 +14,9 @@ which builds the servicer context and calls ``behavior(argument, context)``; it 
 kept that shape throughout the grpcio range declared here. We hand it a behavior that
 calls the servicer's and, on an exception (an ``abort`` raises one too), adds our
 entries to the trailing metadata before grpcio sends the status. Entries the servicer
-set itself stay, and win. Not covered yet: failures while a response stream is being
-iterated, and ``grpc.aio`` servers (their call path is Cython).
+set itself stay, and win. ``grpc.aio`` servers are hooked where their handlers are
+registered (``aio_server``). Not covered yet: failures while a response stream is being
+iterated.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-de
 )
 
 from otel_errors._internal.helpers.fail_open import report_internal_failure
-from otel_errors._internal.recording import upstream
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors._internal.recording.runtime import get_recorder
-from otel_errors.integrations.grpc import rules
+from otel_errors.integrations.grpc import aio_server
+from otel_errors.integrations.grpc.answering import add_trailing_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
@@ -71,31 +72,17 @@ def _answering(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]
         try:
             return behavior(argument, context)
         except Exception as exc:
-            _add_trailing_metadata(context, exc)
+            add_trailing_metadata(context, exc)
             raise
 
     return answering
 
 
-def _add_trailing_metadata(context: Any, exc: BaseException) -> None:
-    try:
-        # A call to another gRPC service that failed may be in the chain, unrecorded
-        # (no client span): read its trailing metadata now, so the origin is the peer's.
-        rules.upstream_attributes(exc, None, {})
-        ours = upstream.answer_headers(exc, get_recorder().classify(exc).code)
-        existing = tuple(context.trailing_metadata() or ())
-        present = {str(_key(item)).lower() for item in existing}
-        added = tuple(
-            (name.lower(), value) for name, value in ours.items() if name.lower() not in present
-        )
-        if added:
-            context.set_trailing_metadata(existing + added)
-    except Exception as failure:
-        report_internal_failure("grpc.trailing_metadata", failure)
-
-
-def _key(item: Any) -> object:
-    return item.key if hasattr(item, "key") else item[0]
-
-
-_PATCHES = ImportPatches("grpc", Patch("grpc._server", "_call_behavior", _call_behavior))
+_AIO = "grpc.aio._server"
+_PATCHES = ImportPatches(
+    "grpc",
+    Patch("grpc._server", "_call_behavior", _call_behavior),
+    Patch(_AIO, "Server.__init__", aio_server.init),
+    Patch(_AIO, "Server.add_generic_rpc_handlers", aio_server.add_generic_rpc_handlers),
+    Patch(_AIO, "Server.add_registered_method_handlers", aio_server.add_registered_method_handlers),
+)
