@@ -18,6 +18,11 @@ job. These are the places, each for a reason the SDK offers no public way to ser
   which costs every exported span and hides whether the redaction changed anything.
   The plain dictionary inside the SDK's ``BoundedAttributes`` is read the same way
   (``held_dict``): reading the mapping itself costs a Python call per key.
+- The tracer and logger providers' resource is replaced by an equal one that hashes
+  once (``hash_resources_once``): the OTLP encoders group what they export by
+  resource, hashing the resource of every span and log record, and the SDK's hash
+  serialises all its attributes to JSON each time (as much CPU as encoding the rest
+  of a successful span). The providers take no resource after they are built.
 
 Outside :data:`SUPPORTED_SDK` none of this runs: forked
 children then keep the SDK's own behaviour, and queue drops go uncounted.
@@ -34,7 +39,8 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.version import __version__ as sdk_version
 
 if TYPE_CHECKING:
@@ -152,3 +158,51 @@ def wrap_metric_exporters(
             reader._exporter = wrap(exporter)
             wrapped += 1
     return wrapped
+
+
+class HashOnceResource(Resource):
+    """A ``Resource`` whose hash is computed once: equal to, and hashing as, the SDK's.
+
+    A resource never changes (its attributes are immutable), so neither does its hash.
+    What it merges into (the SDK merges the process's attributes in a forked child)
+    hashes once too.
+    """
+
+    def __init__(self, attributes: Mapping[str, Any], schema_url: str | None = None) -> None:
+        """As ``Resource``; the hash is computed here."""
+        super().__init__(attributes, schema_url)
+        self._hash = super().__hash__()
+
+    @classmethod
+    def of(cls, resource: Resource) -> HashOnceResource:
+        """``resource`` itself if it hashes once already, else an equal copy that does."""
+        if isinstance(resource, cls):
+            return resource
+        return cls(dict(resource.attributes), resource.schema_url)
+
+    def __hash__(self) -> int:
+        """The hash ``Resource`` gives, computed at creation."""
+        return self._hash
+
+    def merge(self, other: Resource) -> Resource:
+        """As ``Resource.merge``, hashing once."""
+        return HashOnceResource.of(super().merge(other))
+
+
+def hash_resources_once(*providers: object) -> int:
+    """Gives each SDK tracer or logger provider an equal resource that hashes once.
+
+    Returns:
+        How many providers got one (0 outside the supported SDK range).
+    """
+    if not sdk_version_supported():
+        return 0
+    replaced = 0
+    for provider in providers:
+        if isinstance(provider, (TracerProvider, LoggerProvider)):
+            held: Any = provider
+            resource = getattr(held, "_resource", None)
+            if type(resource) is Resource:
+                held._resource = HashOnceResource.of(resource)
+                replaced += 1
+    return replaced
