@@ -23,6 +23,9 @@ job. These are the places, each for a reason the SDK offers no public way to ser
   resource, hashing the resource of every span and log record, and the SDK's hash
   serialises all its attributes to JSON each time (as much CPU as encoding the rest
   of a successful span). The providers take no resource after they are built.
+- An exception event whose attributes we built and bounded is added as the SDK would
+  add it, without the SDK checking and copying each value again (``add_bounded_event``):
+  the values are plain strings, booleans and numbers under no SDK length limit.
 
 Outside :data:`SUPPORTED_SDK` none of this runs: forked
 children then keep the SDK's own behaviour, and queue drops go uncounted.
@@ -40,13 +43,13 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.version import __version__ as sdk_version
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from opentelemetry.sdk.trace import Event
     from opentelemetry.trace import Link
 
 SUPPORTED_SDK = ((1, 40), (2, 0))
@@ -96,6 +99,41 @@ def held_dict(
         if type(held) is dict and (finished or getattr(inner, "_immutable", False) is True):
             return held
     return attributes
+
+
+_PLAIN_VALUES = frozenset((str, bool, int, float))
+"""Value classes the SDK keeps as they are when no length limit applies."""
+
+
+def add_bounded_event(
+    span: object, name: str, attributes: dict[str, Any], timestamp: int | None
+) -> bool:
+    """Adds an event as ``Span.add_event`` would, handing over ``attributes`` unchecked.
+
+    Only where the SDK's check would change nothing: an SDK span (with its own
+    ``add_event``), no attribute value length limit, no more attributes than the event
+    limit, non-empty string keys and plain values. ``attributes`` then belongs to the
+    event (the caller keeps no reference to change it).
+
+    Returns:
+        Whether the event was added; if not, the caller adds it with ``add_event``.
+    """
+    if not (_READ_SPAN_FIELDS and isinstance(span, SdkSpan)) or (
+        type(span).add_event is not SdkSpan.add_event
+    ):
+        return False
+    held: Any = span
+    limits = held._limits
+    most = limits.max_event_attributes
+    if limits.max_attribute_length is not None or (most is not None and len(attributes) > most):
+        return False
+    for key, value in attributes.items():
+        if not (key and key.__class__ is str and value.__class__ in _PLAIN_VALUES):
+            return False
+    bounded: Any = BoundedAttributes(most, None, immutable=True)
+    bounded._dict = attributes
+    held._add_event(Event(name, bounded, timestamp))
+    return True
 
 
 def reset_metrics_after_fork() -> None:
