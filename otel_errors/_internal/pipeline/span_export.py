@@ -87,16 +87,21 @@ class ExportSpanProcessor(SpanProcessor):
             current().local_roots.left(span)
         try:
             runtime = current()
-            outcomes = runtime.outcomes
-            if outcomes.held or outcomes.corrected or runtime.error_types:
+            outcomes, error_types = runtime.outcomes, runtime.error_types
+            context = span.context
+            if (
+                outcomes.held
+                or outcomes.corrected
+                or (error_types and context is not None and context.span_id in error_types)
+            ):
                 span = _corrected(span)
-            elif span.status.description:  # the success path has none
+            elif span.status.description:  # a successful span has none
                 span = _valid_description(span)
         except Exception as failure:
             report_internal_failure("span_export.on_end", failure)
         tally = self.tally
         if tally is not None:
-            context = span.context
+            context = span.context  # the same, unless the span was rebuilt
             if context and context.trace_flags.sampled:
                 tally.hand()
                 if tally.queue_full():
