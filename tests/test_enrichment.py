@@ -62,3 +62,13 @@ def test_failing_enricher_is_skipped(spans, tracer, enrichers, caplog):
         raise DriverError("x")
     assert spans.only_exception()["exception.message"] == "x"
     assert "internal failure in enrichment" in caplog.text
+
+
+def test_an_enricher_added_later_applies_to_a_failure_seen_before(enrichers):
+    """What matched a chain of modules is remembered, and forgotten when an enricher is added."""
+    recorder = get_recorder()
+    enrichers.add(("fakedriver.",), lambda exc, span, attrs: {"first": True})
+    assert "second" not in recorder.attributes(DriverError(), handled=False)[0]
+    enrichers.add(("fakedriver.errors.",), lambda exc, span, attrs: {"second": True})
+    attributes = recorder.attributes(DriverError(), handled=False)[0]
+    assert (attributes["first"], attributes["second"]) == (True, True)

@@ -202,7 +202,7 @@ def test_an_error_storm_against_a_dead_collector_stays_within_the_queues(standin
     processor = provider._active_span_processor._span_processors[0]
     assert len(processor.tally.queue) <= 256
     assert len(runtime.current().local_roots._open) <= local_roots._MAX_OPEN
-    assert len(runtime.current().error_types._types) <= error_types._MAX_REMEMBERED
+    assert len(runtime.current().error_types) <= error_types._MAX_REMEMBERED
     # Holding each failed span (about 3 KB) would grow by 24 MB; what moves is the
     # queue's turnover, the batch being serialised and the error.type dict's resizing.
     assert second - first < 4 * 1024 * 1024, f"grew {second - first} bytes over 8000 errors"

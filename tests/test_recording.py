@@ -8,6 +8,10 @@ import sys
 import textwrap
 
 import pytest
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
 from otel_errors import AppError
@@ -341,3 +345,54 @@ def test_exceptions_recorded_inside_a_library_name_their_call_site(spans, tracer
     assert "_call_site_a" in stacks[0]
     assert "_call_site_b" in stacks[1]
     assert events[0]["error.fingerprint"] != events[1]["error.fingerprint"]
+
+
+def test_the_exception_event_is_held_as_the_sdk_holds_one(spans, tracer):
+    """Added without the SDK's second check, the event's attributes are what add_event makes."""
+    with pytest.raises(KeyError), tracer.start_as_current_span("work"):
+        fail_with_key_error()
+    (event,) = spans.named("work").events
+    with tracer.start_as_current_span("sdk") as span:
+        span.add_event("exception", dict(event.attributes or {}))
+    (sdk_event,) = spans.named("sdk").events
+    ours, theirs = event.attributes, sdk_event.attributes
+    assert type(ours) is type(theirs) is BoundedAttributes
+    assert dict(ours) == dict(theirs)
+    assert list(ours) == list(theirs)
+    assert (ours.maxlen, ours.max_value_len, ours.dropped) == (
+        theirs.maxlen,
+        theirs.max_value_len,
+        theirs.dropped,
+    )
+    with pytest.raises(TypeError):
+        ours["error.code"] = "changed"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("limits", "extra"),
+    [
+        (SpanLimits(max_attribute_length=8), None),
+        (SpanLimits(max_event_attributes=3), None),
+        (SpanLimits(), {"order.lines": ["a", "b"]}),
+    ],
+    ids=["value length limit", "attribute count limit", "a sequence value"],
+)
+def test_the_sdk_still_checks_what_we_did_not_bound(limits, extra):
+    """A length or count limit, or a value not plain, goes through the SDK's add_event."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=limits)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("t").start_as_current_span("work") as span:
+        try:
+            fail_with_key_error()
+        except KeyError as exc:
+            span.record_exception(exc, attributes=extra)
+    (event,) = exporter.get_finished_spans()[0].events
+    attributes = dict(event.attributes or {})
+    if extra is not None:
+        assert attributes["order.lines"] == ("a", "b")  # the SDK's tuple
+    elif limits.max_attribute_length is not None:
+        assert all(len(v) <= 8 for v in attributes.values() if isinstance(v, str))
+        assert attributes["exception.type"] == "KeyError"
+    else:
+        assert len(attributes) == 3

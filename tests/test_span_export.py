@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -84,3 +85,47 @@ def test_entry_checks_follow_local_roots():
     from otel_errors._internal.recording.local_roots import ENTRY_KINDS
 
     assert {span_export._SERVER, span_export._CONSUMER} == ENTRY_KINDS
+
+
+RESOURCE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from unittest import mock
+    import otel_errors
+    otel_errors.configure(local_dir=sys.argv[1], instrument=False)
+    from opentelemetry import _logs, trace
+    from opentelemetry.sdk import resources
+    from opentelemetry.sdk.resources import Resource
+    found = {}
+    providers = {"tracer": trace.get_tracer_provider(), "logger": _logs.get_logger_provider()}
+    for name, provider in providers.items():
+        resource = provider.resource
+        plain = Resource(resource.attributes, resource.schema_url)
+        with mock.patch.object(resources, "dumps", wraps=resources.dumps) as dumps:
+            hashes = {hash(resource) for _ in range(3)}
+        found[name] = [hashes == {hash(plain)}, resource == plain, dumps.call_count]
+        forked = resource.merge(Resource({"process.pid": 1}))
+        with mock.patch.object(resources, "dumps", wraps=resources.dumps) as dumps:
+            hash(forked), hash(forked)
+        found[name].append(dumps.call_count)
+    print(json.dumps(found))
+    """
+)
+
+
+def test_the_providers_resource_hashes_once(tmp_path):
+    """The resource serialises once for its hash, not at each span or record the encoders group.
+
+    Equal to the SDK's resource and hashing the same, also once merged (as in a forked child).
+    """
+    script = tmp_path / "resource.py"
+    script.write_text(RESOURCE_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found == {"tracer": [True, True, 0, 0], "logger": [True, True, 0, 0]}

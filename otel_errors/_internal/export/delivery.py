@@ -87,14 +87,16 @@ class Tally:
         self.queue: collections.deque[Any] | None = None
         self.lost: dict[str, int] = {}
         self.delivered = 0
-        self._handed_one_by_one = itertools.count()
         self._reads = 0
         self._handed_in_bulk = 0
         self._lock = locks.lock()
+        self._count_from_zero()
 
-    def hand(self) -> None:
-        """Counts one item handed to the exporting path (per span: ``next`` is atomic and cheap)."""
-        next(self._handed_one_by_one)
+    def _count_from_zero(self) -> None:
+        self._handed_one_by_one = itertools.count()
+        self.hand: Callable[[], object] = self._handed_one_by_one.__next__
+        """Counts one item handed to the exporting path: per span, so no Python call
+        (the counter's ``next``, atomic and cheap)."""
 
     def hand_many(self, count: int) -> None:
         """Counts ``count`` items handed over at once."""
@@ -150,7 +152,7 @@ class Tally:
         with self._lock:
             self.lost = {}
             self.delivered = 0
-            self._handed_one_by_one = itertools.count()
+            self._count_from_zero()
             self._reads = 0
             self._handed_in_bulk = 0
 

@@ -30,7 +30,7 @@ from opentelemetry.trace import Link, Status
 
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.runtime import current
-from otel_errors._internal.recording.sdk_internals import held_dict, span_parts
+from otel_errors._internal.recording.sdk_internals import HashOnceResource, held_dict, span_parts
 from otel_errors._internal.scrubbing import DROP
 
 if TYPE_CHECKING:
@@ -127,6 +127,7 @@ def _resource(resource: Resource, redactor: Redactor, fired: list[str]) -> Resou
     """``resource`` redacted once per resource object (one per provider), then reused.
 
     Its attributes hold command lines (``process.command_args``) that may carry secrets.
+    A redacted copy hashes once, as the providers' own resource does (``sdk_internals``).
     """
     memo = current().part(RedactedResources)
     cached = memo.get(id(resource))
@@ -137,7 +138,7 @@ def _resource(resource: Resource, redactor: Redactor, fired: list[str]) -> Resou
     redacted = (
         resource
         if attributes is resource.attributes
-        else Resource(dict(attributes or {}), resource.schema_url)
+        else HashOnceResource(dict(attributes or {}), resource.schema_url)
     )
     if len(memo) >= _RESOURCES_CACHED:
         memo.clear()

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     ]
 
 _MAX_CHAIN = 8
+_MATCHES_KEPT = 256
+"""Distinct cause chains (their modules) whose matching enrichers are remembered."""
 
 
 class Enrichers:
@@ -41,12 +43,15 @@ class Enrichers:
     def __init__(self) -> None:
         """Creates an empty registry."""
         self._entries: list[tuple[tuple[str, ...], Enricher]] = []
+        self._matches: dict[tuple[str, ...], tuple[Enricher, ...]] = {}
+        """The enrichers matching each chain of modules seen (an error storm repeats one)."""
         self._lock = locks.lock()
 
     def add(self, module_prefixes: tuple[str, ...], enricher: Enricher) -> None:
         """Runs ``enricher`` for exceptions (or their causes) from these modules."""
         with self._lock:
             self._entries.append((module_prefixes, enricher))
+            self._matches = {}
 
     def apply(
         self,
@@ -61,10 +66,7 @@ class Enrichers:
         """
         if not self._entries:
             return
-        modules = _chain_modules(exc)
-        for prefixes, enricher in self._entries:
-            if not any(module.startswith(prefixes) for module in modules):
-                continue
+        for enricher in self._matching(_chain_modules(exc)):
             try:
                 extra = enricher(exc, span, attributes)
             except Exception as failure:
@@ -73,8 +75,23 @@ class Enrichers:
             if extra:
                 attributes.update(extra)
 
+    def _matching(self, modules: tuple[str, ...]) -> tuple[Enricher, ...]:
+        """The enrichers registered for any of ``modules``, in registration order."""
+        matches = self._matches
+        found = matches.get(modules)
+        if found is None:
+            found = tuple(
+                enricher
+                for prefixes, enricher in self._entries
+                if any(module.startswith(prefixes) for module in modules)
+            )
+            if len(matches) >= _MATCHES_KEPT:
+                matches.clear()
+            matches[modules] = found
+        return found
 
-def _chain_modules(exc: BaseException) -> list[str]:
+
+def _chain_modules(exc: BaseException) -> tuple[str, ...]:
     modules: list[str] = []
     current: BaseException | None = exc
     seen: set[int] = set()
@@ -84,4 +101,4 @@ def _chain_modules(exc: BaseException) -> list[str]:
         if isinstance(module, str):
             modules.append(module + ".")
         current = current.__cause__ or getattr(current, "orig", None)
-    return modules
+    return tuple(modules)

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._configuration import (
     _ConfigurationExporterSpanProcessorT,
     _initialize_components,
@@ -227,6 +227,7 @@ def _install_providers(
         log_record_processors=[ErrorsLogRecordProcessor()],
         export_log_record_processor=export_log_processor,
     )
+    sdk_internals.hash_resources_once(trace.get_tracer_provider(), _logs.get_logger_provider())
     sdk_internals.wrap_metric_exporters(
         metrics.get_meter_provider(),
         lambda exporter: MetricExportGate(exporter, Tally(METRIC_POINTS)),

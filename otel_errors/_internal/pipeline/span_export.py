@@ -86,12 +86,22 @@ class ExportSpanProcessor(SpanProcessor):
         if kind is _SERVER or kind is _CONSUMER:  # ENTRY_KINDS, as in on_start
             current().local_roots.left(span)
         try:
-            span = _corrected(span)
+            runtime = current()
+            outcomes, error_types = runtime.outcomes, runtime.error_types
+            context = span.context
+            if (
+                outcomes.held
+                or outcomes.corrected
+                or (error_types and context is not None and context.span_id in error_types)
+            ):
+                span = _corrected(span)
+            elif span.status.description:  # a successful span has none
+                span = _valid_description(span)
         except Exception as failure:
             report_internal_failure("span_export.on_end", failure)
         tally = self.tally
         if tally is not None:
-            context = span.context
+            context = span.context  # the same, unless the span was rebuilt
             if context and context.trace_flags.sampled:
                 tally.hand()
                 if tally.queue_full():
@@ -107,15 +117,19 @@ class ExportSpanProcessor(SpanProcessor):
         return self.downstream.force_flush(timeout_millis)
 
 
-def _corrected(span: ReadableSpan) -> ReadableSpan:
-    """``span`` with the error.type we set, the outcome of its held records, valid UTF-8."""
+def _valid_description(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with a status description that is valid UTF-8."""
     description = span.status.description
     if description and not description.isascii() and sanitize(description) != description:
-        span = rebuilt(span, status=Status(span.status.status_code, sanitize(description)))
+        return rebuilt(span, status=Status(span.status.status_code, sanitize(description)))
+    return span
+
+
+def _corrected(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with the error.type we set, the outcome of its held records, valid UTF-8."""
+    span = _valid_description(span)
     runtime = current()
     outcomes, error_types = runtime.outcomes, runtime.error_types
-    if not (outcomes.held or outcomes.corrected or error_types):
-        return span  # the success path: nothing to look up
     events = outcomes.span_ended(span)
     context = span.context
     wanted = error_types.get(context.span_id) if error_types and context else None

@@ -13,29 +13,25 @@ from otel_errors._internal.helpers import locks
 _MAX_REMEMBERED = 8192
 
 
-class ErrorTypes:
-    """``error.type`` by span id (64 random bits: collisions are negligible)."""
+class ErrorTypes(dict[int, str]):
+    """``error.type`` by span id (64 random bits: collisions are negligible).
+
+    A dictionary itself, so that the success path's check (is anything remembered?)
+    and the lookup cost no Python call.
+    """
 
     def __init__(self) -> None:
         """An empty memory."""
-        self._types: dict[int, str] = {}
+        super().__init__()
         self._lock = locks.lock()
-
-    def __bool__(self) -> bool:
-        """Whether anything is remembered (the success path checks only this)."""
-        return bool(self._types)
 
     def remember(self, span_id: int, value: str) -> None:
         """Records the ``error.type`` we gave a span."""
         with self._lock:
-            if len(self._types) >= _MAX_REMEMBERED:
-                self._types.pop(next(iter(self._types)))
-            self._types[span_id] = value
-
-    def get(self, span_id: int) -> str | None:
-        """The ``error.type`` we gave the span, if any."""
-        return self._types.get(span_id)
+            if len(self) >= _MAX_REMEMBERED:
+                self.pop(next(iter(self)))
+            self[span_id] = value
 
     def after_fork(self) -> None:
         """In a forked child: the parent's spans are not the child's."""
-        self._types = {}
+        self.clear()

@@ -33,6 +33,7 @@ from otel_errors._internal.recording.fingerprint_metrics import FingerprintMetri
 from otel_errors._internal.recording.frame_locals import LocalsCapture
 from otel_errors._internal.recording.local_roots import LocalRoots
 from otel_errors._internal.recording.outcome import Held, Outcomes
+from otel_errors._internal.recording.sdk_internals import add_bounded_event
 from otel_errors._internal.recording.stack import (
     FINGERPRINT_VERSION,
     StackFormatter,
@@ -289,7 +290,7 @@ class ErrorRecorder:
 
         event = None
         if self.as_span_event:
-            span.add_event(names.EXCEPTION_EVENT, dict(event_attributes), timestamp)
+            add_event(span, dict(event_attributes), timestamp)
             event = _last_event(span) if logged else None
         _mark(exc, trace_id)
         if logged and self.outcomes.processor_installed:
@@ -396,6 +397,12 @@ def _origin(attributes: Mapping[str, AttributeValue]) -> str | None:
     """The origin service of a failure across services, from its event attributes."""
     origin = attributes.get(names.ERROR_ORIGIN_SERVICE)
     return origin if isinstance(origin, str) else None
+
+
+def add_event(span: trace.Span, attributes: dict[str, Any], timestamp: int | None) -> None:
+    """Adds the exception event; the SDK does not check again what we bounded already."""
+    if not add_bounded_event(span, names.EXCEPTION_EVENT, attributes, timestamp):
+        span.add_event(names.EXCEPTION_EVENT, attributes, timestamp)
 
 
 def _last_event(span: trace.Span) -> Event | None:

@@ -18,6 +18,14 @@ job. These are the places, each for a reason the SDK offers no public way to ser
   which costs every exported span and hides whether the redaction changed anything.
   The plain dictionary inside the SDK's ``BoundedAttributes`` is read the same way
   (``held_dict``): reading the mapping itself costs a Python call per key.
+- The tracer and logger providers' resource is replaced by an equal one that hashes
+  once (``hash_resources_once``): the OTLP encoders group what they export by
+  resource, hashing the resource of every span and log record, and the SDK's hash
+  serialises all its attributes to JSON each time (as much CPU as encoding the rest
+  of a successful span). The providers take no resource after they are built.
+- An exception event whose attributes we built and bounded is added as the SDK would
+  add it, without the SDK checking and copying each value again (``add_bounded_event``):
+  the values are plain strings, booleans and numbers under no SDK length limit.
 
 Outside :data:`SUPPORTED_SDK` none of this runs: forked
 children then keep the SDK's own behaviour, and queue drops go uncounted.
@@ -34,13 +42,14 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.version import __version__ as sdk_version
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from opentelemetry.sdk.trace import Event
     from opentelemetry.trace import Link
 
 SUPPORTED_SDK = ((1, 40), (2, 0))
@@ -90,6 +99,41 @@ def held_dict(
         if type(held) is dict and (finished or getattr(inner, "_immutable", False) is True):
             return held
     return attributes
+
+
+_PLAIN_VALUES = frozenset((str, bool, int, float))
+"""Value classes the SDK keeps as they are when no length limit applies."""
+
+
+def add_bounded_event(
+    span: object, name: str, attributes: dict[str, Any], timestamp: int | None
+) -> bool:
+    """Adds an event as ``Span.add_event`` would, handing over ``attributes`` unchecked.
+
+    Only where the SDK's check would change nothing: an SDK span (with its own
+    ``add_event``), no attribute value length limit, no more attributes than the event
+    limit, non-empty string keys and plain values. ``attributes`` then belongs to the
+    event (the caller keeps no reference to change it).
+
+    Returns:
+        Whether the event was added; if not, the caller adds it with ``add_event``.
+    """
+    if not (_READ_SPAN_FIELDS and isinstance(span, SdkSpan)) or (
+        type(span).add_event is not SdkSpan.add_event
+    ):
+        return False
+    held: Any = span
+    limits = held._limits
+    most = limits.max_event_attributes
+    if limits.max_attribute_length is not None or (most is not None and len(attributes) > most):
+        return False
+    for key, value in attributes.items():
+        if not (key and key.__class__ is str and value.__class__ in _PLAIN_VALUES):
+            return False
+    bounded: Any = BoundedAttributes(most, None, immutable=True)
+    bounded._dict = attributes
+    held._add_event(Event(name, bounded, timestamp))
+    return True
 
 
 def reset_metrics_after_fork() -> None:
@@ -152,3 +196,51 @@ def wrap_metric_exporters(
             reader._exporter = wrap(exporter)
             wrapped += 1
     return wrapped
+
+
+class HashOnceResource(Resource):
+    """A ``Resource`` whose hash is computed once: equal to, and hashing as, the SDK's.
+
+    A resource never changes (its attributes are immutable), so neither does its hash.
+    What it merges into (the SDK merges the process's attributes in a forked child)
+    hashes once too.
+    """
+
+    def __init__(self, attributes: Mapping[str, Any], schema_url: str | None = None) -> None:
+        """As ``Resource``; the hash is computed here."""
+        super().__init__(attributes, schema_url)
+        self._hash = super().__hash__()
+
+    @classmethod
+    def of(cls, resource: Resource) -> HashOnceResource:
+        """``resource`` itself if it hashes once already, else an equal copy that does."""
+        if isinstance(resource, cls):
+            return resource
+        return cls(dict(resource.attributes), resource.schema_url)
+
+    def __hash__(self) -> int:
+        """The hash ``Resource`` gives, computed at creation."""
+        return self._hash
+
+    def merge(self, other: Resource) -> Resource:
+        """As ``Resource.merge``, hashing once."""
+        return HashOnceResource.of(super().merge(other))
+
+
+def hash_resources_once(*providers: object) -> int:
+    """Gives each SDK tracer or logger provider an equal resource that hashes once.
+
+    Returns:
+        How many providers got one (0 outside the supported SDK range).
+    """
+    if not sdk_version_supported():
+        return 0
+    replaced = 0
+    for provider in providers:
+        if isinstance(provider, (TracerProvider, LoggerProvider)):
+            held: Any = provider
+            resource = getattr(held, "_resource", None)
+            if type(resource) is Resource:
+                held._resource = HashOnceResource.of(resource)
+                replaced += 1
+    return replaced
