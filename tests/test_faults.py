@@ -204,6 +204,7 @@ def test_an_error_storm_against_a_dead_collector_stays_within_the_queues(standin
     assert len(runtime.current().local_roots._open) <= local_roots._MAX_OPEN
     assert len(runtime.current().error_types) <= error_types._MAX_REMEMBERED
     # Holding each failed span (about 3 KB) would grow by 24 MB; what moves is the
-    # queue's turnover, the batch being serialised and the error.type dict's resizing.
-    assert second - first < 4 * 1024 * 1024, f"grew {second - first} bytes over 8000 errors"
+    # queue's turnover, the batch being serialised and the error.type dict's resizing,
+    # which reached 6.7 MB on a loaded 2-core machine: half a leak's growth is the line.
+    assert second - first < 12 * 1024 * 1024, f"grew {second - first} bytes over 8000 errors"
     provider.shutdown()
