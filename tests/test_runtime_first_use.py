@@ -1,14 +1,16 @@
 """The runtime builds its registry, redactor and recorder on first use: once, and as before.
 
 Start-up leaves them unbuilt (``test_patch_on_import``); these tests hold what that
-must not change: two threads asking at once get one of each, and a child forked
-before the first use hashes with the key its parent drew at start-up.
+must not change: two threads asking at once get one of each, a child forked before
+the first use hashes with the key its parent drew at start-up, and a fork waits for
+a build in progress.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -83,3 +85,41 @@ def test_a_child_forked_before_the_first_use_hashes_as_its_parent():
     assert from_child
     assert from_child == fresh.redactor.hash("user-42")
     assert runtime.Runtime(Settings.load(environ={})).redactor.hash("user-42") != from_child
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_waits_for_a_build_in_progress(monkeypatch):
+    """A child never starts in the middle of a build (its imports' locks would stay held)."""
+    started, go = threading.Event(), threading.Event()
+
+    class Slow(registry.Registry):
+        def __init__(self) -> None:
+            started.set()
+            go.wait()
+            super().__init__()
+
+    monkeypatch.setattr(registry, "Registry", Slow)
+    fresh = runtime.Runtime(Settings.load(environ={}))
+    building = threading.Thread(target=lambda: fresh.registry)
+    building.start()
+    started.wait()
+    read, write = os.pipe()
+    seen: list[str] = []
+
+    def fork() -> None:
+        pid = os.fork()
+        if pid == 0:  # what the child found: the build finished, or not begun in it
+            os.write(write, b"built" if fresh.registry_is_built else b"half")
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as pipe:
+            seen.append(pipe.read())
+        os.waitpid(pid, 0)
+
+    forking = threading.Thread(target=fork)
+    forking.start()
+    time.sleep(0.2)  # lets the fork begin while the build waits (no figure is asserted)
+    go.set()
+    building.join()
+    forking.join()
+    assert seen == ["built"]

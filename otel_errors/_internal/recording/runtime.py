@@ -44,13 +44,13 @@ T = TypeVar("T")
 class Runtime:
     """The state of otel_errors in this process.
 
-    The registry, the redactor and the recorder are built on first use (under a lock,
-    once): importing and building them is most of what otel_errors would add to a
-    process' start-up, and a process that records and redacts nothing never needs
-    them. What must be decided at start-up is decided here: the exception-signal
-    switch is read (a bad value is reported now), and the random hash key, when no
-    key is configured, is drawn now, so that the children of a pre-fork server hash
-    as their parent does.
+    The registry, the redactor and the recorder are built on first use (once, under
+    the module's lock, which ``os.fork`` waits for): importing and building them is
+    most of what otel_errors would add to a process' start-up, and a process that
+    records and redacts nothing never needs them. What must be decided at start-up is
+    decided here: the exception-signal switch is read (a bad value is reported now),
+    and the random hash key, when no key is configured, is drawn now, so that the
+    children of a pre-fork server hash as their parent does.
 
     Args:
         settings: The resolved settings.
@@ -92,14 +92,14 @@ class Runtime:
             enabled=settings.capture_locals, redactor=lambda: self.redactor
         )
         self._parts: dict[type[Any], Any] = {}
-        self._lock = locks.rlock()
+        self._lock = locks.lock()
 
     @property
     def registry(self) -> Registry:
         """Catalogue, classifier and enrichers (the shipped ones, loaded on first use)."""
         found = self._registry
         if found is None:
-            with self._lock:
+            with _lock:
                 if self._registry is None:
                     from otel_errors._internal.recording.registry import Registry
 
@@ -117,7 +117,7 @@ class Runtime:
         """The redactor (built, with its detectors compiled, on first use)."""
         found = self._redactor
         if found is None:
-            with self._lock:
+            with _lock:
                 if self._redactor is None:
                     self._redactor = self._build_redactor()
                 found = self._redactor
@@ -128,7 +128,7 @@ class Runtime:
         """The recorder (built on first use, with the registry it classifies with)."""
         found = self._recorder
         if found is None:
-            with self._lock:
+            with _lock:
                 if self._recorder is None:
                     self._recorder = self._new_recorder()
                 found = self._recorder
@@ -192,7 +192,8 @@ def default_redactor(settings: Settings, random_key: bytes) -> Redactor:
 
 
 _current: Runtime | None = None
-_lock = locks.lock()
+_lock = locks.rlock()
+"""Guards building the first runtime and each runtime's parts; held across ``os.fork``."""
 
 
 def current() -> Runtime:
@@ -247,5 +248,18 @@ def _in_forked_child() -> None:
             fail_open.report_internal_failure("fork.reset", failure)
 
 
+def _hold_builds() -> None:
+    """Right before ``os.fork``: a build in progress ends first, and none starts.
+
+    Why: a build imports modules. A child forked in the middle of one would find them
+    half initialised, their import locks held by a thread it does not have, and hang
+    at its first error. The lock is released in the parent after the fork and made
+    anew in the child (``locks.release_all``).
+    """
+    _lock.acquire()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_in_forked_child)
+    os.register_at_fork(
+        before=_hold_builds, after_in_parent=_lock.release, after_in_child=_in_forked_child
+    )
