@@ -225,6 +225,9 @@ def _join_framework_loggers() -> None:
     """Server loggers of their own: into the OpenTelemetry pipeline, and JSON with ours."""
     from otel_errors._internal.recording.runtime import current
 
+    loggers = list(logging.Logger.manager.loggerDict.values())
+    if not any(isinstance(logger, logging.Logger) and _joinable(logger) for logger in loggers):
+        return  # nothing below could change any logger: the registry is not loaded for nothing
     for name, defaults in current().registry.framework_log_handlers.items():
         logger = logging.getLogger(name)
         if not logger.handlers:
@@ -236,6 +239,17 @@ def _join_framework_loggers() -> None:
         for handler in logger.handlers:
             if _is_default(handler.formatter, defaults):
                 handler.setFormatter(JsonFormatter())
+
+
+def _joinable(logger: logging.Logger) -> bool:
+    """Whether joining could change ``logger``: it has handlers, and stops or formats records.
+
+    At start-up the only configured loggers are libraries' with a ``NullHandler``
+    (``urllib3``, ``requests``): neither step of the join applies to them.
+    """
+    return bool(logger.handlers) and (
+        not logger.propagate or any(h.formatter is not None for h in logger.handlers)
+    )
 
 
 def _is_default(formatter: logging.Formatter | None, defaults: frozenset[str]) -> bool:

@@ -42,7 +42,8 @@ def test_a_missing_library_is_skipped_before_its_instrumentor_is_imported(monkey
     assert not entry_point.loaded
 
 
-def test_an_installed_library_is_loaded_and_checked_as_before(monkeypatch):
+def test_an_installed_library_is_checked_once_before_it_is_loaded(monkeypatch):
+    """The instrumentor is told to skip its own check: the versions were just looked up."""
     calls = []
 
     class Instrumentor:
@@ -51,6 +52,24 @@ def test_an_installed_library_is_loaded_and_checked_as_before(monkeypatch):
 
     class EntryPoint:
         name = "otel_errors_flask"
+
+        def load(self):
+            return Instrumentor
+
+    distro.OtelErrorsDistro().load_instrumentor(EntryPoint(), skip_dep_check=True)
+    assert calls == [{"raise_exception_on_conflict": True, "skip_dep_check": True}]
+
+
+def test_an_instrumentor_without_requirements_checks_as_before():
+    """Nothing was checked early (no line requirements): ``instrument`` runs its own check."""
+    calls = []
+
+    class Instrumentor:
+        def instrument(self, **kwargs):
+            calls.append(kwargs)
+
+    class EntryPoint:
+        name = "otel_errors_process_hooks"
 
         def load(self):
             return Instrumentor

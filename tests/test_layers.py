@@ -173,7 +173,7 @@ def test_the_checks_see_an_upward_import_and_a_cycle(monkeypatch: pytest.MonkeyP
 INTERPRETER_STATE: dict[str, dict[str, str]] = {
     "_internal.recording.runtime": {
         "_current": "the one pointer to the runtime",
-        "_lock": "guards building the first runtime",
+        "_lock": "guards building the first runtime and its parts; held across os.fork",
     },
     "_internal.helpers.locks": {"_locks": "every lock of ours, released in a forked child"},
     "_internal.helpers.fail_open": {

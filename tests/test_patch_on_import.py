@@ -152,3 +152,22 @@ def test_steps_wait_for_a_module_not_yet_imported(module, monkeypatch):
     imported = __import__(module, fromlist=["_"])
     assert seen == [imported]
     patches.remove()
+
+
+def test_start_up_builds_no_registry_redactor_or_recorder(tmp_path):
+    """Built on first use: start-up neither compiles the detectors nor reads a catalogue."""
+    found = _launch(
+        tmp_path,
+        """
+        import json, sys
+        from otel_errors._internal.recording import runtime
+        engine = "otel_errors._internal.scrubbing.engine"
+        heavy = (engine, "otel_errors._internal.recording.registry",
+                 "otel_errors._internal.recording.recorder", "tomllib", "tomli")
+        active = runtime.current()
+        before = [active.configured, *(m for m in heavy if m in sys.modules)]
+        runtime.get_recorder()
+        print(json.dumps([before, active.registry_is_built, engine in sys.modules]))
+        """,
+    )
+    assert found == [[True], True, True]

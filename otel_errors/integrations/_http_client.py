@@ -19,7 +19,7 @@ Design choices:
 - Each recorded response object is marked with the trace id. The mark is how the
   instrumentors keep "once per trace": requests' layer skips a response urllib3's
   layer already recorded (``response.raw``), and ``raise_for_status()`` marks the
-  exception it raises for a recorded response (see ``recorder.mark_recorded``), so
+  exception it raises for a recorded response (see ``marks.mark_recorded``), so
   the span it later crosses does not record it a second time.
 - Errors across services: a failed response (status 400 or more) of a service that
   runs otel_errors may name its code, itself and the origin of the failure in
@@ -55,7 +55,7 @@ from opentelemetry.semconv.attributes.url_attributes import URL_FULL
 from otel_errors._internal import names
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording import upstream
-from otel_errors._internal.recording.recorder import mark_recorded
+from otel_errors._internal.recording.marks import mark_recorded
 from otel_errors._internal.recording.runtime import get_recorder
 
 if TYPE_CHECKING:

@@ -69,9 +69,9 @@ _announced = False
 def _local_settings(
     directory: str | os.PathLike[str] | None, max_bytes: int | None
 ) -> tuple[Path, int]:
-    from otel_errors._internal.recording.runtime import get_recorder
+    from otel_errors._internal.recording.runtime import current
 
-    settings = get_recorder().settings
+    settings = current().settings
     chosen = choose_directory(os.fspath(directory) if directory is not None else settings.local_dir)
     _announce(chosen)
     return chosen, max_bytes if max_bytes is not None else settings.local_max_bytes

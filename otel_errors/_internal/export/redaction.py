@@ -200,13 +200,19 @@ class RedactingSpanExporter(SpanExporter):
 
     Args:
         exporter: The real exporter (OTLP, local files, ...).
-        redactor: The engine.
+        redactor: The engine, or where to get it when the first batch is exported
+            (setup's runtime builds it on first use).
     """
 
-    def __init__(self, exporter: SpanExporter, redactor: Redactor) -> None:
+    def __init__(self, exporter: SpanExporter, redactor: Redactor | Callable[[], Redactor]) -> None:
         """Wraps ``exporter``."""
         self.exporter = exporter
-        self.redactor = redactor
+        self._redactor = redactor
+
+    @property
+    def redactor(self) -> Redactor:
+        """The engine."""
+        return _engine(self._redactor)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Redacts, counts and exports; a span that cannot be redacted is dropped."""
@@ -268,12 +274,24 @@ def redact_log(
 
 
 class RedactingLogExporter(LogRecordExporter):
-    """Redacts each log record, then hands the batch to ``exporter``."""
+    """Redacts each log record, then hands the batch to ``exporter``.
 
-    def __init__(self, exporter: LogRecordExporter, redactor: Redactor) -> None:
+    Args:
+        exporter: The real exporter.
+        redactor: The engine, or where to get it when the first batch is exported.
+    """
+
+    def __init__(
+        self, exporter: LogRecordExporter, redactor: Redactor | Callable[[], Redactor]
+    ) -> None:
         """Wraps ``exporter``."""
         self.exporter = exporter
-        self.redactor = redactor
+        self._redactor = redactor
+
+    @property
+    def redactor(self) -> Redactor:
+        """The engine."""
+        return _engine(self._redactor)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Redacts, counts and exports; a record that cannot be redacted is dropped."""
@@ -286,3 +304,7 @@ class RedactingLogExporter(LogRecordExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flushes the wrapped exporter."""
         return self.exporter.force_flush(timeout_millis)
+
+
+def _engine(redactor: Redactor | Callable[[], Redactor]) -> Redactor:
+    return redactor() if callable(redactor) else redactor

@@ -18,11 +18,6 @@ from typing import TYPE_CHECKING, Any
 from otel_errors._internal.helpers import locks
 from otel_errors._internal.names import UNKNOWN_CODE
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 if TYPE_CHECKING:
     import threading
     from collections.abc import Iterable, Iterator, Mapping
@@ -266,7 +261,15 @@ class Catalog:
 
     @classmethod
     def from_toml_text(cls, text: str, *, source: str) -> Catalog:
-        """Parses a catalogue document; ``source`` names it in error messages."""
+        """Parses a catalogue document; ``source`` names it in error messages.
+
+        The TOML parser is imported here: the registry reads the catalogues on first
+        use, so start-up does not import it.
+        """
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover - exercised on Python 3.10 only
+            import tomli as tomllib
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

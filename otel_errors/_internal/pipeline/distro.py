@@ -37,29 +37,36 @@ class OtelErrorsDistro(BaseDistro):  # type: ignore[misc]  # untyped base
         many instrumentors cannot declare. Ours therefore run the check themselves,
         so a missing library is skipped (logged at debug level by the launcher) and a
         version conflict is logged as an error, exactly as for contrib instrumentations.
+        Checked once: when the check below ran, ``instrument`` does not look the
+        versions up again (each lookup searches every ``sys.path`` entry).
         """
         if entry_point.name.startswith(OWN_PREFIX):
             kwargs.pop("skip_dep_check", None)
             kwargs["raise_exception_on_conflict"] = True
-            _check_before_import(entry_point.name)
+            if _check_before_import(entry_point.name):
+                kwargs["skip_dep_check"] = True
         entry_point.load()().instrument(**kwargs)
 
 
-def _check_before_import(name: str) -> None:
+def _check_before_import(name: str) -> bool:
     """The instrumentor's own dependency check, made before its module is imported.
 
     Its requirements are the library's line in ``LIBRARIES`` (``tests/test_distro.py``
     holds each instrumentor to it): a library that is not installed is skipped exactly
     as the instrumentor would skip it (the same conflict, the same exception for the
     launcher to log), without importing a module that patches nothing.
+
+    Returns:
+        Whether the check ran (and found no conflict).
     """
     requires = _REQUIREMENTS.get(name)
     error = getattr(dependencies, "DependencyConflictError", None)
     if not requires or error is None:
-        return
+        return False
     conflict = dependencies.get_dependency_conflicts(requires)
     if conflict is not None:
         raise error(conflict)
+    return True
 
 
 _REQUIREMENTS = {

@@ -41,18 +41,19 @@ from otel_errors._internal.helpers import locks
 from otel_errors._internal.model.catalog import CatalogError
 from otel_errors._internal.pipeline import sdk_patch, shutdown, sigterm
 from otel_errors._internal.pipeline.log_export import ErrorsLogRecordProcessor
-from otel_errors._internal.pipeline.redaction_setup import build_redactor
+from otel_errors._internal.pipeline.redaction_setup import redactor_source
 from otel_errors._internal.pipeline.span_export import ExportSpanProcessor
 from otel_errors._internal.recording import sdk_internals
 from otel_errors._internal.recording.app_error import declared_app_error_codes
 from otel_errors._internal.recording.runtime import Runtime, current, install, installed
-from otel_errors._internal.scrubbing import RedactionConfig, RedactionConfigError, Redactor
 from otel_errors._internal.version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from opentelemetry.sdk._logs import LogRecordProcessor
+
+    from otel_errors._internal.scrubbing import Redactor
 
 logger = logging.getLogger("otel_errors")
 
@@ -107,14 +108,14 @@ def setup(
         runtime = Runtime(
             settings,
             registry=earlier.registry if earlier is not None else None,
-            redactor=_redactor(settings, strict=strict),
+            redactor=redactor_source(settings, strict=strict),
             configured=True,
         )
-        if settings.enabled:
+        if settings.enabled and _catalog_to_check(runtime):
             _load_catalog(runtime, strict=strict)
         install(runtime)
         runtime.part(SetUp).resource_attributes = resource_attributes
-        redactor = runtime.redactor if settings.enabled and settings.redaction else None
+        redactor = (lambda: runtime.redactor) if settings.enabled and settings.redaction else None
         owns = _install_providers(resource_attributes, auto_instrumentation_version, redactor)
         runtime.part(SetUp).owns_providers = owns
         if settings.enabled:
@@ -151,6 +152,17 @@ def _settings(overrides: Mapping[str, Any] | None, *, strict: bool) -> Settings:
     return settings
 
 
+def _catalog_to_check(runtime: Runtime) -> bool:
+    """Whether the catalogue check could find anything now.
+
+    With no catalogue file, no ``AppError`` code (inline declarations are ``AppError``
+    codes too) and no rule added before setup, only
+    the shipped knowledge would be checked, and ``tests/test_catalog.py`` holds it
+    consistent: the registry is then left to be built on first use.
+    """
+    return bool(runtime.settings.catalog or runtime.registry_is_built or declared_app_error_codes())
+
+
 def _load_catalog(runtime: Runtime, *, strict: bool) -> None:
     problem = _catalog_problem(runtime)
     if problem is None:
@@ -175,26 +187,10 @@ def _catalog_problem(runtime: Runtime) -> str | None:
     return "; ".join(problems) or None
 
 
-def _redactor(settings: Settings, *, strict: bool) -> Redactor:
-    """The configured redactor (switched off when redaction is)."""
-    if not (settings.enabled and settings.redaction):
-        return Redactor(RedactionConfig.build(hash_key=settings.redaction_key), enabled=False)
-    try:
-        redactor = build_redactor(settings)
-    except RedactionConfigError as exc:
-        if strict:
-            raise ConfigurationError(str(exc)) from None
-        logger.error(  # noqa: TRY400 - one line, the message says everything
-            "otel_errors: %s; redacting with the built-in rules only", exc
-        )
-        redactor = Redactor(RedactionConfig.build(hash_key=settings.redaction_key or None))
-    return redactor
-
-
 def _install_providers(
     resource_attributes: Mapping[str, Any],
     auto_instrumentation_version: str | None,
-    redactor: Redactor | None,
+    redactor: Callable[[], Redactor] | None,
 ) -> bool:
     """Builds SDK providers unless someone else already did; returns whether we built them."""
     if isinstance(trace.get_tracer_provider(), TracerProvider):
@@ -236,7 +232,7 @@ def _install_providers(
 
 
 def tracer_components(
-    redactor: Redactor | None,
+    redactor: Redactor | Callable[[], Redactor] | None,
 ) -> tuple[list[SpanProcessor], _ConfigurationExporterSpanProcessorT]:
     """Our span processors, and how each exporter is wrapped into an exporting processor.
 

@@ -13,7 +13,6 @@ their frames alive). An outer span that sees the same object in the same trace g
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,6 @@ from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber, get_logger
 
 from otel_errors._internal import names
-from otel_errors._internal.config.environment_variables import OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.helpers.text import safe_str, sanitize, truncate
 from otel_errors._internal.model import upstream
@@ -32,8 +30,10 @@ from otel_errors._internal.recording.error_types import ErrorTypes
 from otel_errors._internal.recording.fingerprint_metrics import FingerprintMetrics
 from otel_errors._internal.recording.frame_locals import LocalsCapture
 from otel_errors._internal.recording.local_roots import LocalRoots
+from otel_errors._internal.recording.marks import MARK, mark_recorded
 from otel_errors._internal.recording.outcome import Held, Outcomes
 from otel_errors._internal.recording.sdk_internals import add_bounded_event
+from otel_errors._internal.recording.signals import exception_signals
 from otel_errors._internal.recording.stack import (
     FINGERPRINT_VERSION,
     StackFormatter,
@@ -52,27 +52,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("otel_errors")
 
-_MARK = "_otel_errors_recorded_in_trace"
-_SIGNALS = {"": (True, False), "logs": (False, True), "logs/dup": (True, True)}
 _FIXED_VALUES_KEPT = 1024
 """(entry, exception class) pairs whose fixed attribute values are remembered."""
-
-
-def exception_signals(environ: Mapping[str, str]) -> tuple[bool, bool]:
-    """``(as span events, as log records)`` from ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN``.
-
-    An unknown value keeps the default (span events) and is logged once, at start-up.
-    """
-    raw = environ.get(OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN, "")
-    value = raw.strip().lower()
-    if value not in _SIGNALS:
-        logger.warning(
-            "otel_errors: %s=%r is not one of 'logs', 'logs/dup'; exceptions stay span events",
-            OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN,
-            raw,
-        )
-        value = ""
-    return _SIGNALS[value]
 
 
 def error_type(entry: ErrorCode, exc: BaseException) -> str:
@@ -97,6 +78,7 @@ class ErrorRecorder:
         local_roots: The open request of each trace.
         redactor: The redactor in use (the errors counter's attributes).
         frame_locals: When to capture the failing frames' variables (``error.locals``).
+        signals: ``(as span events, as log records)`` when the runtime has read them.
     """
 
     def __init__(
@@ -111,8 +93,9 @@ class ErrorRecorder:
         local_roots: LocalRoots | None = None,
         redactor: Callable[[], Redactor] | None = None,
         frame_locals: LocalsCapture | None = None,
+        signals: tuple[bool, bool] | None = None,
     ) -> None:
-        """Creates a recorder; reads the exception-signal switch once."""
+        """Creates a recorder; reads the exception-signal switch once (unless ``signals``)."""
         self.enrichers = enrichers if enrichers is not None else Enrichers()
         self.settings = settings
         self.classifier = classifier
@@ -121,7 +104,9 @@ class ErrorRecorder:
         self.stack = StackFormatter(
             settings.max_stacktrace_length, settings.max_message_length, settings.stack_cache_size
         )
-        self.as_span_event, self.as_log_record = exception_signals(environ)
+        self.as_span_event, self.as_log_record = (
+            exception_signals(environ) if signals is None else signals
+        )
         if redactor is None:
             default = Redactor(RedactionConfig.build(), enabled=settings.redaction)
             redactor = lambda: default  # noqa: E731 - a constant source
@@ -260,7 +245,7 @@ class ErrorRecorder:
             The catalogue entry the exception was classified as.
         """
         trace_id = _trace_id(span)
-        if getattr(exc, _MARK, None) == trace_id:
+        if getattr(exc, MARK, None) == trace_id:
             return self._seen_again(span, exc, trace_id, handled=handled, code=code)
         if not span.is_recording():
             return self._count_unsampled(span, exc, trace_id, handled=handled, code=code)
@@ -292,7 +277,7 @@ class ErrorRecorder:
         if self.as_span_event:
             add_event(span, dict(event_attributes), timestamp)
             event = _last_event(span) if logged else None
-        _mark(exc, trace_id)
+        mark_recorded(exc, trace_id)
         if logged and self.outcomes.processor_installed:
             self.outcomes.hold(exc, Held(span, trace_id, event, finish))
         else:
@@ -314,7 +299,7 @@ class ErrorRecorder:
         count every error, or every rate and alert built on it reads a tenth.
         """
         entry = self._entry(exc, code)
-        _mark(exc, trace_id)
+        mark_recorded(exc, trace_id)
         failed_upstream = upstream.carried_by(exc)
         origin = failed_upstream.origin()[0] if failed_upstream is not None else None
         self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled, origin=origin)
@@ -354,13 +339,13 @@ class ErrorRecorder:
     @staticmethod
     def recorded_trace_id(exc: BaseException) -> int | None:
         """The trace ``exc`` was last recorded in, if any (a server logging it later)."""
-        trace_id = getattr(exc, _MARK, None)
+        trace_id = getattr(exc, MARK, None)
         return trace_id if isinstance(trace_id, int) and trace_id else None
 
     @staticmethod
     def was_recorded(exc: BaseException) -> bool:
         """Whether ``exc`` was recorded in any trace already."""
-        return getattr(exc, _MARK, None) is not None
+        return getattr(exc, MARK, None) is not None
 
     def _entry(self, exc: BaseException, code: str | ErrorCode | None) -> ErrorCode:
         if code is not None:
@@ -413,22 +398,6 @@ def _last_event(span: trace.Span) -> Event | None:
 
 def _trace_id(span: trace.Span) -> int:
     return span.get_span_context().trace_id
-
-
-def mark_recorded(exc: BaseException, trace_id: int) -> None:
-    """Marks ``exc`` as recorded in trace ``trace_id``, as :meth:`ErrorRecorder.record` does.
-
-    For instrumentors that recorded the failure in another form first (an HTTP error
-    response, later raised again by ``raise_for_status``): the recorder then gives
-    ``exc`` no second event in that trace.
-    """
-    _mark(exc, trace_id)
-
-
-def _mark(exc: BaseException, trace_id: int) -> None:
-    # An object refusing attributes is recorded again by outer spans, never lost.
-    with contextlib.suppress(Exception):
-        setattr(exc, _MARK, trace_id)
 
 
 def _attribute_value(value: object, limit: int) -> AttributeValue:

@@ -19,6 +19,7 @@ working when everything else has failed.
 from __future__ import annotations
 
 import os
+import secrets
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from otel_errors._internal.config.settings import Settings, value_length_limit
@@ -28,12 +29,14 @@ from otel_errors._internal.recording.frame_locals import LocalsCapture
 from otel_errors._internal.recording.local_roots import LocalRoots
 from otel_errors._internal.recording.outcome import Outcomes
 from otel_errors._internal.recording.own_metrics import Instruments
-from otel_errors._internal.recording.recorder import ErrorRecorder
-from otel_errors._internal.recording.registry import Registry
-from otel_errors._internal.scrubbing import RedactionConfig, Redactor
+from otel_errors._internal.recording.signals import exception_signals
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
+
+    from otel_errors._internal.recording.recorder import ErrorRecorder
+    from otel_errors._internal.recording.registry import Registry
+    from otel_errors._internal.scrubbing import Redactor
 
 T = TypeVar("T")
 
@@ -41,10 +44,18 @@ T = TypeVar("T")
 class Runtime:
     """The state of otel_errors in this process.
 
+    The registry, the redactor and the recorder are built on first use (once, under
+    the module's lock, which ``os.fork`` waits for): importing and building them is
+    most of what otel_errors would add to a process' start-up, and a process that
+    records and redacts nothing never needs them. What must be decided at start-up is
+    decided here: the exception-signal switch is read (a bad value is reported now),
+    and the random hash key, when no key is configured, is drawn now, so that the
+    children of a pre-fork server hash as their parent does.
+
     Args:
         settings: The resolved settings.
         registry: Catalogue, classifier and enrichers (the shipped ones when omitted).
-        redactor: The redactor (built-in rules when omitted).
+        redactor: The redactor (built-in rules when omitted), or how to build it.
         environ: Where the recorder reads ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN``.
         configured: Built by setup (the launcher, ``otel_errors.auto`` or ``configure()``).
     """
@@ -54,15 +65,25 @@ class Runtime:
         settings: Settings,
         *,
         registry: Registry | None = None,
-        redactor: Redactor | None = None,
+        redactor: Redactor | Callable[[], Redactor] | None = None,
         environ: Mapping[str, str] | None = None,
         configured: bool = False,
     ) -> None:
-        """Builds the recorder and the state it shares with the export."""
+        """Keeps what the recorder will share with the export; builds nothing heavy."""
         self.settings = settings
         self.configured = configured
-        self.registry = registry if registry is not None else Registry()
-        self.redactor = redactor if redactor is not None else default_redactor(settings)
+        self._registry = registry
+        self._redactor: Redactor | None = None
+        self._build_redactor: Callable[[], Redactor]
+        if redactor is None:
+            random_key = secrets.token_bytes(32)
+            self._build_redactor = lambda: default_redactor(settings, random_key)
+        elif callable(redactor):
+            self._build_redactor = redactor
+        else:
+            self._redactor = redactor
+        self._recorder: ErrorRecorder | None = None
+        self._signals = exception_signals(os.environ if environ is None else environ)
         self.outcomes = Outcomes()
         self.error_types = ErrorTypes()
         self.local_roots = LocalRoots()
@@ -70,19 +91,65 @@ class Runtime:
         self.frame_locals = LocalsCapture(
             enabled=settings.capture_locals, redactor=lambda: self.redactor
         )
-        self.recorder = ErrorRecorder(
-            settings,
-            self.registry.classifier,
-            os.environ if environ is None else environ,
-            self.registry.enrichers,
+        self._parts: dict[type[Any], Any] = {}
+        self._lock = locks.lock()
+
+    @property
+    def registry(self) -> Registry:
+        """Catalogue, classifier and enrichers (the shipped ones, loaded on first use)."""
+        found = self._registry
+        if found is None:
+            with _lock:
+                if self._registry is None:
+                    from otel_errors._internal.recording.registry import Registry
+
+                    self._registry = Registry()
+                found = self._registry
+        return found
+
+    @property
+    def registry_is_built(self) -> bool:
+        """Whether the registry exists yet (rules may have been added to it)."""
+        return self._registry is not None
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor (built, with its detectors compiled, on first use)."""
+        found = self._redactor
+        if found is None:
+            with _lock:
+                if self._redactor is None:
+                    self._redactor = self._build_redactor()
+                found = self._redactor
+        return found
+
+    @property
+    def recorder(self) -> ErrorRecorder:
+        """The recorder (built on first use, with the registry it classifies with)."""
+        found = self._recorder
+        if found is None:
+            with _lock:
+                if self._recorder is None:
+                    self._recorder = self._new_recorder()
+                found = self._recorder
+        return found
+
+    def _new_recorder(self) -> ErrorRecorder:
+        from otel_errors._internal.recording.recorder import ErrorRecorder
+
+        registry = self.registry
+        return ErrorRecorder(
+            self.settings,
+            registry.classifier,
+            {},
+            registry.enrichers,
             outcomes=self.outcomes,
             error_types=self.error_types,
             local_roots=self.local_roots,
             redactor=lambda: self.redactor,
             frame_locals=self.frame_locals,
+            signals=self._signals,
         )
-        self._parts: dict[type[Any], Any] = {}
-        self._lock = locks.lock()
 
     def part(self, kind: type[T]) -> T:
         """This runtime's instance of ``kind`` (made with ``kind()`` the first time).
@@ -98,8 +165,9 @@ class Runtime:
 
     def after_fork(self) -> None:
         """In a forked child: the parent's counts, requests and outcomes are not the child's."""
-        self.recorder.metrics.after_fork()
-        self.recorder.fingerprints.after_fork()
+        if self._recorder is not None:
+            self._recorder.metrics.after_fork()
+            self._recorder.fingerprints.after_fork()
         states = (self.outcomes, self.error_types, self.local_roots, self.frame_locals)
         for state in (*states, *self._parts.values()):
             reset = getattr(state, "after_fork", None)
@@ -107,16 +175,26 @@ class Runtime:
                 reset()
 
 
-def default_redactor(settings: Settings) -> Redactor:
-    """The built-in rules, as the settings switch them (until setup builds the configured one)."""
+def default_redactor(settings: Settings, random_key: bytes) -> Redactor:
+    """The built-in rules, as the settings switch them (until setup builds the configured one).
+
+    Args:
+        settings: The key, the value length limit and the on/off switch.
+        random_key: The key drawn at start-up, used when no key is configured.
+    """
+    from otel_errors._internal.scrubbing import RedactionConfig, Redactor
+
     config = RedactionConfig.build(
-        hash_key=settings.redaction_key or None, max_length=value_length_limit()
+        hash_key=settings.redaction_key or None,
+        random_key=random_key,
+        max_length=value_length_limit(),
     )
     return Redactor(config, enabled=settings.redaction)
 
 
 _current: Runtime | None = None
-_lock = locks.lock()
+_lock = locks.rlock()
+"""Guards building the first runtime and each runtime's parts; held across ``os.fork``."""
 
 
 def current() -> Runtime:
@@ -171,5 +249,18 @@ def _in_forked_child() -> None:
             fail_open.report_internal_failure("fork.reset", failure)
 
 
+def _hold_builds() -> None:
+    """Right before ``os.fork``: a build in progress ends first, and none starts.
+
+    Why: a build imports modules. A child forked in the middle of one would find them
+    half initialised, their import locks held by a thread it does not have, and hang
+    at its first error. The lock is released in the parent after the fork and made
+    anew in the child (``locks.release_all``).
+    """
+    _lock.acquire()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_in_forked_child)
+    os.register_at_fork(
+        before=_hold_builds, after_in_parent=_lock.release, after_in_child=_in_forked_child
+    )

@@ -3,9 +3,35 @@
 ``Redactor(RedactionConfig.build(...))`` redacts attribute maps
 (:meth:`~Redactor.redact_attributes`) and texts (:meth:`~Redactor.redact_text`); the
 span, log and metric adapters live in ``otel_errors._internal.export.redaction``.
+
+The names below are loaded when first asked for (PEP 562): importing the package (for
+``DROP``) compiles none of the detectors, so a process that redacts nothing before
+its first export does not pay for them at start-up.
 """
 
-from otel_errors._internal.scrubbing.config import RedactionConfig, RedactionConfigError
-from otel_errors._internal.scrubbing.engine import DROP, Redactor
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from otel_errors._internal.scrubbing.config import RedactionConfig, RedactionConfigError
+    from otel_errors._internal.scrubbing.drop import DROP
+    from otel_errors._internal.scrubbing.engine import Redactor
 
 __all__ = ["DROP", "RedactionConfig", "RedactionConfigError", "Redactor"]
+
+_MODULE_OF = {
+    "DROP": "drop",
+    "RedactionConfig": "config",
+    "RedactionConfigError": "config",
+    "Redactor": "engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Imports the module that defines ``name`` the first time it is asked for."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

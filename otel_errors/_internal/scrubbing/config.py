@@ -81,6 +81,7 @@ class RedactionConfig:
         cls,
         *,
         hash_key: str | bytes | None = None,
+        random_key: bytes | None = None,
         allow_keys: Iterable[str] = (),
         extra_detectors: Iterable[str] = (),
         rules_file: Path | None = None,
@@ -89,7 +90,9 @@ class RedactionConfig:
         """Validates and assembles the configuration.
 
         ``max_length`` defaults to :data:`DEFAULT_MAX_LENGTH` (the standard
-        ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, where set, is passed here).
+        ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``, where set, is passed here). Without a
+        ``hash_key``, hashes use ``random_key`` (drawn by the caller at start-up, so
+        that forked children share it) or a key drawn now.
 
         Raises:
             RedactionConfigError: an unknown detector, or a problem in the rules file.
@@ -109,7 +112,7 @@ class RedactionConfig:
         if isinstance(hash_key, str):
             hash_key = hash_key.encode("utf-8")
         return cls(
-            hash_key=hash_key or secrets.token_bytes(32),
+            hash_key=hash_key or random_key or secrets.token_bytes(32),
             hash_key_is_random=not hash_key,
             allow_keys=frozenset(k.strip().lower() for k in allow_keys if k.strip()),
             extra_detectors=extra,

@@ -28,14 +28,13 @@ from typing import TYPE_CHECKING, Any
 from otel_errors._internal.scrubbing.anchors import Anchors
 from otel_errors._internal.scrubbing.carriers import original_span, views
 from otel_errors._internal.scrubbing.detectors import DETECTORS
+from otel_errors._internal.scrubbing.drop import DROP
 from otel_errors._internal.scrubbing.key_values import value_on_next_line
 from otel_errors._internal.scrubbing.keys import USER_HASH_KEY, USER_ID_KEYS, key_is_secret
 
 if TYPE_CHECKING:
     from otel_errors._internal.scrubbing.config import RedactionConfig
 
-DROP: Any = object()
-"""Returned by :meth:`Redactor.redact_value` when the attribute must be removed."""
 
 _RECENT_SIZE = 256
 """Texts whose secrets are remembered (found spans, not values): messages repeat."""
