@@ -7,8 +7,9 @@ figures the README reports. The ratio of the minimums is printed too: where a ro
 trip through a server dominates (databases, HTTP), noise from other processes only
 ever adds time, and the minimums compare what each side costs at best.
 
-Figures measured outside pytest-benchmark's timer (the start-up benchmark's CPU time
-of child processes) are added to ``summary_lines`` and printed in a section of their own.
+Figures measured outside pytest-benchmark's timer (CPU time of the sides taking
+turns: whole processes under the launcher, the HTTP clients' batches) are added to
+``summary_lines`` and printed in a section of their own.
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ def summary_lines(request: pytest.FixtureRequest) -> list[str]:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     lines = config.stash.get(_SUMMARY_LINES, [])
     if lines:
-        terminalreporter.section(
-            "whole processes: otel_errors / vanilla (CPU of the child, lower is better)"
-        )
+        terminalreporter.section("interleaved, CPU time: otel_errors / vanilla (lower is better)")
         for line in lines:
             terminalreporter.write_line(line)
     session = getattr(config, "_benchmarksession", None)
