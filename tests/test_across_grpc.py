@@ -23,6 +23,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 import otel_errors
+from otel_errors.integrations.grpc.answering import abort_metadata
 from otel_errors.integrations.grpc.instrumentor import GrpcErrorsInstrumentor
 
 METHOD = "/shop.Payments/Charge"
@@ -172,6 +173,8 @@ def orders(address) -> Iterator[str]:
             try:
                 channel.unary_unary(METHOD, _identity, _identity)(b"good", timeout=5)
             except grpc.RpcError as exc:
+                if request == b"charge-abort":
+                    context.abort(grpc.StatusCode.UNAVAILABLE, "payments down")
                 raise OrderFailed from exc
         return b"placed"
 
@@ -209,6 +212,7 @@ def test_answers_are_grpcio_s_own_by_default(orders, spans):
     assert _answer(orders, b"bug") == (grpc.StatusCode.UNKNOWN, {})
     assert _answer(orders, b"not-found") == (grpc.StatusCode.NOT_FOUND, {"mine": "kept"})
     assert _answer(orders, b"charge") == (grpc.StatusCode.UNKNOWN, {})
+    assert _answer(orders, b"charge-abort") == (grpc.StatusCode.UNAVAILABLE, {})
 
 
 def test_a_failure_names_its_origin_in_trailing_metadata(orders, spans, use_settings):
@@ -229,6 +233,9 @@ def test_a_failure_names_its_origin_in_trailing_metadata(orders, spans, use_sett
         "otel-errors-origin": "payments",
         "otel-errors-origin-code": "PAY-001",
     }
+    status, charge_aborted = _answer(orders, b"charge-abort")
+    assert status is grpc.StatusCode.UNAVAILABLE
+    assert _ours(charge_aborted) == {**_ours(charged), "otel-errors-code": "RPC-014"}
 
 
 # --- answering side: a grpc.aio server ----------------------------------------------
@@ -244,13 +251,18 @@ AIO_REGISTRATIONS = (
 async def _aio_place(address: str, request: bytes, context: grpc.aio.ServicerContext) -> bytes:
     if request == b"bug":
         return str(1 // 0).encode()
-    if request == b"not-found":
+    if request == b"not-found":  # grpc sends what set_trailing_metadata set
+        context.set_trailing_metadata((("mine", "kept"),))
         await context.abort(grpc.StatusCode.NOT_FOUND, "no such order")
-    if request == b"charge":
+    if request.startswith(b"charge"):
         async with grpc.aio.insecure_channel(address) as channel:
             try:
                 await channel.unary_unary(METHOD)(b"good", timeout=5)
             except grpc.RpcError as exc:
+                if request == b"charge-abort":  # grpc sends the metadata given to abort
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE, "payments down", (("mine", "given"),)
+                    )
                 raise OrderFailed from exc
     context.set_trailing_metadata((("mine", "kept"),))
     return b"placed"
@@ -289,7 +301,7 @@ def _aio_answers(address: str, registration: str) -> dict[bytes, tuple[Any, dict
         try:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 place = channel.unary_unary("/shop.Orders/Place")
-                for request in (b"ok", b"bug", b"not-found", b"charge"):
+                for request in (b"ok", b"bug", b"not-found", b"charge", b"charge-abort"):
                     call = place(request, timeout=5)
                     with contextlib.suppress(grpc.RpcError):
                         await call
@@ -313,8 +325,9 @@ def test_aio_answers_are_grpc_s_own_by_default(address, spans, registration):
     assert answers == {
         b"ok": (grpc.StatusCode.OK, {"mine": "kept"}),
         b"bug": (grpc.StatusCode.UNKNOWN, {}),
-        b"not-found": (grpc.StatusCode.NOT_FOUND, {}),
+        b"not-found": (grpc.StatusCode.NOT_FOUND, {"mine": "kept"}),
         b"charge": (grpc.StatusCode.UNKNOWN, {}),
+        b"charge-abort": (grpc.StatusCode.UNAVAILABLE, {"mine": "given"}),
     }
 
 
@@ -322,11 +335,10 @@ def test_aio_answers_are_grpc_s_own_by_default(address, spans, registration):
 def test_aio_failures_name_their_origin_in_trailing_metadata(
     address, spans, use_settings, registration
 ):
-    """On: a raised failure names this service or payments; successes and aborts are grpc's."""
+    """On: a failure, raised or aborted, names this service or payments; successes are grpc's."""
     use_settings(propagate_errors=True)
     answers = _aio_answers(address, registration)
     assert answers[b"ok"] == (grpc.StatusCode.OK, {"mine": "kept"})
-    assert answers[b"not-found"] == (grpc.StatusCode.NOT_FOUND, {})  # abort: not covered
     status, bug = answers[b"bug"]
     assert status is grpc.StatusCode.UNKNOWN
     assert bug["otel-errors-origin"] == bug["otel-errors-service"]
@@ -339,3 +351,32 @@ def test_aio_failures_name_their_origin_in_trailing_metadata(
         "otel-errors-origin": "payments",
         "otel-errors-origin-code": "PAY-001",
     }
+    status, not_found = answers[b"not-found"]
+    assert (status, not_found["mine"]) == (grpc.StatusCode.NOT_FOUND, "kept")
+    assert _ours(not_found) == {
+        "otel-errors-code": "RPC-005",
+        "otel-errors-service": bug["otel-errors-service"],
+        "otel-errors-origin": bug["otel-errors-service"],
+        "otel-errors-origin-code": "RPC-005",
+    }
+    status, charge_aborted = answers[b"charge-abort"]
+    assert (status, charge_aborted["mine"]) == (grpc.StatusCode.UNAVAILABLE, "given")
+    assert _ours(charge_aborted) == {**_ours(charged), "otel-errors-code": "RPC-014"}
+
+
+def test_a_failure_adding_our_abort_entries_leaves_grpc_s_answer(use_settings, caplog):
+    """The abort's metadata goes out as given when ours cannot be added; the failure is counted.
+
+    grpc's own context never fails to list its trailing metadata: an object whose
+    ``trailing_metadata`` raises stands for a broken one (no real peer can do this).
+    """
+    use_settings(propagate_errors=True)
+
+    class BrokenContext:
+        def trailing_metadata(self) -> Any:
+            raise RuntimeError("broken context")
+
+    given = (("mine", "given"),)
+    assert abort_metadata(BrokenContext(), grpc.StatusCode.NOT_FOUND, ()) == ()
+    assert abort_metadata(BrokenContext(), grpc.StatusCode.OK, given) is given
+    assert "internal failure in grpc.trailing_metadata" in caplog.text

@@ -8,10 +8,12 @@ which we must not wrap again. What stays in Python is where handlers are registe
 ``OTEL_ERRORS_PROPAGATE_ERRORS=true`` (read when the handlers are registered; off, the
 handlers are passed on untouched), each unary-response coroutine servicer is wrapped:
 when it raises, our entries join the trailing metadata before grpc sends the status.
+``context.abort()`` sends the status itself, before its exception leaves the servicer:
+so the servicer gets its context through a proxy (``wrapt``'s, as contrib's interceptor
+does) whose ``abort`` adds our entries to the ones it sends.
 
-Not covered: ``context.abort()`` in an asyncio servicer (grpc sends the status before
-the exception leaves the servicer), response streams, and servicers that are not
-coroutine functions (grpc runs those in its thread pool).
+Not covered: response streams, and servicers that are not coroutine functions (grpc
+runs those in its thread pool).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING, Any
 
+import wrapt
+
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.runtime import get_recorder
-from otel_errors.integrations.grpc.answering import add_trailing_metadata
+from otel_errors.integrations.grpc.answering import abort_metadata, add_trailing_metadata
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -71,13 +75,25 @@ def _answering(
 ) -> Callable[[Any, Any], Coroutine[Any, Any, Any]]:
     async def answering(request: Any, context: Any) -> Any:
         try:
-            return await behavior(request, context)
+            return await behavior(request, _AnsweringContext(context))
         except Exception as exc:
             if not _aborted(exc):
                 add_trailing_metadata(context, exc)
             raise
 
     return answering
+
+
+class _AnsweringContext(wrapt.ObjectProxy):  # type: ignore[type-arg]
+    """A servicer's context whose ``abort`` sends our entries with the servicer's.
+
+    Everything else is the context's own (a proxy passes ``isinstance`` checks).
+    """
+
+    async def abort(self, code: Any, details: Any = "", trailing_metadata: Any = ()) -> Any:
+        """Aborts the call as grpc does, with :func:`abort_metadata`'s trailing metadata."""
+        metadata = abort_metadata(self.__wrapped__, code, trailing_metadata)
+        return await self.__wrapped__.abort(code, details, metadata)
 
 
 def _aborted(exc: Exception) -> bool:
