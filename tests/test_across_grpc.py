@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent import futures
 from typing import Any
 
@@ -380,3 +380,159 @@ def test_a_failure_adding_our_abort_entries_leaves_grpc_s_answer(use_settings, c
     assert abort_metadata(BrokenContext(), grpc.StatusCode.NOT_FOUND, ()) == ()
     assert abort_metadata(BrokenContext(), grpc.StatusCode.OK, given) is given
     assert "internal failure in grpc.trailing_metadata" in caplog.text
+
+
+# --- answering side: response streams ------------------------------------------------
+
+STREAM_REQUESTS = (b"bug", b"charge", b"not-found")
+
+
+def _sync_track(address: str) -> Callable[[bytes, grpc.ServicerContext], Iterator[bytes]]:
+    def track(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+        yield b"packed"  # the stream has begun when the failure comes
+        if request == b"bug":
+            yield str(1 // 0).encode()
+        if request == b"not-found":
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such order")
+        with grpc.insecure_channel(address) as channel:
+            try:
+                channel.unary_unary(METHOD, _identity, _identity)(b"good", timeout=5)
+            except grpc.RpcError as exc:
+                raise OrderFailed from exc
+
+    return track
+
+
+def _aio_track(address: str) -> Callable[[bytes, Any], AsyncIterator[bytes]]:
+    async def track(request: bytes, context: Any) -> AsyncIterator[bytes]:
+        yield b"packed"
+        if request == b"bug":
+            yield str(1 // 0).encode()
+        if request == b"not-found":
+            await context.abort(grpc.StatusCode.NOT_FOUND, "no such order")
+        async with grpc.aio.insecure_channel(address) as channel:
+            try:
+                await channel.unary_unary(METHOD)(b"good", timeout=5)
+            except grpc.RpcError as exc:
+                raise OrderFailed from exc
+
+    return track
+
+
+def _sync_stream_answers(address: str) -> dict[bytes, tuple[Any, dict[str, str]]]:
+    """Each request's status and trailing metadata from a sync streaming server."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    handler = grpc.unary_stream_rpc_method_handler(
+        _sync_track(address), request_deserializer=_identity, response_serializer=_identity
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("shop.Orders", {"Track": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    answers = {}
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            track = channel.unary_stream("/shop.Orders/Track", _identity, _identity)
+            for request in STREAM_REQUESTS:
+                call = track(request, timeout=5)
+                with pytest.raises(grpc.RpcError):
+                    assert list(call) == [b"packed"]
+                answers[request] = (call.code(), dict(call.trailing_metadata() or ()))
+    finally:
+        server.stop(grace=None)
+    return answers
+
+
+def _aio_stream_answers(address: str) -> dict[bytes, tuple[Any, dict[str, str]]]:
+    """Each request's status and trailing metadata from a grpc.aio streaming server."""
+
+    async def run() -> dict[bytes, tuple[Any, dict[str, str]]]:
+        server = grpc.aio.server()
+        handler = grpc.unary_stream_rpc_method_handler(_aio_track(address))
+        server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler("shop.Orders", {"Track": handler}),)
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        answers = {}
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                track = channel.unary_stream("/shop.Orders/Track")
+                for request in STREAM_REQUESTS:
+                    call = track(request, timeout=5)
+                    received = []
+                    with contextlib.suppress(grpc.RpcError):
+                        received = [response async for response in call]
+                    assert received in ([], [b"packed"])  # the error ends the stream early
+                    answers[request] = (await call.code(), dict(await call.trailing_metadata()))
+        finally:
+            await server.stop(None)
+        return answers
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("answers", [_sync_stream_answers, _aio_stream_answers])
+def test_a_failing_response_stream_names_its_origin(address, spans, use_settings, answers):
+    """Off: grpc's own answers. On: a failure while the stream is iterated names its origin."""
+    instrumentor = GrpcErrorsInstrumentor()
+    instrumentor.instrument()
+    try:
+        off = answers(address)
+        use_settings(propagate_errors=True)
+        on = answers(address)
+    finally:
+        instrumentor.uninstrument()
+    assert {request: status for request, (status, _) in off.items()} == {
+        b"bug": grpc.StatusCode.UNKNOWN,
+        b"charge": grpc.StatusCode.UNKNOWN,
+        b"not-found": grpc.StatusCode.NOT_FOUND,
+    }
+    assert not any(_ours(metadata) for _, metadata in off.values())
+    assert {request: status for request, (status, _) in on.items()} == {
+        request: status for request, (status, _) in off.items()
+    }
+    service = on[b"bug"][1]["otel-errors-service"]
+    assert _ours(on[b"bug"][1]) == {
+        "otel-errors-code": "BUG-005",
+        "otel-errors-service": service,
+        "otel-errors-origin": service,
+        "otel-errors-origin-code": "BUG-005",
+    }
+    assert _ours(on[b"charge"][1]) == {
+        "otel-errors-code": "ORD-503",
+        "otel-errors-service": service,
+        "otel-errors-origin": "payments",
+        "otel-errors-origin-code": "PAY-001",
+    }
+    assert _ours(on[b"not-found"][1])["otel-errors-code"] == "RPC-005"
+
+
+def test_a_non_blocking_servicer_gets_its_callback_when_propagating(use_settings):
+    """An experimental non-blocking servicer of grpcio takes a third argument: passed on."""
+
+    def track(request: bytes, context: grpc.ServicerContext, send: Callable[..., None]) -> None:
+        send(b"packed")
+        send(None)  # the end of the stream
+
+    track.experimental_non_blocking = True  # type: ignore[attr-defined]
+    use_settings(propagate_errors=True)
+    instrumentor = GrpcErrorsInstrumentor()
+    instrumentor.instrument()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    handler = grpc.unary_stream_rpc_method_handler(
+        track, request_deserializer=_identity, response_serializer=_identity
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("shop.Orders", {"Track": handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            call = channel.unary_stream("/shop.Orders/Track", _identity, _identity)(b"x", timeout=5)
+            assert (list(call), call.code()) == ([b"packed"], grpc.StatusCode.OK)
+    finally:
+        server.stop(grace=None)
+        instrumentor.uninstrument()

@@ -6,14 +6,16 @@ which we must not wrap again. What stays in Python is where handlers are registe
 ``grpc.aio._server.Server.__init__`` (``grpc.aio.server(handlers=...)``),
 ``add_generic_rpc_handlers`` and ``add_registered_method_handlers``. There, with
 ``OTEL_ERRORS_PROPAGATE_ERRORS=true`` (read when the handlers are registered; off, the
-handlers are passed on untouched), each unary-response coroutine servicer is wrapped:
+handlers are passed on untouched), each coroutine servicer is wrapped:
 when it raises, our entries join the trailing metadata before grpc sends the status.
 ``context.abort()`` sends the status itself, before its exception leaves the servicer:
 so the servicer gets its context through a proxy (``wrapt``'s, as contrib's interceptor
 does) whose ``abort`` adds our entries to the ones it sends.
 
-Not covered: response streams, and servicers that are not coroutine functions (grpc
-runs those in its thread pool).
+Response streams are covered too: a servicer that is an async generator function is
+handed on inside one that adds our entries when an iteration raises; one that writes
+with ``context.write`` is a coroutine function, wrapped as a unary one. Not covered:
+servicers that are neither (grpc runs those in its thread pool).
 """
 
 from __future__ import annotations
@@ -28,15 +30,15 @@ from otel_errors._internal.recording.runtime import get_recorder
 from otel_errors.integrations.grpc.answering import abort_metadata, add_trailing_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine
+    from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine
 
 _HANDLERS_POSITION = 1
 """``generic_handlers`` in ``Server.__init__(thread_pool, generic_handlers, ...)``."""
-_UNARY_RESPONSES = ("unary_unary", "stream_unary")
+_BEHAVIORS = ("unary_unary", "stream_unary", "unary_stream", "stream_stream")
 
 
 class _AnsweringHandler:
-    """The application's generic handler, its unary-response servicers answering ours.
+    """The application's generic handler, its servicers answering ours.
 
     Not a ``grpc.GenericRpcHandler`` subclass, so that this module does not import grpc
     (the asyncio server only calls ``service``).
@@ -51,7 +53,7 @@ class _AnsweringHandler:
 
 
 def answering_handler(method_handler: Any) -> Any:
-    """``method_handler`` with its unary-response coroutine servicers answering ours.
+    """``method_handler`` with its coroutine and async generator servicers answering ours.
 
     Only grpc's own handler tuples (``grpc.unary_unary_rpc_method_handler`` and
     friends) are rebuilt; anything else is returned as it is.
@@ -59,11 +61,13 @@ def answering_handler(method_handler: Any) -> Any:
     try:
         if method_handler is None or not hasattr(method_handler, "_replace"):
             return method_handler
-        wrapped = {
-            name: _answering(behavior)
-            for name in _UNARY_RESPONSES
-            if inspect.iscoroutinefunction(behavior := getattr(method_handler, name, None))
-        }
+        wrapped: dict[str, Callable[[Any, Any], Any]] = {}
+        for name in _BEHAVIORS:
+            behavior = getattr(method_handler, name, None)
+            if inspect.iscoroutinefunction(behavior):
+                wrapped[name] = _answering(behavior)
+            elif inspect.isasyncgenfunction(behavior):
+                wrapped[name] = _answering_stream(behavior)
         return method_handler._replace(**wrapped) if wrapped else method_handler
     except Exception as failure:
         report_internal_failure("grpc.aio_handler", failure)
@@ -94,6 +98,21 @@ class _AnsweringContext(wrapt.ObjectProxy):  # type: ignore[type-arg]
         """Aborts the call as grpc does, with :func:`abort_metadata`'s trailing metadata."""
         metadata = abort_metadata(self.__wrapped__, code, trailing_metadata)
         return await self.__wrapped__.abort(code, details, metadata)
+
+
+def _answering_stream(
+    behavior: Callable[[Any, Any], AsyncIterator[Any]],
+) -> Callable[[Any, Any], AsyncGenerator[Any, None]]:
+    async def answering(request: Any, context: Any) -> AsyncGenerator[Any, None]:
+        try:
+            async for response in behavior(request, _AnsweringContext(context)):
+                yield response
+        except Exception as exc:
+            if not _aborted(exc):
+                add_trailing_metadata(context, exc)
+            raise
+
+    return answering
 
 
 def _aborted(exc: Exception) -> bool:

@@ -13,14 +13,16 @@ goes through ``grpc._server._call_behavior(rpc_event, state, behavior, argument,
 which builds the servicer context and calls ``behavior(argument, context)``; it has
 kept that shape throughout the grpcio range declared here. We hand it a behavior that
 calls the servicer's and, on an exception (an ``abort`` raises one too), adds our
-entries to the trailing metadata before grpcio sends the status. Entries the servicer
-set itself stay, and win. ``grpc.aio`` servers are hooked where their handlers are
-registered (``aio_server``). Not covered yet: failures while a response stream is being
-iterated.
+entries to the trailing metadata before grpcio sends the status. A servicer of a
+response stream returns an iterator that grpcio iterates after ``_call_behavior``: that
+iterator is handed on inside a generator that does the same when an iteration raises.
+Entries the servicer set itself stay, and win. ``grpc.aio`` servers are hooked where
+their handlers are registered (``aio_server``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
@@ -34,7 +36,7 @@ from otel_errors.integrations.grpc import aio_server
 from otel_errors.integrations.grpc.answering import add_trailing_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Collection, Generator
 
 _BEHAVIOR_POSITION = 2
 
@@ -65,17 +67,33 @@ def _call_behavior(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
     return wrapped(*args, **kwargs)
 
 
-def _answering(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """``behavior``, adding our trailing metadata to the context when it raises."""
+def _answering(behavior: Callable[..., Any]) -> Callable[..., Any]:
+    """``behavior``, adding our trailing metadata to the context when it raises.
 
-    def answering(argument: Any, context: Any) -> Any:
+    Its arguments are passed on as they come: a non-blocking handler also gets
+    grpcio's ``send_response_callback``.
+    """
+
+    def answering(argument: Any, context: Any, *callback: Any) -> Any:
         try:
-            return behavior(argument, context)
+            result = behavior(argument, context, *callback)
         except Exception as exc:
             add_trailing_metadata(context, exc)
             raise
+        if isinstance(result, Iterator):  # a response stream, iterated by grpcio later
+            return _answering_stream(result, context)
+        return result
 
     return answering
+
+
+def _answering_stream(responses: Iterator[Any], context: Any) -> Generator[Any, None, None]:
+    """``responses``, adding our trailing metadata to the context when an iteration raises."""
+    try:
+        yield from responses
+    except Exception as exc:
+        add_trailing_metadata(context, exc)
+        raise
 
 
 _AIO = "grpc.aio._server"
