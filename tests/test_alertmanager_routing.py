@@ -229,3 +229,46 @@ def test_the_origin_alerting_inhibits_its_callers_alerts(alertmanager):
     # the front door's P1 for the payments fault neither pages nor hides its own P2
     frontdoor = wait_for(lambda: alertmanager.pages("frontdoor"), "the front door's page", 20)
     assert [page["payload"]["custom_details"]["error_codes"] for page in frontdoor] == ["FD-001"]
+
+
+def _burn(service: str, speed: str) -> dict[str, str]:
+    """A service's error-budget burn alert (its series have no origin)."""
+    return _alert(service, "P2" if speed == "Fast" else "P3", "SLO-BURN",
+                  f"OtelErrors_ErrorBudget{speed}Burn")  # fmt: skip
+
+
+def test_a_burn_explained_by_an_upstream_fault_does_not_page_the_caller(alertmanager):
+    """A caller's burn is inhibited while its alert for errors from elsewhere fires.
+
+    Basket's P2 for the errors that began in billing explains its fast burn: basket's
+    page lists its own fault only (the P2 itself is inhibited by billing's). A P3 for
+    errors from elsewhere explains a slow burn (wishlist) but not a fast one
+    (giftcards), and a burn beside only the service's own faults pages (returns).
+    """
+    alertmanager.post(
+        _own("billing", "P2", "BIL-001"),
+        _caller("basket", "P2", "BSK-502", "billing"), _burn("basket", "Fast"),
+        _own("basket", "P2", "BSK-777"),
+        _caller("wishlist", "P3", "WSH-502", "billing"), _burn("wishlist", "Slow"),
+        _caller("giftcards", "P3", "GFT-502", "billing"), _burn("giftcards", "Fast"),
+        _own("returns", "P2", "RET-001"), _burn("returns", "Fast"),
+    )  # fmt: skip
+
+    def burn(service: str, speed: str) -> dict[str, Any]:
+        found = [a for a in alertmanager.alerts() if a["labels"].get("service_name") == service
+                 and a["labels"]["alertname"] == f"OtelErrors_ErrorBudget{speed}Burn"]  # fmt: skip
+        assert len(found) == 1, found
+        return dict(found[0]["status"])
+
+    wait_for(lambda: burn("basket", "Fast")["state"] == "suppressed", "basket's burn", 20)
+    assert burn("wishlist", "Slow")["state"] == "suppressed"
+    for service, speed in (("giftcards", "Fast"), ("returns", "Fast")):
+        assert burn(service, speed)["state"] == "active", (service, speed)
+
+    def codes(service: str) -> list[list[str]] | None:
+        pages = alertmanager.pages(service)
+        return [sorted(page["payload"]["custom_details"]["error_codes"].split(", "))
+                for page in pages] or None  # fmt: skip
+
+    assert wait_for(lambda: codes("basket"), "the basket page", 20) == [["BSK-777"]]
+    assert wait_for(lambda: codes("returns"), "the returns page", 20) == [["RET-001", "SLO-BURN"]]
