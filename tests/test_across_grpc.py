@@ -144,6 +144,30 @@ def test_an_app_error_raised_from_the_call_keeps_the_origin(address, spans, trac
     assert _across(by_code["RPC-014"]) == FROM_PAYMENTS
 
 
+def test_an_unsampled_failure_counts_its_origin(address, spans, metric_points):
+    """Head sampling drops the span, not the origin: errors_total names payments."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    def from_payments() -> int:
+        return sum(
+            value
+            for attributes, value in metric_points("errors")
+            if attributes.get("error.code") == "RPC-014"
+            and attributes.get("error.origin.service") == "payments"
+        )
+
+    before = from_payments()
+    unsampled = TracerProvider(sampler=ALWAYS_OFF).get_tracer("tests")
+    with grpc.insecure_channel(address) as channel, unsampled.start_as_current_span("dropped"):
+        try:
+            channel.unary_unary(METHOD, _identity, _identity)(b"good", timeout=5)
+        except grpc.RpcError as exc:
+            otel_errors.record_error(exc, handled=False)
+    assert from_payments() - before == 1
+    assert spans.all() == []
+
+
 def test_the_asyncio_client_reads_it_too(address, spans, tracer):
     """grpc.aio's AioRpcError carries the same trailing metadata."""
 

@@ -32,6 +32,10 @@ class Unit:
     """Registers the rules that read inside this library's exceptions."""
     enrichers: tuple[tuple[tuple[str, ...], Enricher], ...] = ()
     """Event attributes from this library's exceptions, by module prefix."""
+    upstream_readers: tuple[tuple[tuple[str, ...], Enricher], ...] = ()
+    """Enrichers that attach the upstream failure an exception of this library reports
+    (gRPC's trailing metadata; see ``model.upstream``). Unlike the others they also run
+    for an error on a span that is not sampled: its origin is counted all the same."""
     server_loggers: tuple[str, ...] = ()
     """Loggers whose ERROR records carry an exception the application let escape."""
     framework_log_handlers: tuple[tuple[str, str], ...] = ()

@@ -73,6 +73,7 @@ class ErrorRecorder:
         classifier: Maps exceptions to catalogue entries.
         environ: Where ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN`` is read.
         enrichers: Attributes from inside exceptions.
+        upstream_readers: Enrichers that attach an upstream failure (also when unsampled).
         outcomes: Logged exceptions waiting for their outcome.
         error_types: The ``error.type`` given to each span.
         local_roots: The open request of each trace.
@@ -88,6 +89,7 @@ class ErrorRecorder:
         environ: Mapping[str, str],
         enrichers: Enrichers | None = None,
         *,
+        upstream_readers: Enrichers | None = None,
         outcomes: Outcomes | None = None,
         error_types: ErrorTypes | None = None,
         local_roots: LocalRoots | None = None,
@@ -97,6 +99,7 @@ class ErrorRecorder:
     ) -> None:
         """Creates a recorder; reads the exception-signal switch once (unless ``signals``)."""
         self.enrichers = enrichers if enrichers is not None else Enrichers()
+        self.upstream_readers = upstream_readers if upstream_readers is not None else Enrichers()
         self.settings = settings
         self.classifier = classifier
         self.outcomes = outcomes if outcomes is not None else Outcomes()
@@ -173,9 +176,10 @@ class ErrorRecorder:
                     value, self.settings.max_message_length
                 )
         self.enrichers.apply(exc, span, attributes)
+        self.upstream_readers.apply(exc, span, attributes)
         failed_upstream = upstream.carried_by(exc)
         if failed_upstream is not None:
-            # After the enrichers: one of them may attach it (gRPC trailing metadata).
+            # After the readers: one of them may attach it (gRPC trailing metadata).
             # Two callers failing on different upstream codes are two problems to fix.
             attributes.update(failed_upstream.attributes())
             attributes[names.ERROR_FINGERPRINT] = extend_fingerprint(
@@ -300,6 +304,7 @@ class ErrorRecorder:
         """
         entry = self._entry(exc, code)
         mark_recorded(exc, trace_id)
+        self.upstream_readers.apply(exc, None, {})  # no event, but the origin counts
         failed_upstream = upstream.carried_by(exc)
         origin = failed_upstream.origin()[0] if failed_upstream is not None else None
         self.metrics.count(span, entry, qualified_name(type(exc)), handled=handled, origin=origin)

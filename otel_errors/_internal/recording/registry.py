@@ -70,12 +70,15 @@ class Registry:
         for register in areas.RULES:
             register(self.classifier)
         self.enrichers = Enrichers()
+        self.upstream_readers = Enrichers()
         server_loggers: set[str] = set()
         for _, unit in units:
             if unit.rules is not None:
                 unit.rules(self.classifier)
             for modules, enricher in unit.enrichers:
                 self.enrichers.add(modules, enricher)
+            for modules, reader in unit.upstream_readers:
+                self.upstream_readers.add(modules, reader)
             server_loggers.update(unit.server_loggers)
         self.server_loggers = frozenset(server_loggers)
         """Loggers whose ERROR records carry exceptions the application let escape."""

@@ -143,6 +143,7 @@ class Runtime:
             registry.classifier,
             {},
             registry.enrichers,
+            upstream_readers=registry.upstream_readers,
             outcomes=self.outcomes,
             error_types=self.error_types,
             local_roots=self.local_roots,

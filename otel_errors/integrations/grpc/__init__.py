@@ -8,9 +8,7 @@ from otel_errors.integrations.grpc import rules
 UNIT = Unit(
     catalog="errors.toml",
     rules=rules.register,
-    enrichers=(
-        (rules.MODULES, rules.status_attributes),
-        (("grpc.",), rules.upstream_attributes),
-    ),
+    enrichers=((rules.MODULES, rules.status_attributes),),
+    upstream_readers=((("grpc.",), rules.upstream_attributes),),
     server_loggers=("grpc._server",),  # "Exception calling application"
 )

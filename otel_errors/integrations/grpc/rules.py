@@ -27,11 +27,13 @@ without a readable status falls back to ``RPC-100``.
 
 Errors across services: a server running otel_errors names the failure's code, itself
 and its origin in trailing metadata (``otel-errors-code``, ``-service``, ``-origin``,
-``-origin-code``; see ``model.upstream``). :func:`upstream_attributes`, an enricher,
-reads them from a failed call's ``trailing_metadata()`` (a client's ``RpcError``, found
-on the recorded exception or down its chain) with the same bounds and checks as HTTP
-headers, attaches them to the ``RpcError`` (the recorder then puts them on the event
-and in the fingerprint, and on every exception raised from it) and on the client span.
+``-origin-code``; see ``model.upstream``). :func:`upstream_attributes`, an upstream
+reader (an enricher that also runs for an error on a span that is not sampled, so its
+origin is counted), reads them from a failed call's ``trailing_metadata()`` (a client's
+``RpcError``, found on the recorded exception or down its chain) with the same bounds
+and checks as HTTP headers, attaches them to the ``RpcError`` (the recorder then puts
+them on the event and in the fingerprint, and on every exception raised from it) and
+on the client span.
 """
 
 from __future__ import annotations
