@@ -183,6 +183,21 @@ def test_the_asyncio_client_reads_it_too(address, spans, tracer):
 # --- answering side: a sync server with our instrumentor -------------------------------
 
 
+@contextlib.contextmanager
+def _orders_server(method: str, handler: grpc.RpcMethodHandler) -> Iterator[str]:
+    """A sync grpcio server on 127.0.0.1 serving ``shop.Orders/<method>``; its address."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler("shop.Orders", {method: handler}),)
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
+
+
 @pytest.fixture
 def orders(address) -> Iterator[str]:
     """An orders service: ``fail`` raises a bug, ``charge`` calls payments and fails from it."""
@@ -204,19 +219,13 @@ def orders(address) -> Iterator[str]:
 
     instrumentor = GrpcErrorsInstrumentor()
     instrumentor.instrument()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     handler = grpc.unary_unary_rpc_method_handler(
         place, request_deserializer=_identity, response_serializer=_identity
     )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("shop.Orders", {"Place": handler}),)
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
     try:
-        yield f"127.0.0.1:{port}"
+        with _orders_server("Place", handler) as orders_address:
+            yield orders_address
     finally:
-        server.stop(grace=None)
         instrumentor.uninstrument()
 
 
@@ -445,26 +454,17 @@ def _aio_track(address: str) -> Callable[[bytes, Any], AsyncIterator[bytes]]:
 
 def _sync_stream_answers(address: str) -> dict[bytes, tuple[Any, dict[str, str]]]:
     """Each request's status and trailing metadata from a sync streaming server."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     handler = grpc.unary_stream_rpc_method_handler(
         _sync_track(address), request_deserializer=_identity, response_serializer=_identity
     )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("shop.Orders", {"Track": handler}),)
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
     answers = {}
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            track = channel.unary_stream("/shop.Orders/Track", _identity, _identity)
-            for request in STREAM_REQUESTS:
-                call = track(request, timeout=5)
-                with pytest.raises(grpc.RpcError):
-                    assert list(call) == [b"packed"]
-                answers[request] = (call.code(), dict(call.trailing_metadata() or ()))
-    finally:
-        server.stop(grace=None)
+    with _orders_server("Track", handler) as orders, grpc.insecure_channel(orders) as channel:
+        track = channel.unary_stream("/shop.Orders/Track", _identity, _identity)
+        for request in STREAM_REQUESTS:
+            call = track(request, timeout=5)
+            with pytest.raises(grpc.RpcError):
+                assert list(call) == [b"packed"]
+            answers[request] = (call.code(), dict(call.trailing_metadata() or ()))
     return answers
 
 
@@ -544,19 +544,12 @@ def test_a_non_blocking_servicer_gets_its_callback_when_propagating(use_settings
     use_settings(propagate_errors=True)
     instrumentor = GrpcErrorsInstrumentor()
     instrumentor.instrument()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     handler = grpc.unary_stream_rpc_method_handler(
         track, request_deserializer=_identity, response_serializer=_identity
     )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("shop.Orders", {"Track": handler}),)
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
     try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        with _orders_server("Track", handler) as orders, grpc.insecure_channel(orders) as channel:
             call = channel.unary_stream("/shop.Orders/Track", _identity, _identity)(b"x", timeout=5)
             assert (list(call), call.code()) == ([b"packed"], grpc.StatusCode.OK)
     finally:
-        server.stop(grace=None)
         instrumentor.uninstrument()
