@@ -23,31 +23,11 @@ record (it never raises). Acknowledgements are not wrapped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
+from typing import Any
 
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.integrations._messaging import after_rejection
-
-if TYPE_CHECKING:
-    from collections.abc import Collection
-
-
-class AioPikaErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Messages rejected without requeue, recorded on the consumer's span."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Needs aio-pika 9 or newer (over aiormq 6 or newer)."""
-        return ("aio-pika >= 9",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 
 async def _basic_nack(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -67,3 +47,11 @@ _PATCHES = ImportPatches(
     Patch("aiormq.channel", "Channel.basic_nack", _basic_nack),
     Patch("aiormq.channel", "Channel.basic_reject", _basic_reject),
 )
+
+
+class AioPikaErrorsInstrumentor(PatchingInstrumentor):
+    """Messages rejected without requeue, recorded on the consumer's span."""
+
+    requirements = ("aio-pika >= 9",)
+    """Needs aio-pika 9 or newer (over aiormq 6 or newer)."""
+    patches = _PATCHES

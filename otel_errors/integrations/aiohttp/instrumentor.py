@@ -24,10 +24,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.integrations._http_client import (
@@ -40,23 +36,10 @@ from otel_errors.integrations._http_client import (
     record_error_response,
     recorded_trace,
 )
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
-
-
-class AioHttpClientErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Records error responses of aiohttp client sessions as errors on the client span."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Any aiohttp 3 release."""
-        return ("aiohttp ~= 3.0",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
+    from collections.abc import Callable
 
 
 async def _start(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -107,3 +90,11 @@ _PATCHES = ImportPatches(
         raise_for_status_wrapper(recorded_trace),
     ),
 )
+
+
+class AioHttpClientErrorsInstrumentor(PatchingInstrumentor):
+    """Records error responses of aiohttp client sessions as errors on the client span."""
+
+    requirements = ("aiohttp ~= 3.0",)
+    """Any aiohttp 3 release."""
+    patches = _PATCHES

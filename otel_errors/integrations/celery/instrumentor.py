@@ -51,9 +51,6 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
     MESSAGING_DESTINATION_NAME,
     MESSAGING_MESSAGE_ID,
@@ -64,9 +61,9 @@ from otel_errors._internal.helpers import locks
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, OnImport
 from otel_errors._internal.recording.runtime import current, get_recorder
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
     from types import ModuleType
 
     from opentelemetry.util.types import AttributeValue
@@ -88,20 +85,6 @@ class RecentFailures(OrderedDict[tuple[str, type], None]):
         """None yet."""
         super().__init__()
         self.lock = locks.lock()
-
-
-class CeleryErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Task failures and retries recorded with task name, retry count and finality."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Needs Celery 5 or newer."""
-        return ("celery >= 5",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
 
 
 def _connect(signals: ModuleType) -> None:
@@ -225,3 +208,11 @@ def _record(
 
 
 _PATCHES = ImportPatches("celery", OnImport("celery.signals", _connect, _disconnect))
+
+
+class CeleryErrorsInstrumentor(PatchingInstrumentor):
+    """Task failures and retries recorded with task name, retry count and finality."""
+
+    requirements = ("celery >= 5",)
+    """Needs Celery 5 or newer."""
+    patches = _PATCHES

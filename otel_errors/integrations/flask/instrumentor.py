@@ -38,9 +38,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.names import REQUEST_ID
@@ -56,10 +53,11 @@ from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors._internal.recording.runtime import get_recorder
 from otel_errors.integrations import _problem as problem
 from otel_errors.integrations import _server_metrics as server_metrics
+from otel_errors.integrations._patching import PatchingInstrumentor
 from otel_errors.logging import has_level_handler_besides_ours
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable
 
     from flask import Response
 
@@ -67,20 +65,6 @@ _G_KEY = "_otel_errors_request_id"
 _G_STARTED = "_otel_errors_started"
 _G_SCOPE = "_otel_errors_request_scope"
 _G_FAILURE = "_otel_errors_failure"
-
-
-class FlaskErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Problem details and request ids for every Flask application."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Flask 2.2 or newer."""
-        return ("flask >= 2.2",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
 
 
 def _handle_exception(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -267,3 +251,11 @@ _PATCHES = ImportPatches(
     Patch("flask.logging", "has_level_handler", _has_level_handler),
     Patch("werkzeug._internal", "_has_level_handler", _has_level_handler),
 )
+
+
+class FlaskErrorsInstrumentor(PatchingInstrumentor):
+    """Problem details and request ids for every Flask application."""
+
+    requirements = ("flask >= 2.2",)
+    """Flask 2.2 or newer."""
+    patches = _PATCHES

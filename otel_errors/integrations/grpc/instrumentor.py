@@ -25,34 +25,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors._internal.recording.runtime import get_recorder
+from otel_errors.integrations._patching import PatchingInstrumentor
 from otel_errors.integrations.grpc import aio_server
 from otel_errors.integrations.grpc.answering import add_trailing_metadata
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Generator
+    from collections.abc import Callable, Generator
 
 _BEHAVIOR_POSITION = 2
-
-
-class GrpcErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Adds ``otel-errors-*`` trailing metadata to failed calls of grpcio servers (when asked)."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Grpcio 1.60 or newer."""
-        return ("grpcio >= 1.60",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
 
 
 def _call_behavior(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -104,3 +87,11 @@ _PATCHES = ImportPatches(
     Patch(_AIO, "Server.add_generic_rpc_handlers", aio_server.add_generic_rpc_handlers),
     Patch(_AIO, "Server.add_registered_method_handlers", aio_server.add_registered_method_handlers),
 )
+
+
+class GrpcErrorsInstrumentor(PatchingInstrumentor):
+    """Adds ``otel-errors-*`` trailing metadata to failed calls of grpcio servers (when asked)."""
+
+    requirements = ("grpcio >= 1.60",)
+    """Grpcio 1.60 or newer."""
+    patches = _PATCHES

@@ -16,30 +16,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
+from otel_errors.integrations._patching import PatchingInstrumentor
 from otel_errors.logging import attach_framework_loggers
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
-
-
-class GunicornErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Joins gunicorn's own loggers to structured logging after gunicorn sets them up."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """``glogging.Logger.setup`` has set the handlers this way since gunicorn 22."""
-        return ("gunicorn >= 22",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
+    from collections.abc import Callable
 
 
 def _setup(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -52,3 +35,11 @@ def _setup(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -
 
 
 _PATCHES = ImportPatches("gunicorn", Patch("gunicorn.glogging", "Logger.setup", _setup))
+
+
+class GunicornErrorsInstrumentor(PatchingInstrumentor):
+    """Joins gunicorn's own loggers to structured logging after gunicorn sets them up."""
+
+    requirements = ("gunicorn >= 22",)
+    """``glogging.Logger.setup`` has set the handlers this way since gunicorn 22."""
+    patches = _PATCHES

@@ -29,10 +29,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors._internal.recording.upstream import MAX_VALUE_LENGTH, Upstream
@@ -45,23 +41,10 @@ from otel_errors.integrations._http_client import (
     read_upstream,
     record_error_response,
 )
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
-
-
-class HTTPXErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Records error responses of httpx clients (sync and async) as errors on the client span."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """From httpx 0.23 (on httpcore 0.15 or newer)."""
-        return ("httpx >= 0.23", "httpcore >= 0.15")
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
+    from collections.abc import Callable
 
 
 def _handle_request(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -149,3 +132,11 @@ _PATCHES = ImportPatches(
         raise_for_status_wrapper(_recorded_trace, _kept_upstream),
     ),
 )
+
+
+class HTTPXErrorsInstrumentor(PatchingInstrumentor):
+    """Records error responses of httpx clients (sync and async) as errors on the client span."""
+
+    requirements = ("httpx >= 0.23", "httpcore >= 0.15")
+    """From httpx 0.23 (on httpcore 0.15 or newer)."""
+    patches = _PATCHES

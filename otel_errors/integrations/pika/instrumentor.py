@@ -34,31 +34,11 @@ never raises: its failures go to ``report_internal_failure``). The success path
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
+from typing import Any
 
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.integrations._messaging import after_rejection
-
-if TYPE_CHECKING:
-    from collections.abc import Collection
-
-
-class PikaErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Messages rejected without requeue, recorded on the consumer's span."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Needs pika 1.0 or newer (``basic_nack``/``basic_reject`` keyword names)."""
-        return ("pika >= 1.0",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 
 def _basic_nack(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -78,3 +58,11 @@ _PATCHES = ImportPatches(
     Patch("pika.channel", "Channel.basic_nack", _basic_nack),
     Patch("pika.channel", "Channel.basic_reject", _basic_reject),
 )
+
+
+class PikaErrorsInstrumentor(PatchingInstrumentor):
+    """Messages rejected without requeue, recorded on the consumer's span."""
+
+    requirements = ("pika >= 1.0",)
+    """Needs pika 1.0 or newer (``basic_nack``/``basic_reject`` keyword names)."""
+    patches = _PATCHES

@@ -27,12 +27,9 @@ work happens when a call fails.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv.attributes.db_attributes import (
     DB_OPERATION_NAME,
@@ -46,9 +43,7 @@ from otel_errors._internal.helpers.sql import operation_name, sanitize_statement
 from otel_errors._internal.model.areas.db import sqlstate
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.integrations._db_errors import record_db_error
-
-if TYPE_CHECKING:
-    from collections.abc import Collection
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 SYSTEM = "postgresql"
 _SYNC = (("Cursor", "execute"), ("Cursor", "executemany"), ("ServerCursor", "execute"))
@@ -57,20 +52,6 @@ _ASYNC = (
     ("AsyncCursor", "executemany"),
     ("AsyncServerCursor", "execute"),
 )
-
-
-class PsycopgErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Failing psycopg 3 statements, sanitized, on the exception event."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Version 3.1 or newer of psycopg."""
-        return ("psycopg >= 3.1",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
 
 
 def _execute(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -135,3 +116,11 @@ _PATCHES = ImportPatches(
     *(Patch("psycopg", f"{cls}.{method}", _execute) for cls, method in _SYNC),
     *(Patch("psycopg", f"{cls}.{method}", _execute_async) for cls, method in _ASYNC),
 )
+
+
+class PsycopgErrorsInstrumentor(PatchingInstrumentor):
+    """Failing psycopg 3 statements, sanitized, on the exception event."""
+
+    requirements = ("psycopg >= 3.1",)
+    """Version 3.1 or newer of psycopg."""
+    patches = _PATCHES

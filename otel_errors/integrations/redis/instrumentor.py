@@ -28,12 +28,9 @@ for one wrapt layer around reading each reply.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv.attributes.db_attributes import (
     DB_OPERATION_NAME,
@@ -44,30 +41,14 @@ from opentelemetry.semconv.attributes.db_attributes import (
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.integrations._db_errors import record_db_error
+from otel_errors.integrations._patching import PatchingInstrumentor
 from otel_errors.integrations.redis.rules import error_prefix
-
-if TYPE_CHECKING:
-    from collections.abc import Collection
 
 SYSTEM = "redis"
 HANDLED_BY_REDIS_PY = frozenset({"MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"})
 """Error prefixes that redis-py's cluster client follows or retries itself."""
 _SYSTEM_ATTRIBUTES = ("db.system.name", "db.system")
 """Where a Redis client span says it is one (stable and older semantic conventions)."""
-
-
-class RedisErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Redis error replies with their prefix and command on contrib's span."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """redis-py 4.2 or newer (asyncio support)."""
-        return ("redis >= 4.2",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
 
 
 def _parse_response(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -121,3 +102,11 @@ _PATCHES = ImportPatches(
     Patch("redis.client", "Redis.parse_response", _parse_response),
     Patch("redis.asyncio.client", "Redis.parse_response", _parse_response_async),
 )
+
+
+class RedisErrorsInstrumentor(PatchingInstrumentor):
+    """Redis error replies with their prefix and command on contrib's span."""
+
+    requirements = ("redis >= 4.2",)
+    """redis-py 4.2 or newer (asyncio support)."""
+    patches = _PATCHES

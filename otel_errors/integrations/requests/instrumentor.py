@@ -22,10 +22,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.integrations._http_client import (
@@ -39,23 +35,10 @@ from otel_errors.integrations._http_client import (
     recorded_trace,
     response_upstream,
 )
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
-
-
-class RequestsErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Records error responses of requests as errors on the client span."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Any requests release from 2.0."""
-        return ("requests >= 2.0",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
+    from collections.abc import Callable
 
 
 def _send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -100,3 +83,11 @@ _PATCHES = ImportPatches(
     Patch("requests.adapters", "HTTPAdapter.send", _send),
     Patch("requests.models", "Response.raise_for_status", raise_for_status_wrapper(recorded_trace)),
 )
+
+
+class RequestsErrorsInstrumentor(PatchingInstrumentor):
+    """Records error responses of requests as errors on the client span."""
+
+    requirements = ("requests >= 2.0",)
+    """Any requests release from 2.0."""
+    patches = _PATCHES

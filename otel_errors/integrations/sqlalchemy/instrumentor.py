@@ -32,9 +32,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.semconv.attributes.db_attributes import (
     DB_OPERATION_NAME,
@@ -48,9 +45,9 @@ from otel_errors._internal.helpers.sql import operation_name, sanitize_statement
 from otel_errors._internal.model.areas.db import status_code
 from otel_errors._internal.recording.patching import ImportPatches, OnImport
 from otel_errors.integrations._db_errors import record_db_error
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
     from types import ModuleType
 
     from sqlalchemy.engine import ExceptionContext
@@ -65,20 +62,6 @@ SYSTEMS = {
 }
 """``db.system.name`` by SQLAlchemy dialect name; others are ``other_sql``."""
 _CONTRIB_SPAN = "_otel_span"
-
-
-class SQLAlchemyErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Failing SQLAlchemy statements, sanitized, on the exception event."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """SQLAlchemy 1.4 or newer."""
-        return ("sqlalchemy >= 1.4",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
 
 
 def _listen(sqlalchemy: ModuleType) -> None:
@@ -135,3 +118,11 @@ def _chain_like_sqlalchemy(wrapper: BaseException, original: BaseException | Non
 
 
 _PATCHES = ImportPatches("sqlalchemy", OnImport("sqlalchemy", _listen, _stop_listening))
+
+
+class SQLAlchemyErrorsInstrumentor(PatchingInstrumentor):
+    """Failing SQLAlchemy statements, sanitized, on the exception event."""
+
+    requirements = ("sqlalchemy >= 1.4",)
+    """SQLAlchemy 1.4 or newer."""
+    patches = _PATCHES

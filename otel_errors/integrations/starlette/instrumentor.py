@@ -28,10 +28,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
 from otel_errors._internal.config.environment_variables import ProblemDetails
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording import request_id
@@ -41,9 +37,10 @@ from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors._internal.recording.runtime import get_recorder
 from otel_errors.integrations import _problem as problem
 from otel_errors.integrations import _server_metrics as server_metrics
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Collection, MutableMapping
+    from collections.abc import Awaitable, Callable, MutableMapping
 
     from starlette.requests import Request
     from starlette.responses import Response
@@ -53,20 +50,6 @@ if TYPE_CHECKING:
 _SCOPE_KEY = "otel_errors.request_id"
 _CONTRIB_KEY = "otel_errors.contrib_server_span"
 _FAILURE_KEY = "otel_errors.failure"
-
-
-class StarletteErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Problem details, request ids and recorded validation errors for Starlette and FastAPI."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Starlette 0.27 or newer (FastAPI builds on it)."""
-        return ("starlette >= 0.27",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
 
 
 def _response(
@@ -282,3 +265,11 @@ _PATCHES = ImportPatches(
     Patch("starlette.middleware.errors", "ServerErrorMiddleware.__call__", _server_error_call),
     Patch("starlette.middleware.errors", "ServerErrorMiddleware.error_response", _error_response),
 )
+
+
+class StarletteErrorsInstrumentor(PatchingInstrumentor):
+    """Problem details, request ids and recorded validation errors for Starlette and FastAPI."""
+
+    requirements = ("starlette >= 0.27",)
+    """Starlette 0.27 or newer (FastAPI builds on it)."""
+    patches = _PATCHES

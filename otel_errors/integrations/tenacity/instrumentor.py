@@ -43,18 +43,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
 
 from otel_errors._internal import names
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.model.classification import qualified_name
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors._internal.recording.runtime import current, get_recorder
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Collection
+    from collections.abc import Awaitable
 
     from opentelemetry.metrics import Counter
     from opentelemetry.util.types import AttributeValue
@@ -71,20 +69,6 @@ RETRY = "retry"
 GIVE_UP = "give_up"
 SUCCESS = "success"
 ERROR = "error"
-
-
-class TenacityErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Attempts of tenacity-retried calls as span events and a ``retries`` counter."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Needs tenacity 8.3 or newer (``iter_state``, coroutine ``AsyncRetrying.iter``)."""
-        return ("tenacity >= 8.3",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
 
 
 def _retry_state(args: Any, kwargs: Any) -> Any:
@@ -188,3 +172,11 @@ _PATCHES = ImportPatches(
     Patch("tenacity", "BaseRetrying.iter", _iter),
     Patch("tenacity", "AsyncRetrying.iter", _async_iter),
 )
+
+
+class TenacityErrorsInstrumentor(PatchingInstrumentor):
+    """Attempts of tenacity-retried calls as span events and a ``retries`` counter."""
+
+    requirements = ("tenacity >= 8.3",)
+    """Needs tenacity 8.3 or newer (``iter_state``, coroutine ``AsyncRetrying.iter``)."""
+    patches = _PATCHES

@@ -26,10 +26,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.patching import ImportPatches, Patch
 from otel_errors.integrations._http_client import (
@@ -40,23 +36,10 @@ from otel_errors.integrations._http_client import (
     read_upstream,
     record_error_response,
 )
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
-
-
-class URLLib3ErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Records error responses of urllib3 as errors on the client span."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """urllib3 2.x (``_make_request`` returns the response there)."""
-        return ("urllib3 >= 2.0, < 3",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
+    from collections.abc import Callable
 
 
 def _make_request(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -108,3 +91,11 @@ _PATCHES = ImportPatches(
     "urllib3",
     Patch("urllib3.connectionpool", "HTTPConnectionPool._make_request", _make_request),
 )
+
+
+class URLLib3ErrorsInstrumentor(PatchingInstrumentor):
+    """Records error responses of urllib3 as errors on the client span."""
+
+    requirements = ("urllib3 >= 2.0, < 3",)
+    """urllib3 2.x (``_make_request`` returns the response there)."""
+    patches = _PATCHES

@@ -17,29 +17,12 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
-    BaseInstrumentor,
-)
-
 from otel_errors._internal.pipeline.shutdown import flush_and_report
 from otel_errors._internal.recording.patching import ImportPatches, Patch
+from otel_errors.integrations._patching import PatchingInstrumentor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Iterator
-
-
-class UvicornErrorsInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # untyped base
-    """Flushes telemetry before uvicorn re-raises SIGTERM or SIGINT after a graceful stop."""
-
-    def instrumentation_dependencies(self) -> Collection[str]:
-        """Since 0.29 uvicorn raises the captured signal again after stopping."""
-        return ("uvicorn >= 0.29",)
-
-    def _instrument(self, **kwargs: Any) -> None:
-        _PATCHES.apply()
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        _PATCHES.remove()
+    from collections.abc import Callable, Iterator
 
 
 def _capture_signals(
@@ -64,3 +47,11 @@ def _flushing_before_reraise(
 _PATCHES = ImportPatches(
     "uvicorn", Patch("uvicorn.server", "Server.capture_signals", _capture_signals)
 )
+
+
+class UvicornErrorsInstrumentor(PatchingInstrumentor):
+    """Flushes telemetry before uvicorn re-raises SIGTERM or SIGINT after a graceful stop."""
+
+    requirements = ("uvicorn >= 0.29",)
+    """Since 0.29 uvicorn raises the captured signal again after stopping."""
+    patches = _PATCHES
