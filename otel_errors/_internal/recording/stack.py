@@ -27,6 +27,7 @@ failure as new after an upgrade (see README § New and regressed errors per rele
 from __future__ import annotations
 
 import hashlib
+import linecache
 import os
 import sys
 import sysconfig
@@ -212,8 +213,10 @@ class StackFormatter:
     def _format_frames(self, tb: TracebackType | None) -> _Frames:
         if tb is None:
             return _Frames("", (), ())
-        summary = traceback.StackSummary.extract(traceback.walk_tb(tb), capture_locals=False)
-        text = _HEADER + "".join(summary.format())
+        text = _plain_frames_text(tb)
+        if text is None:
+            summary = traceback.StackSummary.extract(traceback.walk_tb(tb), capture_locals=False)
+            text = "".join(summary.format())
         app: list[str] = []
         every: list[str] = []
         current: TracebackType | None = tb
@@ -223,7 +226,7 @@ class StackFormatter:
             if in_app:
                 _append_collapsed(app, name)
             current = current.tb_next
-        return _Frames(text, tuple(app), tuple(every))
+        return _Frames(_HEADER + text, tuple(app), tuple(every))
 
     def innermost_app_frames(
         self, tb: TracebackType, limit: int
@@ -259,6 +262,42 @@ class StackFormatter:
             info = (f"{module_name}:{function}", in_app)
             self._code_info[code] = info
         return info
+
+
+def _plain_frames_text(tb: TracebackType) -> str | None:
+    """The frames of ``tb`` as ``traceback.StackSummary.extract(walk_tb(tb)).format()`` writes them.
+
+    Why not ``traceback`` itself: at a new failure location every frame is new, and its
+    machinery (a ``FrameSummary`` per frame, properties, ``str.format``) costs several
+    times this loop, which reads the same source lines through ``linecache`` in the same
+    order (lazy loaders registered, each file checked for changes once). None where
+    ``traceback`` writes something else or may look further for a line: a frame repeated
+    in a row (recursion, which it collapses), a frame without a line number or without a
+    file (``<string>``), or ``sys.tracebacklimit`` set.
+    """
+    if getattr(sys, "tracebacklimit", None) is not None:
+        return None
+    places: list[tuple[str, int, str]] = []
+    previous: tuple[str, int, str] | None = None
+    current: TracebackType | None = tb
+    while current is not None:
+        frame, lineno = current.tb_frame, current.tb_lineno
+        code = frame.f_code
+        place = (code.co_filename, lineno, code.co_name)
+        if lineno is None or place == previous or code.co_filename.startswith("<"):
+            return None
+        linecache.lazycache(code.co_filename, frame.f_globals)
+        places.append(place)
+        previous, current = place, current.tb_next
+    for filename in {filename for filename, _, _ in places}:
+        linecache.checkcache(filename)
+    parts: list[str] = []
+    for filename, lineno, name in places:
+        parts.append(f'  File "{filename}", line {lineno}, in {name}\n')
+        line = linecache.getline(filename, lineno).strip()
+        if line:
+            parts.append(f"    {line}\n")
+    return "".join(parts)
 
 
 def _append_collapsed(names: list[str], name: str) -> None:

@@ -1,0 +1,81 @@
+"""Stack trace text: the frames of a new failure location read as ``traceback`` writes them."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import TYPE_CHECKING
+
+import pytest
+
+from otel_errors._internal.recording.stack import StackFormatter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from types import TracebackType
+
+
+def _traceback_of(call: Callable[[], object]) -> TracebackType:
+    try:
+        call()
+    except Exception as exc:
+        assert exc.__traceback__ is not None
+        return exc.__traceback__
+    raise AssertionError("did not raise")
+
+
+def _as_traceback_writes_it(tb: TracebackType) -> str:
+    summary = traceback.StackSummary.extract(traceback.walk_tb(tb), capture_locals=False)
+    return "Traceback (most recent call last):\n" + "".join(summary.format())
+
+
+def _nested() -> None:
+    def inner() -> None:
+        {}["missing"]
+
+    inner()
+
+
+def _recursive(depth: int) -> None:
+    if depth:
+        _recursive(depth - 1)
+    raise ValueError(depth)
+
+
+def _from_file(tmp_path: Path) -> Callable[[], object]:
+    """A function of a module file that is then changed on disk (``traceback`` rereads it)."""
+    path = tmp_path / "edited_module.py"
+    path.write_text("def fail():\n    raise RuntimeError('x')\n")
+    namespace: dict[str, object] = {"__name__": "edited_module"}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)  # noqa: S102 - a test module
+    path.write_text("def fail():\n    raise RuntimeError('the line after the edit')\n")
+    fail = namespace["fail"]
+    assert callable(fail)
+    return fail
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda _: _nested, id="nested functions"),
+        pytest.param(lambda _: lambda: int("x"), id="a lambda"),
+        pytest.param(lambda _: lambda: _recursive(6), id="recursion, collapsed"),
+        pytest.param(lambda _: lambda: exec("1 / 0"), id="code without a file"),  # noqa: S102 - no file
+        pytest.param(_from_file, id="a source file edited after import"),
+    ],
+)
+def test_frames_read_as_traceback_writes_them(make, tmp_path) -> None:
+    """The frames' text is ``traceback``'s (without carets), whatever the frames are."""
+    tb = _traceback_of(make(tmp_path))
+    described = StackFormatter(16384, 1024)._format_frames(tb)
+    assert described.text == _as_traceback_writes_it(tb)
+
+
+def test_a_traceback_limit_is_honoured(monkeypatch) -> None:
+    """With ``sys.tracebacklimit`` set, the frames are cut where ``traceback`` cuts them."""
+    tb = _traceback_of(_nested)
+    monkeypatch.setattr(sys, "tracebacklimit", 1, raising=False)
+    described = StackFormatter(16384, 1024)._format_frames(tb)
+    assert described.text == _as_traceback_writes_it(tb)
+    assert described.text.count('  File "') == 1
