@@ -270,9 +270,11 @@ _SERIES_KEY: Callable[[Mapping[str, Any]], object] = getattr(
 class CounterSeries:
     """One attribute set of a counter, added to as ``Counter.add`` adds, without its re-checks.
 
-    The first add (and the first after a reader was added or the storage rebuilt after a
-    fork) is ``Counter.add``; it creates the series' aggregations, one per reader and
-    view, which are found by the SDK's own key and kept. Later adds build the
+    The first two adds (and the first two after a reader was added or the storage was
+    rebuilt after a fork) are ``Counter.add``: the first creates the series'
+    aggregations, one per reader and view, and the second finds them by the SDK's own
+    key and keeps them (a series added to once, a failure at a new place, pays nothing
+    for this). Later adds build the
     measurement as ``Counter.add`` would (``attributes`` are plain strings and booleans,
     made once and never changed, so the SDK's cleaning would copy them unchanged), ask
     the SDK's exemplar filter, and aggregate: counts and exemplars are the SDK's. Any
@@ -284,10 +286,18 @@ class CounterSeries:
         attributes: The series' attributes (the caller never changes them).
     """
 
-    __slots__ = ("_aggregations", "_consumer", "_enabled", "_storages", "attributes", "counter")
+    __slots__ = (
+        "_added_in",
+        "_aggregations",
+        "_consumer",
+        "_enabled",
+        "_storages",
+        "attributes",
+        "counter",
+    )
 
     def __init__(self, counter: ApiCounter, attributes: dict[str, AttributeValue]) -> None:
-        """Binds nothing yet: the first :meth:`add` does."""
+        """Binds nothing yet: the second :meth:`add` does."""
         self.counter = counter
         self.attributes = attributes
         held: Any = counter
@@ -297,7 +307,10 @@ class CounterSeries:
         )
         # SDK releases with meter configuration ask the meter at each add; older: enabled.
         self._enabled: Callable[[], bool] = getattr(counter, "_is_enabled", _always)
+        self._added_in: object = None
+        """The storages ``Counter.add`` made the series in (the next plain add binds)."""
         self._storages: object = None
+        """The storages the kept aggregations belong to."""
         self._aggregations: tuple[Any, ...] = ()
 
     def add(self, context: Context) -> None:
@@ -310,7 +323,10 @@ class CounterSeries:
         ):
             self.counter.add(1, self.attributes, context=context)
             if consumer is not None:
-                self._bind(consumer)
+                storages = consumer._reader_storages
+                if self._added_in is storages:
+                    self._bind(storages)
+                self._added_in = storages
             return
         now = time_ns()
         measurement = Measurement.__new__(Measurement)
@@ -327,9 +343,8 @@ class CounterSeries:
         for aggregation in self._aggregations:
             aggregation.aggregate(measurement, sample)
 
-    def _bind(self, consumer: Any) -> None:
-        """Finds the aggregations the add just made; on any surprise, ``Counter.add`` for good."""
-        storages = consumer._reader_storages
+    def _bind(self, storages: Any) -> None:
+        """Finds the series' aggregations; on any surprise, ``Counter.add`` for good."""
         found: list[Any] = []
         try:
             for storage in storages.values():
