@@ -72,6 +72,18 @@ def test_frames_read_as_traceback_writes_them(make, tmp_path) -> None:
     assert described.text == _as_traceback_writes_it(tb)
 
 
+def _calls(fail: Callable[[], object]) -> None:
+    fail()
+
+
+def test_frames_shared_by_two_locations_read_as_traceback_writes_them() -> None:
+    """A frame written for one failure location is the same text in the next one."""
+    formatter = StackFormatter(16384, 1024)
+    for fail in (_nested, lambda: int("x"), _nested):
+        tb = _traceback_of(lambda fail=fail: _calls(fail))
+        assert formatter._format_frames(tb).text == _as_traceback_writes_it(tb)
+
+
 def test_a_traceback_limit_is_honoured(monkeypatch) -> None:
     """With ``sys.tracebacklimit`` set, the frames are cut where ``traceback`` cuts them."""
     tb = _traceback_of(_nested)

@@ -100,6 +100,8 @@ class StackFormatter:
         self.cache_size = cache_size
         self._frames: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
         self._code_info: dict[CodeType, tuple[str, bool]] = {}
+        self._frame_texts: dict[tuple[CodeType, int], str] = {}
+        """Each frame's text by code object and line (see ``_plain_frames_text``)."""
         self._callers: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
         self._lock = locks.lock()
         self._not_app: tuple[str, ...] | None = None
@@ -213,7 +215,7 @@ class StackFormatter:
     def _format_frames(self, tb: TracebackType | None) -> _Frames:
         if tb is None:
             return _Frames("", (), ())
-        text = _plain_frames_text(tb)
+        text = self._plain_frames_text(tb)
         if text is None:
             summary = traceback.StackSummary.extract(traceback.walk_tb(tb), capture_locals=False)
             text = "".join(summary.format())
@@ -227,6 +229,50 @@ class StackFormatter:
                 _append_collapsed(app, name)
             current = current.tb_next
         return _Frames(_HEADER + text, tuple(app), tuple(every))
+
+    def _plain_frames_text(self, tb: TracebackType) -> str | None:
+        """The frames of ``tb`` as ``traceback`` writes them (``StackSummary.format``).
+
+        Why not ``traceback`` itself: at a new failure location its machinery (a
+        ``FrameSummary`` per frame, properties, ``str.format``) costs several times this
+        loop, and most frames of a new location are known ones (the framework, the
+        handler) that were written before. A frame is written once per code object and
+        line, from ``linecache`` as ``traceback`` reads it (lazy loaders registered, each
+        file of the new frames checked for changes once), and then keeps its text, as a
+        whole failure location already did. None where ``traceback`` writes something
+        else or may look further for a line: a frame repeated in a row (recursion, which
+        it collapses), a frame without a line number or without a file (``<string>``),
+        or ``sys.tracebacklimit`` set.
+        """
+        if getattr(sys, "tracebacklimit", None) is not None:
+            return None
+        written = self._frame_texts
+        parts: list[str] = []
+        new: list[tuple[int, CodeType, int]] = []
+        previous: tuple[str, int, str] | None = None
+        current: TracebackType | None = tb
+        while current is not None:
+            frame, lineno = current.tb_frame, current.tb_lineno
+            code = frame.f_code
+            place = (code.co_filename, lineno, code.co_name)
+            if lineno is None or place == previous or code.co_filename.startswith("<"):
+                return None
+            text = written.get((code, lineno))
+            if text is None:
+                linecache.lazycache(code.co_filename, frame.f_globals)
+                new.append((len(parts), code, lineno))
+                text = ""
+            parts.append(text)
+            previous, current = place, current.tb_next
+        for filename in {code.co_filename for _, code, _ in new}:
+            linecache.checkcache(filename)
+        if len(written) + len(new) > self.cache_size * 8:
+            written.clear()
+        for index, code, lineno in new:
+            text = f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n'
+            line = linecache.getline(code.co_filename, lineno).strip()
+            parts[index] = written[code, lineno] = f"{text}    {line}\n" if line else text
+        return "".join(parts)
 
     def innermost_app_frames(
         self, tb: TracebackType, limit: int
@@ -262,42 +308,6 @@ class StackFormatter:
             info = (f"{module_name}:{function}", in_app)
             self._code_info[code] = info
         return info
-
-
-def _plain_frames_text(tb: TracebackType) -> str | None:
-    """The frames of ``tb`` as ``traceback.StackSummary.extract(walk_tb(tb)).format()`` writes them.
-
-    Why not ``traceback`` itself: at a new failure location every frame is new, and its
-    machinery (a ``FrameSummary`` per frame, properties, ``str.format``) costs several
-    times this loop, which reads the same source lines through ``linecache`` in the same
-    order (lazy loaders registered, each file checked for changes once). None where
-    ``traceback`` writes something else or may look further for a line: a frame repeated
-    in a row (recursion, which it collapses), a frame without a line number or without a
-    file (``<string>``), or ``sys.tracebacklimit`` set.
-    """
-    if getattr(sys, "tracebacklimit", None) is not None:
-        return None
-    places: list[tuple[str, int, str]] = []
-    previous: tuple[str, int, str] | None = None
-    current: TracebackType | None = tb
-    while current is not None:
-        frame, lineno = current.tb_frame, current.tb_lineno
-        code = frame.f_code
-        place = (code.co_filename, lineno, code.co_name)
-        if lineno is None or place == previous or code.co_filename.startswith("<"):
-            return None
-        linecache.lazycache(code.co_filename, frame.f_globals)
-        places.append(place)
-        previous, current = place, current.tb_next
-    for filename in {filename for filename, _, _ in places}:
-        linecache.checkcache(filename)
-    parts: list[str] = []
-    for filename, lineno, name in places:
-        parts.append(f'  File "{filename}", line {lineno}, in {name}\n')
-        line = linecache.getline(filename, lineno).strip()
-        if line:
-            parts.append(f"    {line}\n")
-    return "".join(parts)
 
 
 def _append_collapsed(names: list[str], name: str) -> None:
