@@ -1,4 +1,4 @@
-"""Stack trace text: the frames of a new failure location read as ``traceback`` writes them."""
+"""Stack trace text and fingerprints: as ``traceback`` writes them, whatever was remembered."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from otel_errors._internal.model.classification import qualified_name as qualified
 from otel_errors._internal.recording.stack import StackFormatter
 
 if TYPE_CHECKING:
@@ -91,3 +92,23 @@ def test_a_traceback_limit_is_honoured(monkeypatch) -> None:
     described = StackFormatter(16384, 1024)._format_frames(tb)
     assert described.text == _as_traceback_writes_it(tb)
     assert described.text.count('  File "') == 1
+
+
+def _raised_here(cls: type[Exception]) -> Exception:
+    try:
+        raise cls("same place")
+    except Exception as exc:
+        return exc
+
+
+def test_a_remembered_fingerprint_is_the_one_computed_afresh() -> None:
+    """Per location, each code and class keeps its own fingerprint, the full computation's."""
+    formatter = StackFormatter(16384, 1024)
+    for code, cls in [("A-1", ValueError), ("A-2", ValueError), ("A-1", KeyError)] * 2:
+        exc = _raised_here(cls)
+        assert exc.__traceback__ is not None
+        described = formatter.describe(exc, code, "same place")
+        assert described.fingerprint == StackFormatter(16384, 1024).fingerprint(exc, code)
+        assert described.stacktrace == _as_traceback_writes_it(exc.__traceback__) + (
+            f"{qualified(cls)}: same place\n"
+        )

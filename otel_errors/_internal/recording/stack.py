@@ -32,7 +32,7 @@ import os
 import sys
 import sysconfig
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -54,6 +54,8 @@ _CALLER_HEADER = "\nRecorded while called from (application frames, most recent 
 _MAX_CHAIN = 16
 _MAX_CALLER_FRAMES = 8
 _MAX_CALLER_DEPTH = 128
+_FINGERPRINTS_PER_LOCATION = 16
+"""(code, class) pairs whose fingerprint a failure location remembers."""
 
 
 def _library_prefixes() -> tuple[str, ...]:
@@ -74,6 +76,8 @@ class _Frames:
     """``module:function`` of application frames, consecutive repeats collapsed."""
     all_signature: tuple[str, ...]
     """The same for every frame, used when no application frame exists."""
+    fingerprints: dict[tuple[str, type], str] = field(default_factory=dict, compare=False)
+    """The fingerprint of a lone exception raised here, by code and class (see ``describe``)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,14 @@ class StackFormatter:
 
     def describe(self, exc: BaseException, code: str, message: str) -> StackInfo:
         """Stack trace text and fingerprint of ``exc`` (whose safe message is ``message``)."""
+        if (
+            exc.__cause__ is None
+            and (exc.__context__ is None or exc.__suppress_context__)
+            and not isinstance(exc, BaseExceptionGroup_)
+        ):
+            lone = self._describe_lone(exc, code, message)
+            if lone is not None:
+                return lone
         chain = _chain(exc)
         if any(isinstance(e, BaseExceptionGroup_) for e, _ in chain):
             return self._describe_group(exc, code, chain)
@@ -134,6 +146,27 @@ class StackFormatter:
                 signature.extend(caller.app_signature)
         text = truncate_middle(sanitize("".join(parts)), self.max_length)
         return StackInfo(text, _hash(signature))
+
+    def _describe_lone(self, exc: BaseException, code: str, message: str) -> StackInfo | None:
+        """:meth:`describe` of an exception without cause or context, raised in application code.
+
+        The common case, and in an error storm the same place again and again: its
+        fingerprint is remembered with its frames, by code and class. None when no
+        application frame is in the traceback (the caller's frames are then looked for).
+        """
+        frames = self._frames_of(exc.__traceback__)
+        if not frames.app_signature:
+            return None
+        cls = type(exc)
+        fingerprints = frames.fingerprints
+        fingerprint = fingerprints.get((code, cls))
+        if fingerprint is None:
+            fingerprint = _hash([code, qualified_name(cls), *frames.app_signature])
+            if len(fingerprints) >= _FINGERPRINTS_PER_LOCATION:
+                fingerprints.clear()
+            fingerprints[code, cls] = fingerprint
+        text = sanitize(frames.text + _exception_line(exc, message))
+        return StackInfo(truncate_middle(text, self.max_length), fingerprint)
 
     def fingerprint(self, exc: BaseException, code: str) -> str:
         """The fingerprint :meth:`describe` gives, without formatting any text.
