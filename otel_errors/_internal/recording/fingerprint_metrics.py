@@ -58,16 +58,21 @@ class FingerprintMetrics:
         key = (fingerprint, code, severity)
         series = self._known.get(key)
         if series is None:
-            attributes: dict[str, AttributeValue] = {
-                names.ERROR_FINGERPRINT: self._bounded(fingerprint),
-                names.ERROR_FINGERPRINT_VERSION: FINGERPRINT_VERSION,
-                names.ERROR_CODE: code,
-                names.ERROR_SEVERITY: severity,
-            }
-            series = CounterSeries(self._counter_(), attributes)
+            # Past the limit every new fingerprint shares its code's OVERFLOW series
+            # (never a fingerprint's key: those are 16 hex characters).
+            bounded = (self._bounded(fingerprint), code, severity)
+            series = self._known.get(bounded)
+            if series is None:
+                attributes: dict[str, AttributeValue] = {
+                    names.ERROR_FINGERPRINT: bounded[0],
+                    names.ERROR_FINGERPRINT_VERSION: FINGERPRINT_VERSION,
+                    names.ERROR_CODE: code,
+                    names.ERROR_SEVERITY: severity,
+                }
+                series = CounterSeries(self._counter_(), attributes)
             if len(self._known) >= 2 * self.limit + 64:
                 self._known = {}
-            self._known[key] = series
+            self._known[key] = self._known[bounded] = series
         series.add(trace.set_span_in_context(span))
 
     def after_fork(self) -> None:
