@@ -46,8 +46,6 @@ from opentelemetry import _logs, metrics
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import Counter, MeterProvider
-from opentelemetry.sdk.metrics._internal import _view_instrument_match
-from opentelemetry.sdk.metrics._internal.measurement import Measurement
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
@@ -261,10 +259,16 @@ def _frozen_key(attributes: Mapping[str, Any]) -> object:
     return frozenset(attributes.items())
 
 
-_SERIES_KEY: Callable[[Mapping[str, Any]], object] = getattr(
-    _view_instrument_match, "_hash_attributes", _frozen_key
-)
+_SERIES_KEY: Callable[[Mapping[str, Any]], object] = _frozen_key
 """How the SDK keys a series by its attributes (after a view's attribute filter)."""
+try:
+    from opentelemetry.sdk.metrics._internal import _view_instrument_match
+    from opentelemetry.sdk.metrics._internal.measurement import Measurement
+except ImportError:  # another layout of the SDK's metrics: our counters keep Counter.add
+    _SERIES_KNOWN = False
+else:
+    _SERIES_KNOWN = _READ_SPAN_FIELDS
+    _SERIES_KEY = getattr(_view_instrument_match, "_hash_attributes", _frozen_key)
 
 
 class CounterSeries:
@@ -274,12 +278,12 @@ class CounterSeries:
     rebuilt after a fork) are ``Counter.add``: the first creates the series'
     aggregations, one per reader and view, and the second finds them by the SDK's own
     key and keeps them (a series added to once, a failure at a new place, pays nothing
-    for this). Later adds build the
-    measurement as ``Counter.add`` would (``attributes`` are plain strings and booleans,
-    made once and never changed, so the SDK's cleaning would copy them unchanged), ask
-    the SDK's exemplar filter, and aggregate: counts and exemplars are the SDK's. Any
-    other counter (not the SDK's, outside :data:`SUPPORTED_SDK`, a disabled meter) or a
-    series not found as expected always takes ``Counter.add``.
+    for this). Later adds build the measurement as ``Counter.add`` would
+    (``attributes`` are plain strings and booleans, made once and never changed, so
+    the SDK's cleaning would copy them unchanged), ask the SDK's exemplar filter, and
+    aggregate: counts and exemplars are the SDK's. Any other counter (not the SDK's,
+    outside :data:`SUPPORTED_SDK`, another layout of the SDK's metrics), a disabled
+    meter or a series not found as expected takes ``Counter.add``.
 
     Args:
         counter: The counter.
@@ -301,7 +305,7 @@ class CounterSeries:
         self.counter = counter
         self.attributes = attributes
         held: Any = counter
-        known = _READ_SPAN_FIELDS and isinstance(counter, Counter)
+        known = _SERIES_KNOWN and isinstance(counter, Counter)
         self._consumer: Any = (
             held._measurement_consumer if known and type(counter).add is Counter.add else None
         )
