@@ -18,7 +18,8 @@ measurement is made in the context of the recording span.
 
 The attributes of a count are computed (redacted, bounded) once per combination of
 code, severity, category, type, handled and endpoint, then reused: an error storm
-adds to one series at the cost of a dictionary lookup. The memory follows the
+adds to one series at the cost of a dictionary lookup, and the add goes straight to
+the series' aggregations (``sdk_internals.CounterSeries``). The memory follows the
 redactor in use and is bounded like the series.
 
 A failure that began in another service (``recording.upstream``) also carries
@@ -37,6 +38,7 @@ from opentelemetry import metrics, trace
 
 from otel_errors._internal import names
 from otel_errors._internal.helpers import locks
+from otel_errors._internal.recording.sdk_internals import CounterSeries
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -89,8 +91,8 @@ class ErrorMetrics:
         self._origins: set[str] = set()
         self._lock = locks.lock()
         self._warned = False
-        self._known: dict[tuple[object, ...], dict[str, AttributeValue]] = {}
-        """Final attributes by what they are made of (see the module docstring)."""
+        self._known: dict[tuple[object, ...], CounterSeries] = {}
+        """Series (final attributes) by what they are made of (see the module docstring)."""
         self._known_redactor: Redactor | None = None
 
     def count(
@@ -121,20 +123,24 @@ class ErrorMetrics:
             endpoint,
             origin,
         )
+        context = trace.set_span_in_context(span)
         try:
-            attributes = self._known.get(key)
-            cacheable = True
+            series = self._known.get(key)
         except TypeError:  # an unhashable endpoint value (a list): computed every time
-            attributes, cacheable = None, False
-        if attributes is None:
             attributes = self._attributes(
                 entry, exception_type, endpoint, origin, redactor, handled=handled
             )
-            if cacheable:
-                if len(self._known) >= 2 * self.cardinality_limit + 64:
-                    self._known = {}
-                self._known[key] = attributes
-        self._counter_().add(1, attributes, context=trace.set_span_in_context(span))
+            self._counter_().add(1, attributes, context=context)
+            return
+        if series is None:
+            attributes = self._attributes(
+                entry, exception_type, endpoint, origin, redactor, handled=handled
+            )
+            series = CounterSeries(self._counter_(), attributes)
+            if len(self._known) >= 2 * self.cardinality_limit + 64:
+                self._known = {}
+            self._known[key] = series
+        series.add(context)
 
     def _attributes(
         self,

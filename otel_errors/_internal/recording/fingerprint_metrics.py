@@ -26,6 +26,7 @@ from opentelemetry import metrics, trace
 
 from otel_errors._internal import names
 from otel_errors._internal.helpers import locks
+from otel_errors._internal.recording.sdk_internals import CounterSeries
 from otel_errors._internal.recording.stack import FINGERPRINT_VERSION
 
 if TYPE_CHECKING:
@@ -49,24 +50,30 @@ class FingerprintMetrics:
         self._fingerprints: set[str] = set()
         self._lock = locks.lock()
         self._warned = False
-        self._known: dict[tuple[str, str, str], dict[str, AttributeValue]] = {}
-        """Attributes by (fingerprint, code, severity): a storm costs one lookup."""
+        self._known: dict[tuple[str, str, str], CounterSeries] = {}
+        """Series by (fingerprint, code, severity): a storm costs one lookup and a direct add."""
 
     def count(self, span: trace.Span, fingerprint: str, code: str, severity: str) -> None:
         """Adds one unhandled error of ``fingerprint``, in the context of ``span`` (exemplars)."""
         key = (fingerprint, code, severity)
-        attributes = self._known.get(key)
-        if attributes is None:
-            attributes = {
-                names.ERROR_FINGERPRINT: self._bounded(fingerprint),
-                names.ERROR_FINGERPRINT_VERSION: FINGERPRINT_VERSION,
-                names.ERROR_CODE: code,
-                names.ERROR_SEVERITY: severity,
-            }
+        series = self._known.get(key)
+        if series is None:
+            # Past the limit every new fingerprint shares its code's OVERFLOW series
+            # (never a fingerprint's key: those are 16 hex characters).
+            bounded = (self._bounded(fingerprint), code, severity)
+            series = self._known.get(bounded)
+            if series is None:
+                attributes: dict[str, AttributeValue] = {
+                    names.ERROR_FINGERPRINT: bounded[0],
+                    names.ERROR_FINGERPRINT_VERSION: FINGERPRINT_VERSION,
+                    names.ERROR_CODE: code,
+                    names.ERROR_SEVERITY: severity,
+                }
+                series = CounterSeries(self._counter_(), attributes)
             if len(self._known) >= 2 * self.limit + 64:
                 self._known = {}
-            self._known[key] = attributes
-        self._counter_().add(1, attributes, context=trace.set_span_in_context(span))
+            self._known[key] = self._known[bounded] = series
+        series.add(trace.set_span_in_context(span))
 
     def after_fork(self) -> None:
         """Starts the bound afresh (a forked child's counts start at zero)."""

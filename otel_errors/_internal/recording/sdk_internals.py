@@ -26,6 +26,10 @@ job. These are the places, each for a reason the SDK offers no public way to ser
 - An exception event whose attributes we built and bounded is added as the SDK would
   add it, without the SDK checking and copying each value again (``add_bounded_event``):
   the values are plain strings, booleans and numbers under no SDK length limit.
+- Our counters add to a series whose attributes we made once (``CounterSeries``)
+  straight into its aggregations: ``Counter.add`` cleans, copies and hashes the
+  attributes at every call to find the series (about two thirds of its cost), and the
+  Python SDK has no bound instruments to skip that.
 
 Outside :data:`SUPPORTED_SDK` none of this runs: forked
 children then keep the SDK's own behaviour, and queue drops go uncounted.
@@ -35,12 +39,13 @@ from __future__ import annotations
 
 import collections
 import threading
+from time import time_ns
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import _logs, metrics
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import Counter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
@@ -50,7 +55,10 @@ from opentelemetry.sdk.version import __version__ as sdk_version
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from opentelemetry.context import Context
+    from opentelemetry.metrics import Counter as ApiCounter
     from opentelemetry.trace import Link
+    from opentelemetry.util.types import AttributeValue
 
 SUPPORTED_SDK = ((1, 40), (2, 0))
 """``[lowest, highest)`` SDK ``(major, minor)`` whose internals we know (tested: 1.40, 1.45)."""
@@ -244,3 +252,122 @@ def hash_resources_once(*providers: object) -> int:
                 held._resource = HashOnceResource.of(resource)
                 replaced += 1
     return replaced
+
+
+def _frozen_key(attributes: Mapping[str, Any]) -> object:
+    """The series key of SDK releases before ``_hash_attributes`` (1.40 among them)."""
+    return frozenset(attributes.items())
+
+
+_SERIES_KEY: Callable[[Mapping[str, Any]], object] = _frozen_key
+"""How the SDK keys a series by its attributes (after a view's attribute filter)."""
+try:
+    from opentelemetry.sdk.metrics._internal import _view_instrument_match
+    from opentelemetry.sdk.metrics._internal.measurement import Measurement
+except ImportError:  # another layout of the SDK's metrics: our counters keep Counter.add
+    _SERIES_KNOWN = False
+else:
+    _SERIES_KNOWN = _READ_SPAN_FIELDS
+    _SERIES_KEY = getattr(_view_instrument_match, "_hash_attributes", _frozen_key)
+
+
+class CounterSeries:
+    """One attribute set of a counter, added to as ``Counter.add`` adds, without its re-checks.
+
+    The first two adds (and the first two after a reader was added or the storage was
+    rebuilt after a fork) are ``Counter.add``: the first creates the series'
+    aggregations, one per reader and view, and the second finds them by the SDK's own
+    key and keeps them (a series added to once, a failure at a new place, pays nothing
+    for this). Later adds build the measurement as ``Counter.add`` would
+    (``attributes`` are plain strings and booleans, made once and never changed, so
+    the SDK's cleaning would copy them unchanged), ask the SDK's exemplar filter, and
+    aggregate: counts and exemplars are the SDK's. Any other counter (not the SDK's,
+    outside :data:`SUPPORTED_SDK`, another layout of the SDK's metrics), a disabled
+    meter or a series not found as expected takes ``Counter.add``.
+
+    Args:
+        counter: The counter.
+        attributes: The series' attributes (the caller never changes them).
+    """
+
+    __slots__ = (
+        "_added_in",
+        "_aggregations",
+        "_consumer",
+        "_enabled",
+        "_storages",
+        "attributes",
+        "counter",
+    )
+
+    def __init__(self, counter: ApiCounter, attributes: dict[str, AttributeValue]) -> None:
+        """Binds nothing yet: the second :meth:`add` does."""
+        self.counter = counter
+        self.attributes = attributes
+        held: Any = counter
+        known = _SERIES_KNOWN and isinstance(counter, Counter)
+        self._consumer: Any = (
+            held._measurement_consumer if known and type(counter).add is Counter.add else None
+        )
+        # SDK releases with meter configuration ask the meter at each add; older: enabled.
+        self._enabled: Callable[[], bool] = getattr(counter, "_is_enabled", _always)
+        self._added_in: object = None
+        """The storages ``Counter.add`` made the series in (the next plain add binds)."""
+        self._storages: object = None
+        """The storages the kept aggregations belong to."""
+        self._aggregations: tuple[Any, ...] = ()
+
+    def add(self, context: Context) -> None:
+        """Adds one, in ``context`` (its span is the exemplar's)."""
+        consumer = self._consumer
+        if (
+            consumer is None
+            or consumer._reader_storages is not self._storages
+            or not self._enabled()
+        ):
+            self.counter.add(1, self.attributes, context=context)
+            if consumer is not None:
+                storages = consumer._reader_storages
+                if self._added_in is storages:
+                    self._bind(storages)
+                self._added_in = storages
+            return
+        now = time_ns()
+        measurement = Measurement.__new__(Measurement)
+        measurement.__dict__.update(
+            value=1,
+            time_unix_nano=now,
+            instrument=self.counter,
+            context=context,
+            attributes=self.attributes,
+        )
+        sample = consumer._sdk_config.exemplar_filter.should_sample(
+            1, now, self.attributes, context
+        )
+        for aggregation in self._aggregations:
+            aggregation.aggregate(measurement, sample)
+
+    def _bind(self, storages: Any) -> None:
+        """Finds the series' aggregations; on any surprise, ``Counter.add`` for good."""
+        found: list[Any] = []
+        try:
+            for storage in storages.values():
+                for match in storage._instrument_view_instrument_matches.get(self.counter, ()):
+                    keys = match._view._attribute_keys
+                    attributes = self.attributes
+                    if keys is not None:
+                        attributes = {k: v for k, v in attributes.items() if k in keys}
+                    aggregation = match._attributes_aggregation.get(_SERIES_KEY(attributes))
+                    if aggregation is None:
+                        self._consumer = None
+                        return
+                    found.append(aggregation)
+        except (AttributeError, TypeError):
+            self._consumer = None
+            return
+        self._aggregations = tuple(found)
+        self._storages = storages
+
+
+def _always() -> bool:
+    return True

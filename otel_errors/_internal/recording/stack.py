@@ -27,11 +27,12 @@ failure as new after an upgrade (see README § New and regressed errors per rele
 from __future__ import annotations
 
 import hashlib
+import linecache
 import os
 import sys
 import sysconfig
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -53,6 +54,8 @@ _CALLER_HEADER = "\nRecorded while called from (application frames, most recent 
 _MAX_CHAIN = 16
 _MAX_CALLER_FRAMES = 8
 _MAX_CALLER_DEPTH = 128
+_FINGERPRINTS_PER_LOCATION = 16
+"""(code, class) pairs whose fingerprint a failure location remembers."""
 
 
 def _library_prefixes() -> tuple[str, ...]:
@@ -73,6 +76,8 @@ class _Frames:
     """``module:function`` of application frames, consecutive repeats collapsed."""
     all_signature: tuple[str, ...]
     """The same for every frame, used when no application frame exists."""
+    fingerprints: dict[tuple[str, type], str] = field(default_factory=dict, compare=False)
+    """The fingerprint of a lone exception raised here, by code and class (see ``describe``)."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ class StackFormatter:
         self.cache_size = cache_size
         self._frames: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
         self._code_info: dict[CodeType, tuple[str, bool]] = {}
+        self._frame_texts: dict[tuple[CodeType, int], str] = {}
+        """Each frame's text by code object and line (see ``_plain_frames_text``)."""
         self._callers: dict[tuple[tuple[CodeType, int], ...], _Frames] = {}
         self._lock = locks.lock()
         self._not_app: tuple[str, ...] | None = None
@@ -106,6 +113,14 @@ class StackFormatter:
 
     def describe(self, exc: BaseException, code: str, message: str) -> StackInfo:
         """Stack trace text and fingerprint of ``exc`` (whose safe message is ``message``)."""
+        if (
+            exc.__cause__ is None
+            and (exc.__context__ is None or exc.__suppress_context__)
+            and not isinstance(exc, BaseExceptionGroup_)
+        ):
+            lone = self._describe_lone(exc, code, message)
+            if lone is not None:
+                return lone
         chain = _chain(exc)
         if any(isinstance(e, BaseExceptionGroup_) for e, _ in chain):
             return self._describe_group(exc, code, chain)
@@ -131,6 +146,27 @@ class StackFormatter:
                 signature.extend(caller.app_signature)
         text = truncate_middle(sanitize("".join(parts)), self.max_length)
         return StackInfo(text, _hash(signature))
+
+    def _describe_lone(self, exc: BaseException, code: str, message: str) -> StackInfo | None:
+        """:meth:`describe` of an exception without cause or context, raised in application code.
+
+        The common case, and in an error storm the same place again and again: its
+        fingerprint is remembered with its frames, by code and class. None when no
+        application frame is in the traceback (the caller's frames are then looked for).
+        """
+        frames = self._frames_of(exc.__traceback__)
+        if not frames.app_signature:
+            return None
+        cls = type(exc)
+        fingerprints = frames.fingerprints
+        fingerprint = fingerprints.get((code, cls))
+        if fingerprint is None:
+            fingerprint = _hash([code, qualified_name(cls), *frames.app_signature])
+            if len(fingerprints) >= _FINGERPRINTS_PER_LOCATION:
+                fingerprints.clear()
+            fingerprints[code, cls] = fingerprint
+        text = sanitize(frames.text + _exception_line(exc, message))
+        return StackInfo(truncate_middle(text, self.max_length), fingerprint)
 
     def fingerprint(self, exc: BaseException, code: str) -> str:
         """The fingerprint :meth:`describe` gives, without formatting any text.
@@ -212,8 +248,10 @@ class StackFormatter:
     def _format_frames(self, tb: TracebackType | None) -> _Frames:
         if tb is None:
             return _Frames("", (), ())
-        summary = traceback.StackSummary.extract(traceback.walk_tb(tb), capture_locals=False)
-        text = _HEADER + "".join(summary.format())
+        text = self._plain_frames_text(tb)
+        if text is None:
+            summary = traceback.StackSummary.extract(traceback.walk_tb(tb), capture_locals=False)
+            text = "".join(summary.format())
         app: list[str] = []
         every: list[str] = []
         current: TracebackType | None = tb
@@ -223,7 +261,51 @@ class StackFormatter:
             if in_app:
                 _append_collapsed(app, name)
             current = current.tb_next
-        return _Frames(text, tuple(app), tuple(every))
+        return _Frames(_HEADER + text, tuple(app), tuple(every))
+
+    def _plain_frames_text(self, tb: TracebackType) -> str | None:
+        """The frames of ``tb`` as ``traceback`` writes them (``StackSummary.format``).
+
+        Why not ``traceback`` itself: at a new failure location its machinery (a
+        ``FrameSummary`` per frame, properties, ``str.format``) costs several times this
+        loop, and most frames of a new location are known ones (the framework, the
+        handler) that were written before. A frame is written once per code object and
+        line, from ``linecache`` as ``traceback`` reads it (lazy loaders registered, each
+        file of the new frames checked for changes once), and then keeps its text, as a
+        whole failure location already did. None where ``traceback`` writes something
+        else or may look further for a line: a frame repeated in a row (recursion, which
+        it collapses), a frame without a line number or without a file (``<string>``),
+        or ``sys.tracebacklimit`` set.
+        """
+        if getattr(sys, "tracebacklimit", None) is not None:
+            return None
+        written = self._frame_texts
+        parts: list[str] = []
+        new: list[tuple[int, CodeType, int]] = []
+        previous: tuple[str, int, str] | None = None
+        current: TracebackType | None = tb
+        while current is not None:
+            frame, lineno = current.tb_frame, current.tb_lineno
+            code = frame.f_code
+            place = (code.co_filename, lineno, code.co_name)
+            if lineno is None or place == previous or code.co_filename.startswith("<"):
+                return None
+            text = written.get((code, lineno))
+            if text is None:
+                linecache.lazycache(code.co_filename, frame.f_globals)
+                new.append((len(parts), code, lineno))
+                text = ""
+            parts.append(text)
+            previous, current = place, current.tb_next
+        for filename in {code.co_filename for _, code, _ in new}:
+            linecache.checkcache(filename)
+        if len(written) + len(new) > self.cache_size * 8:
+            written.clear()
+        for index, code, lineno in new:
+            text = f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n'
+            line = linecache.getline(code.co_filename, lineno).strip()
+            parts[index] = written[code, lineno] = f"{text}    {line}\n" if line else text
+        return "".join(parts)
 
     def innermost_app_frames(
         self, tb: TracebackType, limit: int
