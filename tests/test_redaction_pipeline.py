@@ -129,6 +129,23 @@ def test_names_and_resources_go_through_the_engine(redactor):
     assert redact_span(span, redactor, []).resource is exported.resource  # redacted once
 
 
+def test_a_span_of_another_class_is_redacted_from_its_properties(redactor):
+    """A span that is not the SDK's own ``ReadableSpan`` (a subclass) is read field by field."""
+
+    class OwnSpan(ReadableSpan):
+        pass
+
+    span = OwnSpan(
+        name="GET /reset?token=abc12345token",
+        attributes={"db.statement": "SELECT 1 -- mail jane@example.com", "n": 1},
+        status=Status(StatusCode.ERROR, "sent to jane@example.com"),
+    )
+    exported = redact_span(span, redactor, [])
+    assert exported.name == "GET /reset?token=[REDACTED:key_value]"
+    assert exported.attributes == {"db.statement": "SELECT 1 -- mail [REDACTED:email]", "n": 1}
+    assert exported.status.description == "sent to [REDACTED:email]"
+
+
 def test_clean_spans_are_exported_as_they_are(pipeline):
     tracer, exporter = pipeline
     with tracer.start_as_current_span("GET /health", attributes={"http.route": "/health"}):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Span, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -34,6 +34,27 @@ def test_error_type_overwritten_by_an_instrumentation_is_restored():
     server, fine = exporter.get_finished_spans()
     assert server.attributes["error.type"] == "GEN-001"
     assert fine.attributes["error.type"] == "500"
+
+
+class _StartsNoted(SimpleSpanProcessor):
+    """An exporting processor with an ``on_start`` of its own."""
+
+    def __init__(self, exporter: InMemorySpanExporter) -> None:
+        super().__init__(exporter)
+        self.started: list[str] = []
+
+    def on_start(self, span: Span, parent_context: object = None) -> None:  # noqa: ARG002 - the SDK signature
+        self.started.append(span.name)
+
+
+def test_a_downstream_on_start_of_its_own_is_called():
+    """Only the SDK's no-op ``on_start`` is skipped: a processor that does something gets it."""
+    downstream = _StartsNoted(InMemorySpanExporter())
+    provider = TracerProvider()
+    provider.add_span_processor(ExportSpanProcessor(downstream))
+    with provider.get_tracer("t").start_as_current_span("noted"):
+        pass
+    assert downstream.started == ["noted"]
 
 
 SIGTERM_SCRIPT = textwrap.dedent(

@@ -56,7 +56,7 @@ from otel_errors._internal import names
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording import upstream
 from otel_errors._internal.recording.marks import mark_recorded
-from otel_errors._internal.recording.runtime import get_recorder
+from otel_errors._internal.recording.runtime import current, get_recorder
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -117,8 +117,13 @@ class HTTPErrorResponse(Exception):
 
 
 def error_statuses() -> frozenset[int]:
-    """The statuses recorded as errors (``OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES``)."""
-    return get_recorder().settings.http_client_error_statuses
+    """The statuses recorded as errors (``OTEL_ERRORS_HTTP_CLIENT_ERROR_STATUSES``).
+
+    Read from the runtime's settings, not through the recorder: every response is
+    checked (a status below 400 may be configured), and building or reaching the
+    recorder would cost each successful call more Python calls than the check itself.
+    """
+    return current().settings.http_client_error_statuses
 
 
 def retry_after_seconds(value: str | bytes | None, now: float | None = None) -> float | None:

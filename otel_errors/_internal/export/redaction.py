@@ -30,7 +30,11 @@ from opentelemetry.trace import Link, Status
 
 from otel_errors._internal.helpers.fail_open import report_internal_failure
 from otel_errors._internal.recording.runtime import current
-from otel_errors._internal.recording.sdk_internals import HashOnceResource, held_dict, span_parts
+from otel_errors._internal.recording.sdk_internals import (
+    HashOnceResource,
+    finished_fields,
+    held_dict,
+)
 from otel_errors._internal.scrubbing import DROP
 
 if TYPE_CHECKING:
@@ -64,30 +68,52 @@ def count_redactions(fired: Counter[str]) -> None:
         counter.add(count, {"rule": rule})
 
 
-def redact_span(span: ReadableSpan, redactor: Redactor, fired: list[str]) -> ReadableSpan:
+def redact_span(
+    span: ReadableSpan,
+    redactor: Redactor,
+    fired: list[str],
+    resources: RedactedResources | None = None,
+) -> ReadableSpan:
     """``span`` itself when nothing changed, else a rebuilt copy; adds to ``fired``.
 
     Every string the exporters serialise goes through ``redactor``: the name, the
     status description, attributes, event names and attributes, link attributes and
     the resource. A value the redactor changed without a rule firing (one cut at the
-    length limit) is exported changed too.
+    length limit) is exported changed too. Every exported span passes here, so its
+    fields are read in one call and a resource redacted before is found without one
+    (``resources``: the runtime's memo, which a batch looks up once).
     """
     # As the span holds them (the properties copy at each read): "unchanged" is the same
     # object back from the redactor, and an unchanged span keeps its dropped counts.
-    original_attributes, original_events, original_links = span_parts(span)
-    original_status, original_resource = span.status, span.resource
-    name = redactor.text_into(span.name, fired)
-    attributes = _attributes(original_attributes, redactor, fired, finished=True)
+    (
+        original_name,
+        original_status,
+        original_resource,
+        original_attributes,
+        held,
+        original_events,
+        original_links,
+    ) = finished_fields(span)
+    name = redactor.text_into(original_name, fired)
+    redacted = redactor.attributes_into(held, fired)  # read, never changed: a change copies
+    attributes = original_attributes if redacted is held else redacted
     events = _events(original_events, redactor, fired) if original_events else original_events
     status = original_status
-    if status.description:  # after the events: ``Type: message`` reuses the message's scan
-        description = _text(status.description, redactor, fired)
+    description = status.description
+    if description:  # after the events: ``Type: message`` reuses the message's scan
+        description = _text(description, redactor, fired)
         if description is not status.description:
             status = Status(status.status_code, description)
     links = _links(original_links, redactor, fired) if original_links else original_links
-    resource = _resource(original_resource, redactor, fired)
+    memo = current().part(RedactedResources) if resources is None else resources
+    cached = memo.get(id(original_resource))
+    resource = (
+        cached[1]
+        if cached is not None and cached[0] is original_resource
+        else _resource(original_resource, redactor, fired, memo)
+    )
     if (
-        name is span.name
+        name is original_name
         and attributes is original_attributes
         and status is original_status
         and events is original_events
@@ -123,13 +149,14 @@ def _attributes(
     return attributes if redacted is held else redacted  # type: ignore[return-value]  # the same mapping type, or a dict
 
 
-def _resource(resource: Resource, redactor: Redactor, fired: list[str]) -> Resource:
+def _resource(
+    resource: Resource, redactor: Redactor, fired: list[str], memo: RedactedResources
+) -> Resource:
     """``resource`` redacted once per resource object (one per provider), then reused.
 
     Its attributes hold command lines (``process.command_args``) that may carry secrets.
     A redacted copy hashes once, as the providers' own resource does (``sdk_internals``).
     """
-    memo = current().part(RedactedResources)
     cached = memo.get(id(resource))
     if cached is not None and cached[0] is resource:
         return cached[1]
@@ -172,20 +199,22 @@ def _links(links: Sequence[Link], redactor: Redactor, fired: list[str]) -> Seque
 
 
 def redact_batch(
-    redact: Callable[[T, Redactor, list[str]], T],
+    redact: Callable[[T, Redactor, list[str], RedactedResources], T],
     batch: Sequence[T],
     redactor: Redactor,
     component: str,
 ) -> list[T]:
     """Each item redacted; one that cannot be is dropped (counted), never exported in clear.
 
-    The rules that fired are added to the ``redactions`` counter once per batch.
+    The rules that fired are added to the ``redactions`` counter once per batch; the
+    memo of redacted resources is looked up once per batch.
     """
     fired: list[str] = []
     safe: list[T] = []
+    resources = current().part(RedactedResources)
     for item in batch:
         try:
-            safe.append(redact(item, redactor, fired))
+            safe.append(redact(item, redactor, fired, resources))
         except Exception as failure:  # noqa: PERF203 - each item fails alone
             report_internal_failure(component, failure)
     try:
@@ -234,7 +263,10 @@ class RedactingSpanExporter(SpanExporter):
 
 
 def redact_log(
-    readable: ReadableLogRecord, redactor: Redactor, fired: list[str]
+    readable: ReadableLogRecord,
+    redactor: Redactor,
+    fired: list[str],
+    resources: RedactedResources | None = None,
 ) -> ReadableLogRecord:
     """``readable`` itself when nothing changed, else a copy with a new record.
 
@@ -252,7 +284,8 @@ def redact_log(
     event_name = record.event_name
     if event_name:
         event_name = _text(event_name, redactor, fired)
-    resource = _resource(readable.resource, redactor, fired)
+    memo = current().part(RedactedResources) if resources is None else resources
+    resource = _resource(readable.resource, redactor, fired, memo)
     if (
         attributes is record.attributes
         and body is record.body

@@ -37,7 +37,7 @@ from otel_errors._internal.helpers.text import sanitize
 from otel_errors._internal.names import ERROR_TYPE
 from otel_errors._internal.recording.outcome import Outcomes
 from otel_errors._internal.recording.runtime import current
-from otel_errors._internal.recording.sdk_internals import span_parts
+from otel_errors._internal.recording.sdk_internals import ended_state, span_parts, starts_nothing
 
 _SERVER, _CONSUMER = SpanKind.SERVER, SpanKind.CONSUMER
 """``local_roots.ENTRY_KINDS``, compared by identity here: an enum member hashes in Python."""
@@ -66,6 +66,7 @@ class ExportSpanProcessor(SpanProcessor):
         self.tally = tally
         if tally is not None:
             tally.watch(downstream)
+        self._downstream_starts = not starts_nothing(downstream)
         Outcomes.processor_installed = True
 
     @property
@@ -74,38 +75,41 @@ class ExportSpanProcessor(SpanProcessor):
         return getattr(self.downstream, "span_exporter", None)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        """Notes entry spans, then passes the span on."""
+        """Notes entry spans, then passes the span on (unless its ``on_start`` is a no-op)."""
         kind = span.kind
         if kind is _SERVER or kind is _CONSUMER:  # an entry span (ENTRY_KINDS)
             current().local_roots.entered(span)
-        self.downstream.on_start(span, parent_context)
+        if self._downstream_starts:
+            self.downstream.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Finishes held records, restores our error.type, then passes the span on."""
-        kind = span.kind
+        """Finishes held records, restores our error.type, then passes the span on.
+
+        Every span ends here, so the success path makes as few Python calls as it can
+        (see ``sdk_internals.ended_state``); a rebuilt span keeps the context.
+        """
+        kind, context, status = ended_state(span)
         if kind is _SERVER or kind is _CONSUMER:  # ENTRY_KINDS, as in on_start
             current().local_roots.left(span)
         try:
             runtime = current()
             outcomes, error_types = runtime.outcomes, runtime.error_types
-            context = span.context
             if (
                 outcomes.held
                 or outcomes.corrected
                 or (error_types and context is not None and context.span_id in error_types)
             ):
                 span = _corrected(span)
-            elif span.status.description:  # a successful span has none
+            elif status.description:  # a successful span has none
                 span = _valid_description(span)
         except Exception as failure:
             report_internal_failure("span_export.on_end", failure)
         tally = self.tally
-        if tally is not None:
-            context = span.context  # the same, unless the span was rebuilt
-            if context and context.trace_flags.sampled:
-                tally.hand()
-                if tally.queue_full():
-                    tally.lose(1, QUEUE_FULL)
+        if tally is not None and context and context.trace_flags.sampled:
+            tally.hand()
+            queue = tally.queue  # Tally.queue_full, without a call per span
+            if queue is not None and len(queue) >= queue.maxlen:  # type: ignore[operator]
+                tally.lose(1, QUEUE_FULL)
         self.downstream.on_end(span)
 
     def shutdown(self) -> None:

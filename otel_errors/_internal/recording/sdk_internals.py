@@ -17,7 +17,13 @@ job. These are the places, each for a reason the SDK offers no public way to ser
   (``span_parts``): its public properties build a new mapping or tuple at each read,
   which costs every exported span and hides whether the redaction changed anything.
   The plain dictionary inside the SDK's ``BoundedAttributes`` is read the same way
-  (``held_dict``): reading the mapping itself costs a Python call per key.
+  (``held_dict``): reading the mapping itself costs a Python call per key. What the
+  exporting processor and the export redaction read of every span is read in one
+  call (``ended_state``, ``finished_fields``): each property is a Python call, and in
+  a real client call, between socket reads, each costs several times what it does in
+  a tight loop (cold caches), which made them most of what a success cost us.
+- A processor whose ``on_start`` is the SDK's no-op is not called at each start
+  (``starts_nothing``).
 - The tracer and logger providers' resource is replaced by an equal one that hashes
   once (``hash_resources_once``): the OTLP encoders group what they export by
   resource, hashing the resource of every span and log record, and the SDK's hash
@@ -48,8 +54,9 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import Counter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.version import __version__ as sdk_version
 
 if TYPE_CHECKING:
@@ -57,7 +64,7 @@ if TYPE_CHECKING:
 
     from opentelemetry.context import Context
     from opentelemetry.metrics import Counter as ApiCounter
-    from opentelemetry.trace import Link
+    from opentelemetry.trace import Link, SpanContext, SpanKind, Status
     from opentelemetry.util.types import AttributeValue
 
 SUPPORTED_SDK = ((1, 40), (2, 0))
@@ -107,6 +114,69 @@ def held_dict(
         if type(held) is dict and (finished or getattr(inner, "_immutable", False) is True):
             return held
     return attributes
+
+
+def ended_state(span: ReadableSpan) -> tuple[SpanKind, SpanContext | None, Status]:
+    """The kind, context and status of a span handed to ``on_end``, in one call."""
+    if _READ_SPAN_FIELDS and type(span) is ReadableSpan:
+        fields: Any = span
+        return fields._kind, fields._context, fields._status
+    return span.kind, span.context, span.status
+
+
+def finished_fields(
+    span: ReadableSpan,
+) -> tuple[
+    str,
+    Status,
+    Resource,
+    Mapping[str, Any] | None,
+    Mapping[str, Any] | None,
+    Sequence[Event],
+    Sequence[Link],
+]:
+    """What the export redaction reads of a finished span, in one call.
+
+    Returns:
+        The name, status and resource, the attributes as held (see :func:`span_parts`),
+        their plain dictionary to read (see :func:`held_dict`), the events and links.
+    """
+    if _READ_SPAN_FIELDS and type(span) is ReadableSpan:
+        fields: Any = span
+        attributes = fields._attributes
+        held = attributes
+        if type(attributes) is BoundedAttributes:
+            inner = getattr(attributes, "_dict", None)
+            if type(inner) is dict:
+                held = inner
+        return (
+            fields._name,
+            fields._status,
+            fields._resource,
+            attributes,
+            held,
+            fields._events,
+            fields._links,
+        )
+    attributes = span.attributes
+    return (
+        span.name,
+        span.status,
+        span.resource,
+        attributes,
+        held_dict(attributes, finished=True),
+        span.events,
+        span.links,
+    )
+
+
+_NO_OP_STARTS = (SpanProcessor.on_start, BatchSpanProcessor.on_start, SimpleSpanProcessor.on_start)
+"""``on_start`` of the SDK's exporting processors: ``pass`` from 1.40 to 1.45."""
+
+
+def starts_nothing(processor: SpanProcessor) -> bool:
+    """Whether ``processor.on_start`` is known to do nothing (so it need not be called)."""
+    return _READ_SPAN_FIELDS and type(processor).on_start in _NO_OP_STARTS
 
 
 _PLAIN_VALUES = frozenset((str, bool, int, float))

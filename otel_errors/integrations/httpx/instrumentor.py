@@ -49,7 +49,12 @@ if TYPE_CHECKING:
 
 def _handle_request(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     response = wrapped(*args, **kwargs)
-    _check(response, args, kwargs)
+    try:  # the status check inline, as in the async wrapper: no call on a success
+        status = response.status
+        if status >= FAILED_STATUS or status in error_statuses():
+            _failed(response, args, kwargs)
+    except Exception as failure:
+        report_internal_failure("httpx.response", failure)
     return response
 
 
@@ -57,17 +62,13 @@ async def _handle_async_request(
     wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
 ) -> Any:
     response = await wrapped(*args, **kwargs)
-    _check(response, args, kwargs)
-    return response
-
-
-def _check(response: Any, args: Any, kwargs: Any) -> None:
     try:
         status = response.status
         if status >= FAILED_STATUS or status in error_statuses():
             _failed(response, args, kwargs)
     except Exception as failure:
         report_internal_failure("httpx.response", failure)
+    return response
 
 
 def _failed(response: Any, args: Any, kwargs: Any) -> None:
