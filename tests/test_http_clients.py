@@ -782,6 +782,28 @@ def test_uninstrument_restores_the_originals(name, peer, spans, tracer):
     assert spans.exception_events() == []
 
 
+def test_aiohttp_start_stays_what_callers_inspect(spans):
+    """The replacement of aiohttp's ``ClientResponse.start`` is a plain coroutine function.
+
+    Not wrapt (see the unit's docstring): it must still look like the original to
+    introspection, and a wrapper put on top of it later survives ``uninstrument``.
+    """
+    import wrapt
+
+    response = aiohttp.client_reqrep.ClientResponse
+    original = vars(response)["start"]
+    with instrumented("aiohttp", contrib=False):
+        ours = vars(response)["start"]
+        assert ours.__wrapped__ is original
+        assert asyncio.iscoroutinefunction(ours)
+        assert (ours.__name__, ours.__doc__) == (original.__name__, original.__doc__)
+        wrapt.wrap_function_wrapper(response, "start", lambda wrapped, _, a, k: wrapped(*a, **k))
+    try:
+        assert vars(response)["start"].__wrapped__ is ours  # theirs stays, with ours inside
+    finally:
+        response.start = original
+
+
 def test_dependencies_are_declared():
     """The launcher installs each instrumentor only when its library is present."""
     assert RequestsErrorsInstrumentor().instrumentation_dependencies() == ("requests >= 2.0",)
