@@ -87,7 +87,7 @@ class Anchors:
 
     def __init__(self, detectors: list[Detector]) -> None:
         """Compiles the searches."""
-        shapes = {t: d for d in detectors for t in d.triggers if isinstance(t, bytes)}
+        shapes = {t for d in detectors for t in d.triggers if isinstance(t, bytes)}
         self._shapes = _shape_searches(detectors, [t for t in shapes if _DIGITS not in t])
         self._digit_shapes = _shape_searches(detectors, list(shapes))  # after four digits
         self._literals = _literal_search([d for d in detectors if not d.token])
