@@ -5,10 +5,12 @@ per position where a pattern's first character occurs and the pattern has to be
 tried; a Python call costs a microsecond. So a value is read three ways, each
 in C, and a detector runs only at its anchors:
 
-- shapes with ``bytes.find`` in the value's shape (:func:`shape_of`, one
-  ``bytes.translate``): a card starts a word with four digits, an IBAN with two
-  letters and two digits; the shapes holding four digits are only looked for when
-  four digits follow each other somewhere;
+- shapes in the value's shape (:func:`shape_of`, one ``bytes.translate``), with
+  one regular expression per first byte (``bytes.find`` reads a text of four
+  classes byte by byte: a ``find`` per shape cost twice these searches): a card
+  starts a word with four digits, an IBAN with two letters and two digits; the
+  shapes holding four digits are only looked for when four digits follow each
+  other somewhere;
 - literals (``@``, ``://``, ``eyJ``, ``AKIA``, ``ghp_``, ``-----BEGIN``, ``Bearer``)
   with one regular expression, each literal entered at its rarest character:
   ``eyJ`` is looked for from its ``J`` (then checked behind), so the search stops
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from otel_errors._internal.scrubbing.templates import template_of
 
@@ -85,16 +87,9 @@ class Anchors:
 
     def __init__(self, detectors: list[Detector]) -> None:
         """Compiles the searches."""
-        shapes = sorted({t for d in detectors for t in d.triggers if isinstance(t, bytes)})
-        self._shapes, self._digit_shapes = (
-            tuple(
-                (shape, tuple(d for d in detectors if shape in d.triggers))
-                for shape in shapes
-                if (_DIGITS in shape) is digits
-            )
-            for digits in (False, True)
-        )
-        self._digit_shapes = self._shapes + self._digit_shapes  # looked for after four digits
+        shapes = {t for d in detectors for t in d.triggers if isinstance(t, bytes)}
+        self._shapes = _shape_searches(detectors, [t for t in shapes if _DIGITS not in t])
+        self._digit_shapes = _shape_searches(detectors, list(shapes))  # after four digits
         self._literals = _literal_search([d for d in detectors if not d.token])
         self._tokens = _literal_search([d for d in detectors if d.token])
         self._scanners = tuple(d for d in detectors if not d.triggers)
@@ -159,12 +154,13 @@ class Anchors:
 
     def _shape_anchors(self, shape: bytes) -> list[tuple[Detector, list[int]]]:
         by_detector: dict[Detector, list[int]] = {}
-        for trigger, detectors in self._digit_shapes if _DIGITS in shape else self._shapes:
-            index = shape.find(trigger)
-            if index != -1:
-                positions = _positions(shape, trigger, index, trigger[0] != 32)  # noqa: PLR2004 - a leading space
+        for search, branches in self._digit_shapes if _DIGITS in shape else self._shapes:
+            match = search.search(shape)
+            while match is not None:  # from the next byte on: shapes may overlap
+                detectors, shift = branches[match.lastindex]  # type: ignore[index]
                 for detector in detectors:
-                    by_detector.setdefault(detector, []).extend(positions)
+                    by_detector.setdefault(detector, []).append(match.start() - shift)
+                match = search.search(shape, match.start() + 1)
         memo = list(by_detector.items())
         if len(self._by_shape) >= _SHAPES_REMEMBERED:
             self._by_shape.clear()
@@ -201,18 +197,34 @@ def _runs(
     return tokens, shape if blanked is None else bytes(blanked)
 
 
-def _positions(text: Any, needle: Any, index: int, shift: int) -> list[int]:
-    """Where ``needle`` occurs in ``text``, not overlapping, from ``index`` (the first) on.
+def _shape_searches(
+    detectors: list[Detector], shapes: list[bytes]
+) -> list[tuple[re.Pattern[bytes], list[tuple[tuple[Detector, ...], int]]]]:
+    """One regular expression per first byte of ``shapes``, and per branch its detectors.
 
-    ``shift`` is 1 for a shape trigger that does not start with a space: the shape
-    is one longer than the text at its start.
+    ``find`` reads a shape byte by byte whatever it looks for (four classes defeat
+    its skips), so one search per first byte replaces a ``find`` per shape: ``re``
+    skips to that byte, or to the literal prefix the shapes share (``999999``). A
+    branch gives its detectors, with those of the shapes it starts with (the longest
+    is tried first), and ``shift``: 1 for a shape that does not start with a space
+    (the shape is one longer than the text at its start).
     """
-    positions = []
-    step = len(needle)
-    while index != -1:
-        positions.append(index - shift)
-        index = text.find(needle, index + step)
-    return positions
+    by_first: dict[bytes, list[bytes]] = {}
+    for shape in sorted(shapes, key=lambda shape: (-len(shape), shape)):
+        by_first.setdefault(shape[:1], []).append(shape)
+    searches = []
+    for first, group in sorted(by_first.items()):
+        branches: list[tuple[tuple[Detector, ...], int]] = [((), 0)]  # group 0: the whole match
+        for shape in group:
+            found = tuple(
+                d
+                for d in detectors
+                if any(shape.startswith(t) for t in d.triggers if isinstance(t, bytes))
+            )
+            branches.append((found, int(first != b" ")))
+        alternatives = b"|".join(re.escape(shape[1:]) + b"()" for shape in group)
+        searches.append((re.compile(re.escape(first) + b"(?:" + alternatives + b")"), branches))
+    return searches
 
 
 def _literal_search(

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
 
 _RECENT_SIZE = 256
 """Texts whose secrets are remembered (found spans, not values): messages repeat."""
-_EXCEPTION_LINE = re.compile(r"(?P<type>[A-Za-z_][\w.]{0,200}): (?P<message>[^\n]+)\Z")
-"""How the SDK and ``traceback`` write an exception: its type, a colon, its message."""
+_EXCEPTION_TYPE = re.compile(r"[A-Za-z_][\w.]{0,200}")
+"""How the SDK and ``traceback`` write an exception: this type, ``": "``, its message."""
 _CLEAN_CACHE_SIZE = 4096
 _CLEAN_CACHE_MAX_LEN = 128
 _LONG_CLEAN_CACHE_SIZE = 256
@@ -333,12 +333,18 @@ class Redactor:
         in a message is remembered for a while and reused there (a type naming a
         secret, ``InvalidTokenError: x``, is a key: that line is scanned whole).
         """
-        exception = _EXCEPTION_LINE.match(line) if ": " in line else None
-        if exception is not None and not self._names_secret(exception["type"]):
-            offset = exception.start("message")
+        colon = line.find(": ")
+        if colon > 0:  # a type cannot hold ": ": the first one ends it
+            offset = colon + 2
             message = line[offset:]
             known = [] if message in self._clean else self._recent.get(message)
-            if known is not None:
+            if (  # the message first: most lines are no message seen before
+                known is not None
+                and message
+                and "\n" not in message
+                and _EXCEPTION_TYPE.fullmatch(line, 0, colon)
+                and not self._names_secret(line[:colon])
+            ):
                 return [(start + offset, end + offset, rule) for start, end, rule in known]
         return self._found(line)
 

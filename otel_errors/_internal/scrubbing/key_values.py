@@ -368,13 +368,13 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
     if operator is None:
         return None
     start = operator.end()
+    plain = text[start : start + 1].isalnum()  # most values: no marker, template or quote
     if (
-        _ALREADY_REDACTED.match(text, start)
-        or text.startswith(_TEMPLATE_STARTS, start)
-        or ("\n" in operator.group() and _NEXT_KEY.match(text, start))
-    ):
+        not plain
+        and (_ALREADY_REDACTED.match(text, start) or text.startswith(_TEMPLATE_STARTS, start))
+    ) or ("\n" in operator.group() and _NEXT_KEY.match(text, start)):
         return None  # ours already, a template (${DB_PASSWORD}), or no value and the next key
-    span = _quoted(text, start)
+    span = None if plain else _quoted(text, start)
     if span is None and text[separator] == ",":
         return None
     if span is None:
