@@ -84,7 +84,7 @@ def _remove_start(module: ModuleType) -> None:
     # type(), not isinstance or getattr: a wrapt proxy put on top of ours answers both
     # as ours would, and taking it off would remove the other wrapper, not ours.
     if type(installed) is FunctionType and vars(installed).get("otel_errors_patch"):
-        response.start = installed.__wrapped__
+        response.start = vars(installed)["__wrapped__"]
 
 
 def _failed(response: Any) -> None:
