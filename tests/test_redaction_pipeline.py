@@ -17,7 +17,7 @@ import pytest
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -153,6 +153,31 @@ def test_clean_spans_are_exported_as_they_are(pipeline):
     (span,) = exporter.get_finished_spans()
     assert span.name == "GET /health"
     assert dict(span.attributes) == {"http.route": "/health"}
+
+
+@pytest.mark.parametrize("limit", [0, 1])
+def test_a_rebuilt_span_keeps_its_events_links_and_dropped_counts(redactor, limit):
+    """A span rebuilt for a secret in its name keeps what its lists held and dropped.
+
+    Empty event and link lists are read as ``()`` (``sdk_internals.finished_fields``):
+    with a limit of 0 they are empty yet dropped one each, which must still show.
+    """
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_events=limit, max_links=limit))
+    provider.add_span_processor(
+        ExportSpanProcessor(SimpleSpanProcessor(RedactingSpanExporter(exporter, redactor)))
+    )
+    tracer = provider.get_tracer("redaction-tests")
+    linked = tracer.start_span("linked").get_span_context()
+    with tracer.start_as_current_span(
+        "GET /login?password=hunter2secret", links=[Link(linked)]
+    ) as span:
+        span.add_event("retry", {"attempt": 2})
+    provider.shutdown()
+    exported = exporter.get_finished_spans()[-1]
+    assert "hunter2secret" not in exported.name
+    assert (len(exported.events), exported.dropped_events) == (limit, 1 - limit)
+    assert (len(exported.links), exported.dropped_links) == (limit, 1 - limit)
 
 
 def test_a_span_that_cannot_be_redacted_is_dropped_and_counted(metric_points):

@@ -88,6 +88,7 @@ def redact_span(
     (
         original_name,
         original_status,
+        original_description,
         original_resource,
         original_attributes,
         held,
@@ -99,10 +100,9 @@ def redact_span(
     attributes = original_attributes if redacted is held else redacted
     events = _events(original_events, redactor, fired) if original_events else original_events
     status = original_status
-    description = status.description
-    if description:  # after the events: ``Type: message`` reuses the message's scan
-        description = _text(description, redactor, fired)
-        if description is not status.description:
+    if original_description:  # after the events: ``Type: message`` reuses the message's scan
+        description = _text(original_description, redactor, fired)
+        if description is not original_description:
             status = Status(status.status_code, description)
     links = _links(original_links, redactor, fired) if original_links else original_links
     memo = current().part(RedactedResources) if resources is None else resources

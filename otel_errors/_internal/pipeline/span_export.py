@@ -88,7 +88,7 @@ class ExportSpanProcessor(SpanProcessor):
         Every span ends here, so the success path makes as few Python calls as it can
         (see ``sdk_internals.ended_state``); a rebuilt span keeps the context.
         """
-        kind, context, status = ended_state(span)
+        kind, context, description, sampled = ended_state(span)
         if kind is _SERVER or kind is _CONSUMER:  # ENTRY_KINDS, as in on_start
             current().local_roots.left(span)
         try:
@@ -100,12 +100,12 @@ class ExportSpanProcessor(SpanProcessor):
                 or (error_types and context is not None and context.span_id in error_types)
             ):
                 span = _corrected(span)
-            elif status.description:  # a successful span has none
+            elif description:  # a successful span has none
                 span = _valid_description(span)
         except Exception as failure:
             report_internal_failure("span_export.on_end", failure)
         tally = self.tally
-        if tally is not None and context and context.trace_flags.sampled:
+        if tally is not None and sampled:
             tally.hand()
             queue = tally.queue  # Tally.queue_full, without a call per span
             if queue is not None and len(queue) >= queue.maxlen:  # type: ignore[operator]

@@ -19,9 +19,12 @@ job. These are the places, each for a reason the SDK offers no public way to ser
   The plain dictionary inside the SDK's ``BoundedAttributes`` is read the same way
   (``held_dict``): reading the mapping itself costs a Python call per key. What the
   exporting processor and the export redaction read of every span is read in one
-  call (``ended_state``, ``finished_fields``): each property is a Python call, and in
-  a real client call, between socket reads, each costs several times what it does in
-  a tight loop (cold caches), which made them most of what a success cost us.
+  call (``ended_state``, ``finished_fields``), the status description and sampled
+  flag from the fields of the API's ``Status`` and ``SpanContext``, an empty event or
+  link list as ``()`` (its own truth test is a Python call): each property is a
+  Python call, and in a real client call, between socket reads, each costs several
+  times what it does in a tight loop (cold caches), which made them most of what a
+  success cost us.
 - A processor whose ``on_start`` is the SDK's no-op is not called at each start
   (``starts_nothing``).
 - The tracer and logger providers' resource is replaced by an equal one that hashes
@@ -57,14 +60,16 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.version import __version__ as sdk_version
+from opentelemetry.trace import SpanContext, Status, TraceFlags
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from opentelemetry.context import Context
     from opentelemetry.metrics import Counter as ApiCounter
-    from opentelemetry.trace import Link, SpanContext, SpanKind, Status
+    from opentelemetry.trace import Link, SpanKind
     from opentelemetry.util.types import AttributeValue
 
 SUPPORTED_SDK = ((1, 40), (2, 0))
@@ -82,6 +87,7 @@ def sdk_version_supported(version: str = sdk_version) -> bool:
 
 
 _READ_SPAN_FIELDS = sdk_version_supported()
+_SAMPLED = TraceFlags.SAMPLED
 
 
 def span_parts(
@@ -116,12 +122,22 @@ def held_dict(
     return attributes
 
 
-def ended_state(span: ReadableSpan) -> tuple[SpanKind, SpanContext | None, Status]:
-    """The kind, context and status of a span handed to ``on_end``, in one call."""
+def ended_state(span: ReadableSpan) -> tuple[SpanKind, SpanContext | None, str | None, bool]:
+    """The kind, context, status description and sampled flag of an ended span, in one call.
+
+    The description and the flag are read without their properties (``Status`` and
+    ``SpanContext``, a tuple whose fourth item is the ``TraceFlags`` integer, are the
+    API's): each property is a Python call on every span.
+    """
     if _READ_SPAN_FIELDS and type(span) is ReadableSpan:
         fields: Any = span
-        return fields._kind, fields._context, fields._status
-    return span.kind, span.context, span.status
+        context, status = fields._context, fields._status
+        if type(status) is Status and type(context) is SpanContext:
+            held: Any = status
+            return fields._kind, context, held._description, bool(context[3] & _SAMPLED)
+    context = span.context
+    sampled = bool(context and context.trace_flags.sampled)
+    return span.kind, context, span.status.description, sampled
 
 
 def finished_fields(
@@ -129,6 +145,7 @@ def finished_fields(
 ) -> tuple[
     str,
     Status,
+    str | None,
     Resource,
     Mapping[str, Any] | None,
     Mapping[str, Any] | None,
@@ -138,8 +155,11 @@ def finished_fields(
     """What the export redaction reads of a finished span, in one call.
 
     Returns:
-        The name, status and resource, the attributes as held (see :func:`span_parts`),
-        their plain dictionary to read (see :func:`held_dict`), the events and links.
+        The name, the status and its description, the resource, the attributes as
+        held (see :func:`span_parts`), their plain dictionary to read (see
+        :func:`held_dict`), the events and links: as held, or ``()`` for an empty
+        ``BoundedList`` that dropped nothing (the same to every reader and exporter;
+        its own truth test is a Python call).
     """
     if _READ_SPAN_FIELDS and type(span) is ReadableSpan:
         fields: Any = span
@@ -149,19 +169,29 @@ def finished_fields(
             inner = getattr(attributes, "_dict", None)
             if type(inner) is dict:
                 held = inner
+        status: Any = fields._status
+        events, links = fields._events, fields._links
+        # Inline, not a helper: a call per field is what this function saves.
+        if type(events) is BoundedList and not events._dq and not events.dropped:  # type: ignore[attr-defined]
+            events = ()
+        if type(links) is BoundedList and not links._dq and not links.dropped:  # type: ignore[attr-defined]
+            links = ()
         return (
             fields._name,
-            fields._status,
+            status,
+            status._description if type(status) is Status else status.description,
             fields._resource,
             attributes,
             held,
-            fields._events,
-            fields._links,
+            events,
+            links,
         )
     attributes = span.attributes
+    status = span.status
     return (
         span.name,
-        span.status,
+        status,
+        status.description,
         span.resource,
         attributes,
         held_dict(attributes, finished=True),
