@@ -26,7 +26,7 @@ from otel_errors._internal.recording.log_fields import structure
 from otel_errors._internal.tooling.cli import main
 
 BIN = Path(sys.executable).parent
-AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+AWS_KEY = "AKIA2OGYBAH6STMMNXNN"
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
     "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"

@@ -119,7 +119,7 @@ def test_allow_listed_keys_pass_untouched():
         ("sent bearer Zm9vOmJhcjEyMw== upstream", "Zm9vOmJhcjEyMw==", "bearer"),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow",
          "private_key"),
-        ("key AKIAIOSFODNN7EXAMPLE here", "AKIAIOSFODNN7EXAMPLE", "aws_access_key"),
+        ("key AKIA2OGYBAH6STMMNXNN here", "AKIA2OGYBAH6STMMNXNN", "aws_access_key"),
         ("ghp_" + "aB3x" * 9, "ghp_" + "aB3x" * 9, "github_token"),
         ("xoxb-123456789012-abcdefABCDEF", "xoxb-123456789012-abcdefABCDEF", "slack_token"),
         ("sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc", "stripe_key"),
@@ -207,6 +207,7 @@ FAMILIES = [
     ("DNI 12345678Z, NIE X1234567L", "12345678Z", "es_dni"),
     ("henkilötunnus 131052-308T", "131052-308T", "fi_hetu"),
     ("codice fiscale RSSMRA85T10A562S", "RSSMRA85T10A562S", "it_fiscal_code"),
+    ("invalid codice fiscale RSSMRA85T10A562X", "RSSMRA85T10A562X", "it_fiscal_code"),  # mistyped
     (DETAIL, "order-2026-0001", "database_value"),
 ]  # fmt: skip
 # Round two of issue 13: families and syntaxes derived from their specifications.
@@ -222,6 +223,8 @@ FAMILIES += [
     (f"token {JWE}", "MkbEnzVhQ2dZ6pFu", "jwt"),  # RFC 7516 direct encryption: no key part
     (f"key {BEDROCK}", BEDROCK, "aws_access_key"),
     ("ni ab123456c on file", "ab123456c", "uk_nino"),
+    ("ab123456c", "ab123456c", "uk_nino"),  # alone, every letter hexadecimal: not an id
+    ("12345671f", "12345671f", "es_dni"),
     ("DNI 1111111G", "1111111G", "es_dni"),  # no leading zero
     ("nie x9613851n", "x9613851n", "es_dni"),
     ("my code is030594W903B.", "030594W903B", "fi_hetu"),  # a missing space
@@ -270,6 +273,7 @@ def test_families_are_found_in_every_carrier(redactor, text, secret, rule, carri
         "password: ${DB_PASSWORD}",
         "token_type=bearer expires_in=3600",
         "ref 666-12-3456, code QQ123456A, DNI 12345678A, HETU 310289-211C",  # failed checks
+        "SKU ABCDEF12G34H567I, batch RSSMRA85T35A562S",  # a fiscal code's layout, no month or day
         "at 12:30:45 on 2026-11-28",
     ],
 )
@@ -294,6 +298,8 @@ def test_listed_false_positives_stay(redactor, text):
         "-----BEGIN PRIVATE KEY-----\nanything\n-----END PRIVATE KEY-----",  # no DER body
         "-----BEGIN OPENSSH PRIVATE KEY----------END OPENSSH PRIVATE KEY-----",
         "AIzaSyabcdefghijklmnopqrstuvwxyz1234567",  # the alphabet fills a template
+        "aws_access_key_id: AKIAIOSFODNN7EXAMPLE",  # AWS's documentation's keys
+        "ABSK" + "QmVkcm9ja0FQSUtleS1" + "EXAMPLE" * 4,
         "bedrock-api-key-" + "ZXhhbXBsZS5jb20vbm90LWJlZHJvY2s=",  # not a Bedrock URL inside
         "claims eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ alone",  # no JOSE header
         "typ eyJ0eXAiOiJKV1QiLCJraWQiOiJrZXktMSJ9 without alg",

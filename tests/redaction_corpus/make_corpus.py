@@ -227,10 +227,13 @@ def hetu(*, valid: bool = True) -> str:
     return f"{date}{sign}{individual}{check}"
 
 
-def fiscal_code(*, valid: bool = True) -> str:
+def fiscal_code(*, valid: bool = True, day: int | None = None) -> str:
+    """A codice fiscale; ``valid=False`` mistypes its check letter, ``day`` sets its day."""
+    if day is None:
+        day = RNG.choice([RNG.randint(1, 31), RNG.randint(41, 71)])
     body = (rand(string.ascii_uppercase, 6) + rand(string.digits, 2) + RNG.choice("ABCDEHLMPRST")
-            + f"{RNG.choice([RNG.randint(1, 31), RNG.randint(41, 71)]):02d}"
-            + RNG.choice(string.ascii_uppercase) + rand(string.digits, 3))  # fmt: skip
+            + f"{day:02d}" + RNG.choice(string.ascii_uppercase)
+            + rand(string.digits, 3))  # fmt: skip
     total = sum(CF_ODD[c] if i % 2 == 0 else (int(c) if c.isdigit() else ord(c) - 65)
                 for i, c in enumerate(body))  # fmt: skip
     return body + chr(65 + (total + (0 if valid else 1)) % 26)
@@ -250,6 +253,7 @@ def spec_positives() -> list[dict[str, str]]:
         add("es_dni", dni(), RNG.choice(prose))
         add("fi_hetu", hetu(), RNG.choice(prose))
         add("it_fiscal_code", fiscal_code(), RNG.choice(prose))
+        add("it_fiscal_code", fiscal_code(valid=False), "codice fiscale {s} non valido")
     for _ in range(10):
         ref = f"order-{RNG.randint(2020, 2030)}-{rand(string.digits, 4)}"
         add("database_value", ref, 'duplicate key value violates unique constraint "orders_ref_key"'
@@ -448,14 +452,15 @@ def negatives() -> list[dict[str, str]]:
     for _ in range(10):  # identifiers failing their check digits, and look-alikes
         add("invalid_dni", "customer " + dni(valid=False))
         add("invalid_hetu", "id " + hetu(valid=False))
-        add("invalid_fiscal_code", fiscal_code(valid=False))
+        add("fiscal_code_lookalike", fiscal_code(day=RNG.randint(32, 40)))  # no such day
         area = RNG.choice(["000", "666", "912"])
         add("invalid_ssn", f"ref {area}-{rand(string.digits, 2)}-{rand(string.digits, 4)}")
         add("invalid_nino", f"code {RNG.choice(['DA', 'QQ', 'GB', 'ZZ'])}{rand(string.digits, 6)}A")
         add("invalid_iban", "DE89 3704 0044 0532 0130 0" + str(RNG.randint(1, 9)))
         add("time", f"{RNG.randint(0, 23):02d}:{RNG.randint(0, 59):02d}:{RNG.randint(0, 59):02d}")
         add("placeholder_token", RNG.choice(["ghp_" + "x" * 36, "AKIA" + "X" * 16, "xoxb-xxx",
-                                             "sk_live_" + "0" * 24]))  # fmt: skip
+                                             "sk_live_" + "0" * 24,
+                                             "AKIAIOSFODNN7EXAMPLE"]))  # fmt: skip
     for text in ("https://blog.example.org/img/xoxo-indieweb-1.jpg",
                  "GITHUB_API_KEY=\nDYNATRACE_API_KEY=", '"https://url:8000";@x',
                  "password: ${DB_PASSWORD}", "token={{ secrets.TOKEN }}", "api_key=%(api_key)s",

@@ -469,18 +469,22 @@ def _copy_until(attributes: Mapping[str, Any], stop: str) -> dict[str, Any]:
 
 
 def _cannot_hold_builtin_secrets(text: str) -> bool:
-    """Hexadecimal digits in lower case (ids, digests), or a UUID: no detector fires.
+    """Hexadecimal digits in lower case (ids, digests) of 12 or more, or a UUID: no detector fires.
 
     Every built-in secret needs a letter past ``f``, an upper-case letter,
-    punctuation, a space or digits alone (cards); skipping these common values
-    saves a scan.
+    punctuation, a space or digits alone (cards), except national identifiers
+    written by hand in lower case, whose letters may all be hexadecimal
+    (``ac390439a``, ``12345678e``): they have at most 11 characters. Skipping these
+    common values saves a scan.
     """
     if text.isalnum():
-        return text.islower() and not text.strip(_HEX)
+        return len(text) >= _LONGEST_IDENTIFIER and text.islower() and not text.strip(_HEX)
     return len(text) == 36 and text[8] == "-" and _UUID.fullmatch(text) is not None  # noqa: PLR2004
 
 
 _HEX = "0123456789abcdef"
+_LONGEST_IDENTIFIER = 12
+"""One more than the longest national identifier (a Finnish HETU: 11 characters)."""
 
 
 def _is_texty(value: Any) -> bool:

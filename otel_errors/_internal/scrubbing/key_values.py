@@ -20,7 +20,8 @@ The separators are found by one search over the value written backwards: from ea
 in one ``match``, so a separator after an ordinary key costs no Python code.
 
 A value is not a secret when it is a placeholder (``${VAR}``, ``{{ var }}``,
-``%(x)s``, ``null``, ``xxx``, the word ``password`` itself), a reference to a
+``%(x)s``, ``null``, ``xxx``, the word ``password`` itself, a key of AWS's
+documentation such as ``AKIAIOSFODNN7EXAMPLE``), a reference to a
 variable of the same name (``password = self.password``), or the next line's key
 (``GITHUB_TOKEN=`` above ``SLACK_TOKEN=``).
 """
@@ -32,6 +33,7 @@ import string
 
 from otel_errors._internal.scrubbing.keys import key_is_secret
 from otel_errors._internal.scrubbing.templates import template_of
+from otel_errors._internal.scrubbing.validators import documented_example
 
 _IDENTIFIER_CHARS = string.ascii_letters + string.digits + "_.-"
 _MAX_IDENTIFIER = 64
@@ -387,7 +389,11 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
             unquoted = unquoted.removesuffix('"').removesuffix("'").rstrip("\\")
         span = start, start + len(unquoted)
     value = text[span[0] : span[1]]
-    if not value.strip() or (_may_be_placeholder(value) and _PLACEHOLDER.match(value)):
+    if (
+        not value.strip()
+        or (_may_be_placeholder(value) and _PLACEHOLDER.match(value))
+        or documented_example(value)
+    ):
         return None
     return span
 

@@ -5,8 +5,8 @@ an order number, a version) fails it: cards ISO/IEC 7812 (issuer ranges, Luhn),
 IBANs ISO 13616 (ISO 7064 mod 97-10), US social security numbers (SSA's rules for
 area, group and serial), UK National Insurance numbers (HMRC's prefix rules),
 Spanish DNI/NIE (mod-23 letter), Finnish personal identity codes (date, mod-31
-character), Italian fiscal codes (month letter, odd/even check letter), IP
-addresses (``ipaddress``).
+character), Italian fiscal codes (month letter and day: the check letter is not
+required, see ``it_fiscal_code_ok``), IP addresses (``ipaddress``).
 """
 
 from __future__ import annotations
@@ -148,8 +148,11 @@ def token_ok(text: str) -> bool:
 
     Issued tokens are random: ``ghp_xxxx...``, ``AKIAXXXX...`` or ``xoxb-123-abc`` in
     documentation and templates repeat a character or are too short to be real
-    (Slack's shortest documented token has 20 characters after its prefix).
+    (Slack's shortest documented token has 20 characters after its prefix); AWS's
+    documentation writes ``EXAMPLE`` into its keys (see ``documented_example``).
     """
+    if documented_example(text):
+        return False
     if text.startswith(("xox", "xapp")):
         body = text[text.find("-") + 1 :]
     elif "_" in text[:12]:  # ghp_..., sk_live_..., whsec_..., github_pat_..._...: the longest part
@@ -165,6 +168,16 @@ def token_ok(text: str) -> bool:
     ):
         return False
     return len(set(body.replace("_", "").replace("-", ""))) > 3 and not _counts_up(body)  # noqa: PLR2004
+
+
+def documented_example(text: str) -> bool:
+    """Whether ``text`` is a key of AWS's documentation: it holds ``EXAMPLE``.
+
+    AWS writes its example keys that way (``AKIAIOSFODNN7EXAMPLE``, a Bedrock
+    ``ABSK...EXAMPLE...``); a random upper-case key holds those seven letters about
+    once in 36**7 positions.
+    """
+    return "EXAMPLE" in text
 
 
 _ASCENDING = 8
@@ -193,6 +206,8 @@ def bedrock_key_ok(text: str) -> bool:
     A short-term key is ``bedrock-api-key-`` and a presigned ``bedrock.amazonaws.com``
     URL, a long-term key ``ABSK`` and ``BedrockAPIKey-...``, both base64-encoded.
     """
+    if documented_example(text):
+        return False
     prefix = "ABSK" if text.startswith("ABSK") else "bedrock-api-key-"
     body = text[len(prefix) :].rstrip("=")[:32]
     body = body[: len(body) // 4 * 4].replace("+", "-").replace("/", "_")
@@ -278,33 +293,22 @@ def fi_hetu_ok(text: str) -> bool:
     return digits.isdigit() and _HETU_CHECK[int(digits) % 31] == text[10].upper()
 
 
-_CF_ODD = dict(
-    zip(
-        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-        (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11,
-         3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23),
-        strict=True,
-    )
-)  # fmt: skip
-"""Values of characters in odd positions (1st, 3rd, ...) of an Italian fiscal code."""
 _CF_MONTHS = frozenset("ABCDEHLMPRST")
 
 
 def it_fiscal_code_ok(text: str) -> bool:
-    """An Italian fiscal code (codice fiscale): month letter, day 1-31 or 41-71, check letter."""
-    code = text
-    if code[8] not in _CF_MONTHS or not code[9:11].isdigit():
+    """An Italian fiscal code (codice fiscale) by its layout: month letter, day 1-31 or 41-71.
+
+    Its check letter is not required. An error is where a code failing validation
+    shows up, and such a code is most often a real one mistyped: still personal
+    data. The layout alone (six letters, year, month letter, day, municipality,
+    check letter) is rare: about two in a million random upper-case 16-character
+    words have it.
+    """
+    if text[8] not in _CF_MONTHS:
         return False
-    day = int(code[9:11])
-    if not (1 <= day <= 31 or 41 <= day <= 71):  # noqa: PLR2004 - women: day + 40
-        return False
-    total = 0
-    for index, char in enumerate(code[:15]):
-        if index % 2 == 0:
-            total += _CF_ODD[char]
-        else:
-            total += int(char) if char.isdigit() else ord(char) - 65
-    return chr(65 + total % 26) == code[15]
+    day = int(text[9:11])
+    return 1 <= day <= 31 or 41 <= day <= 71  # noqa: PLR2004 - women: day + 40
 
 
 def ipv4_ok(text: str) -> bool:
