@@ -223,7 +223,7 @@ FAMILIES += [
     (f"token {JWE}", "MkbEnzVhQ2dZ6pFu", "jwt"),  # RFC 7516 direct encryption: no key part
     (f"key {BEDROCK}", BEDROCK, "aws_access_key"),
     ("ni ab123456c on file", "ab123456c", "uk_nino"),
-    ("ab123456c", "ab123456c", "uk_nino"),  # alone, every letter hexadecimal: not an id
+    ("ab123456c", "ab123456c", "uk_nino"),  # alone and all hexadecimal: still no hex id
     ("12345671f", "12345671f", "es_dni"),
     ("DNI 1111111G", "1111111G", "es_dni"),  # no leading zero
     ("nie x9613851n", "x9613851n", "es_dni"),

@@ -474,7 +474,7 @@ def _cannot_hold_builtin_secrets(text: str) -> bool:
     Every built-in secret needs a letter past ``f``, an upper-case letter,
     punctuation, a space or digits alone (cards), except national identifiers
     written by hand in lower case, whose letters may all be hexadecimal
-    (``ac390439a``, ``12345678e``): they have at most 11 characters. Skipping these
+    (``ac390439a``, ``12345671f``): they have at most 11 characters. Skipping these
     common values saves a scan.
     """
     if text.isalnum():
