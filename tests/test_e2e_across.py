@@ -198,12 +198,15 @@ def test_the_callers_count_their_errors_by_origin(shop):
     query = panel_queries()["Errors per second by origin service"][0]
     for variable, value in {"$service": ALL, "$environment": ALL, "$__rate_interval": "1m"}.items():
         query = query.replace(variable, value)
-    result = shop.stack.prometheus("/api/v1/query", query=query)["result"]
-    assert {(r["metric"]["origin_service"], r["metric"]["service_name"]) for r in result} == {
-        ("payments", "payments"),
-        ("payments", "orders"),
-        ("payments", "gateway"),
-    }
+    expected = {("payments", "payments"), ("payments", "orders"), ("payments", "gateway")}
+
+    def panel() -> set[tuple[str, str]]:
+        # rate() needs two samples of a series: a caller's first scrape is no rate yet.
+        result = shop.stack.prometheus("/api/v1/query", query=query)["result"]
+        shown = {(r["metric"]["origin_service"], r["metric"]["service_name"]) for r in result}
+        return shown if shown >= expected else set()
+
+    assert wait_for(panel, "the panel's rates by origin", 60, details=shop.details) == expected
 
 
 def test_one_page_for_the_origin_and_the_callers_inhibited(shop):
