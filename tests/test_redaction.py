@@ -298,6 +298,8 @@ def test_listed_false_positives_stay(redactor, text):
         "-----BEGIN PRIVATE KEY-----\nanything\n-----END PRIVATE KEY-----",  # no DER body
         "-----BEGIN OPENSSH PRIVATE KEY----------END OPENSSH PRIVATE KEY-----",
         "AIzaSyabcdefghijklmnopqrstuvwxyz1234567",  # the alphabet fills a template
+        "assert tolerance == 3.1250003e-6",  # a float, not a DNI with its letter E
+        "offset 0700002C:0010",  # seven digits with a leading zero: no DNI
         "aws_access_key_id: AKIAIOSFODNN7EXAMPLE",  # AWS's documentation's keys
         "ABSK" + "QmVkcm9ja0FQSUtleS1" + "EXAMPLE" * 4,
         "bedrock-api-key-" + "ZXhhbXBsZS5jb20vbm90LWJlZHJvY2s=",  # not a Bedrock URL inside

@@ -474,7 +474,8 @@ def negatives() -> list[dict[str, str]]:
                  'if ("" == password)', "<UserSecretsId>" + "-".join(
                      rand("0123456789abcdef", n) for n in (8, 4, 4, 4, 12)) + "</UserSecretsId>",
                  "secrets_path=/etc/app/secrets", "password: password",
-                 "AIzaSyabcdefghijklmnopqrstuvwxyz1234567",
+                 "AIzaSyabcdefghijklmnopqrstuvwxyz1234567", "rtol=3.1250003e-6",
+                 "at offset 0700002C:0010",
                  "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
                  "-----BEGIN RSA PRIVATE KEY----------END RSA PRIVATE KEY-----",
                  "bedrock-api-key-" + base64.b64encode(b"example.com/not-bedrock").decode(),

@@ -232,7 +232,11 @@ def database_values(text: str, starts: list[int]) -> list[tuple[int, int]]:
     return spans
 
 
-_DNI = re.compile(r"(?:[0-9]{7,8}|[XYZxyz][0-9]{7})[- ]?[A-Za-z](?![A-Za-z0-9])")
+_DNI = re.compile(
+    r"(?:[0-9]{8}|[1-9][0-9]{6}|[XYZxyz][0-9]{7})[- ]?[A-Za-z](?![A-Za-z0-9]|(?<=[eE])[-+][0-9])"
+)
+"""Eight digits, seven without the leading zero (so not starting with one), or a NIE;
+and its letter, unless that is a float's exponent (``3.1250003e-6``)."""
 
 
 def es_dnis(text: str, starts: list[int]) -> list[tuple[int, int]]:
