@@ -274,6 +274,13 @@ def test_families_are_found_in_every_carrier(redactor, text, secret, rule, carri
         "token_type=bearer expires_in=3600",
         "ref 666-12-3456, code QQ123456A, DNI 12345678A, HETU 310289-211C",  # failed checks
         "SKU ABCDEF12G34H567I, batch RSSMRA85T35A562S",  # a fiscal code's layout, no month or day
+        "latency 0.6011000990139424 s",  # a decimal fraction passing Luhn
+        "total 6011000990139424.25",  # and a decimal's integer part
+        "rev 10045 2025-03-09 01:02:23Z",  # a number and a date: two separators
+        "size 429496729600 bytes",  # Visa numbers have 13, 16 or 19 digits
+        "uses Basic CloudFormation templates",  # no base64 of user:password
+        "try to set basic permissions.",
+        "requires bearer authentication.",  # a word at a sentence's end
         "at 12:30:45 on 2026-11-28",
     ],
 )

@@ -73,6 +73,11 @@ class Detector:
 
 _B64URL = "[A-Za-z0-9_-]"
 _NOT_AFTER = r"(?![A-Za-z0-9])"
+_CREDENTIAL = (
+    r"[A-Za-z0-9._~+/-]{8,}(?![A-Za-z0-9._~+/-])"
+    r"(?:=+(?![A-Za-z0-9])|(?!=)))"  # base64 padding ends it; "name=" is a key
+)
+"""An HTTP credential after its scheme (RFC 6750's ``b64token``), closing its group."""
 _AWS_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA",
                  "AROA", "ASCA")  # fmt: skip
 """Prefixes of AWS unique identifiers (IAM user guide, "Unique identifiers")."""
@@ -101,11 +106,19 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "bearer",
         anchored(
-            r"(?i:bearer|basic)\s+(?P<secret>[A-Za-z0-9._~+/-]{8,}(?![A-Za-z0-9._~+/-])"
-            r"(?:=+(?![A-Za-z0-9])|(?!=)))",  # base64 padding ends it; "name=" is a key
+            r"(?i:bearer)\s+(?P<secret>" + _CREDENTIAL,
             validate=check.looks_random,
         ),
-        triggers=("bearer ", "basic "),
+        triggers=("bearer ",),
+        any_case=True,
+    ),
+    Detector(
+        "bearer",
+        anchored(
+            r"(?i:basic)\s+(?P<secret>" + _CREDENTIAL,
+            validate=check.basic_credentials_ok,
+        ),
+        triggers=("basic ",),
         any_case=True,
     ),
     Detector("url_password", url_passwords, gate="://"),

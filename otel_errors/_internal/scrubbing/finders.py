@@ -122,21 +122,29 @@ def cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
     Dropping groups from the end finds the number in ``4111 1111 1111 1111 12/27``
     (an expiry date after it), which one greedy match would take for 18 digits. Digit
     groups after an IBAN's country code and check digits (``DE89 3704 ...``) belong to
-    the IBAN, valid or not.
+    the IBAN, valid or not. Digits around a decimal point are a decimal number
+    (``0.6394737362861633``, ``368973209407.27``), and a number is written with one
+    kind of separator: a change (``10045 2025-03-09``, a number and a date) ends it.
     """
     spans: list[tuple[int, int]] = []
     covered = -1
     for start in starts:
         if start < covered or (
+            start > 1 and text[start - 1] == "." and text[start - 2] in _ASCII_DIGITS
+        ):
+            continue
+        if (
             start > 3  # noqa: PLR2004 - the head: two letters, two digits, maybe a separator
             and (text[start - 1] in _ASCII_DIGITS or text[start - 2] in _ASCII_DIGITS)
             and _IBAN_HEAD.search(text, max(0, start - 5), start)
         ):
             continue
         match = _CARD_CANDIDATE.match(text, start)
-        if match is None:
-            continue
-        candidate = match.group()
+        if match is None or (
+            text.startswith(".", match.end()) and text[match.end() + 1 : match.end() + 2].isdigit()
+        ):
+            continue  # none, or a decimal number's integer part
+        candidate = _one_separator(match.group())
         end = len(candidate)
         while end >= 12:  # noqa: PLR2004 - the shortest card number (Maestro)
             if luhn_ok(candidate[:end]):
@@ -146,6 +154,15 @@ def cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
             end = max(candidate.rfind(" ", 0, end), candidate.rfind("-", 0, end))  # -1: none
             end = len(candidate[:end].rstrip(" -")) if end > 0 else 0
     return spans
+
+
+def _one_separator(candidate: str) -> str:
+    """``candidate`` up to where its separator changes from space to dash or back."""
+    if " " in candidate and "-" in candidate:
+        first = min(candidate.find(" "), candidate.find("-"))
+        other = "-" if candidate[first] == " " else " "
+        return candidate[: candidate.find(other)].rstrip(" -")
+    return candidate
 
 
 def longest_valid(pattern: str, validate: Callable[[str], bool], separators: str) -> Finder:

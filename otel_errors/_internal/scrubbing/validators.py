@@ -26,24 +26,27 @@ def _card_network(digits: str) -> bool:
     """Whether ``digits`` start with an issuer range of that length (ISO/IEC 7812 IINs).
 
     By the major industry identifier (first digit): 1 UATP (15 digits); 2 Mir
-    (2200-2204) and Mastercard (2221-2720); 3 American Express (34, 37: 15), JCB
-    (3528-3589), Diners Club (300-305, 36, 38, 39); 4 Visa; 5 Mastercard (51-55:
-    16) and Maestro (50, 56-59); 6 Discover, UnionPay, RuPay, Maestro (incl.
-    Maestro UK 6759, 676770, 676774), InstaPayment: the whole range is issued.
+    (2200-2204: 16-19) and Mastercard (2221-2720: 16); 3 American Express (34, 37:
+    15), JCB (3528-3589: 16-19), Diners Club (300-305, 36, 38, 39: 14-19); 4 Visa
+    (13, 16, 19); 5 Mastercard (51-55: 16) and Maestro (50, 56-59); 6 Discover,
+    UnionPay, RuPay, Maestro (incl. Maestro UK 6759, 676770, 676774), InstaPayment:
+    the whole range is issued.
     Epoch milliseconds (13 digits starting with 1) are not UATP numbers.
     """
     length, first, head = len(digits), digits[0], int(digits[:4])
     if first == "1":
         return length == 15  # noqa: PLR2004
     if first == "2":
-        return 2200 <= head <= 2204 or (2221 <= head <= 2720 and length == 16)  # noqa: PLR2004
+        return (2200 <= head <= 2204 and length >= 16) or (2221 <= head <= 2720 and length == 16)  # noqa: PLR2004
     if first == "3":
         if head // 100 in (34, 37):
             return length == 15  # noqa: PLR2004
-        return 3528 <= head <= 3589 or 3000 <= head <= 3059 or head // 100 in (36, 38, 39)  # noqa: PLR2004
+        return (3528 <= head <= 3589 and length >= 16) or (  # noqa: PLR2004
+            (3000 <= head <= 3059 or head // 100 in (36, 38, 39)) and length >= 14  # noqa: PLR2004
+        )
     if first == "5" and 51 <= head // 100 <= 55:  # noqa: PLR2004
         return length == 16  # noqa: PLR2004
-    return first in "456"
+    return first in "56" or (first == "4" and length in (13, 16, 19))
 
 
 def luhn_ok(text: str) -> bool:
@@ -133,14 +136,30 @@ _PGP_FIRST = frozenset("ghijklmnopqrstuvwxyz0123456789+/")
 
 
 def looks_random(text: str) -> bool:
-    """Whether a word after ``Bearer``/``Basic`` is a credential rather than prose.
+    """Whether a word after ``Bearer`` is a credential rather than prose.
 
-    Credentials mix digits, cases or punctuation (``dXNlcjpwYXNz``, ``abc.def-1``);
-    ``Basic authentication`` and ``bearer tokens`` stay readable.
+    Credentials mix digits, cases or punctuation (``abc.def-1``); ``bearer tokens.``
+    and ``Bearer-Token`` stay readable: a word, maybe hyphenated, at a sentence's end.
     """
-    if text.isalpha() and (text.islower() or text.isupper() or text.istitle()):
+    words = text.rstrip(".").replace("-", " ")
+    if words.replace(" ", "").isalpha() and (words.islower() or words.isupper() or words.istitle()):
         return False
     return len(text) >= 8  # noqa: PLR2004 - shortest credential the detector takes
+
+
+def basic_credentials_ok(text: str) -> bool:
+    """Whether a word after ``Basic`` is base64 of ``user-id:password`` (RFC 7617).
+
+    Prose after the word "basic" (``basic configuration.``, ``Basic CloudFormation``)
+    is no base64 of a text holding a colon.
+    """
+    padded = text.rstrip("=")
+    padded += "=" * (-len(padded) % 4)
+    try:
+        decoded = base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in decoded
 
 
 def token_ok(text: str) -> bool:
