@@ -293,6 +293,8 @@ def test_listed_false_positives_stay(redactor, text):
     "text",
     [
         "curl -u user:pass https://api.example.com",  # documentation's placeholders
+        "amqp://guest:guest@127.0.0.1/",  # the user name again
+        "redis://:secret@localhost:6379/0 or https://user:pass@host/path",
         "curl -i -u 'test:test'",
         "curl -u <user:password> https://x.test",
         'curl --user "xxx:yyy"',

@@ -478,6 +478,7 @@ def negatives() -> list[dict[str, str]]:
                  "at offset 0700002C:0010", "latency_s=0.6011000990139424",
                  "$Id: app.py 10045 2025-03-09 01:02:23Z dev $", "wrote 429496729600 bytes",
                  "Basic CloudFormation template", "Decode basic properties.",
+                 "amqp://guest:guest@localhost/", "redis://:secret@localhost:6379/0",
                  "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
                  "-----BEGIN RSA PRIVATE KEY----------END RSA PRIVATE KEY-----",
                  "bedrock-api-key-" + base64.b64encode(b"example.com/not-bedrock").decode(),

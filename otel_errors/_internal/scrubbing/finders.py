@@ -12,6 +12,7 @@ import re
 import string
 from typing import TYPE_CHECKING
 
+from otel_errors._internal.scrubbing.key_values import placeholder
 from otel_errors._internal.scrubbing.validators import es_dni_ok, fi_hetu_ok, luhn_ok
 
 if TYPE_CHECKING:
@@ -193,7 +194,12 @@ def longest_valid(pattern: str, validate: Callable[[str], bool], separators: str
 
 
 def url_passwords(text: str, _: list[int]) -> list[tuple[int, int]]:
-    """Passwords in the user information of URLs (``scheme://user:password@host``)."""
+    """Passwords in the user information of URLs (``scheme://user:password@host``).
+
+    Documentation's placeholders are no secret, as on a command line (see
+    ``key_values``): ``user:pass``, ``:secret@``, ``***:***``, and a password that
+    repeats the user name (``guest:guest``).
+    """
     if "@" not in text:
         return []
     schemes = []
@@ -201,7 +207,12 @@ def url_passwords(text: str, _: list[int]) -> list[tuple[int, int]]:
     while index != -1:
         schemes.append(index)
         index = text.find("://", index + 3)
-    return _URL_PASSWORD(text, schemes)
+    return [
+        (start, end)
+        for start, end in _URL_PASSWORD(text, schemes)
+        if not placeholder(text, start, end)
+        and text[start:end] != text[text.rfind("://", 0, start) + 3 : start - 1]
+    ]
 
 
 _USERINFO = r"[^\s:/?#@\[\]\"'<>`{}|\\^]"

@@ -398,6 +398,11 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
     return span
 
 
+def placeholder(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is a placeholder (``pass``, ``***``, ``${VAR}``, ...)."""
+    return _PLACEHOLDER.match(text, start, end) is not None
+
+
 def _may_be_placeholder(value: str) -> bool:
     """False for most values: one starting with a letter or digit, not a word, not ``xxx``.
 
