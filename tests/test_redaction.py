@@ -58,7 +58,7 @@ def test_a_sequence_under_a_secret_key_keeps_its_shape(redactor):
 @pytest.mark.parametrize(
     "key",
     ["gen_ai.usage.input_tokens", "db.session.count", "author", "spinner", "app.token_type",
-     "http.route", "pinned"],
+     "http.route", "pinned", "llm.token_count.prompt", "app.password_length_min"],
 )  # fmt: skip
 def test_keys_that_only_mention_a_word_stay(redactor, key):
     assert redactor.redact_value(key, "plain value") == ("plain value", ())

@@ -4,8 +4,9 @@
 normalise to a string containing ``apikey``. HTTP header names become attribute keys
 (``http.request.header.authorization``) and URL query parameter names are keys
 inside values (the ``key_value`` detector), so both are covered. Counts that merely
-mention a word (``gen_ai.usage.input_tokens``, ``db.session.count``) are not
-secrets: a key ending in a plural or a count suffix is exempt, and only string
+mention a word (``gen_ai.usage.input_tokens``, ``db.session.count``,
+``llm.token_count.prompt``) are not secrets: a key ending in a plural or a count
+suffix, or where a count word follows the secret word, is exempt, and only string
 values are masked by key (a number under a "token" key is a count, not a token).
 
 ``user.id`` and ``enduser.id`` are personal data that teams still need to
@@ -33,6 +34,8 @@ _WORDS = re.compile("|".join(sorted(SECRET_WORDS, key=len, reverse=True)))
 _EXEMPT_ENDINGS = ("tokens", "count", "counts", "length", "size", "total", "type", "name",
                    "enabled", "expiry", "expires", "expiresat", "ttl", "used", "limit",
                    "tokenizer")  # fmt: skip
+_MEASURES = ("count", "length", "size", "total", "type", "name", "limit", "ttl", "expir")
+"""Words that, right after a secret word, make the key describe it, not hold it."""
 _SHORT_WORDS = frozenset(
     {"pin", "auth", "jwt", "ssn", "cvv", "cvc", "pwd", "iban", "pass", "pw", "sig", "sid"}
 )
@@ -57,6 +60,8 @@ def key_is_secret(key: str) -> str | None:
     segments: list[str] | None = None
     for match in _WORDS.finditer(normal):
         word = match.group()
+        if normal.startswith(_MEASURES, match.end()):
+            continue  # what measures a secret, then more words: llm.token_count.prompt
         if normal.startswith("s", match.end()) and match.end() + 1 < len(normal):
             segments = segments or _segments(key)
             if any(segment.endswith(word + "s") for segment in segments[:-1]):
