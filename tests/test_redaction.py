@@ -300,6 +300,7 @@ def test_listed_false_positives_stay(redactor, text):
         'curl --user "xxx:yyy"',
         'curl -u "${username}":"${password}"',
         "password = self.password",  # code, not a secret
+        "    def login(self, user: str, password: str, token: Optional[str] = None):",  # types
         'secret = get_secret("db")',
         'token = vault.read_token("payments")',
         'if ("" == password) {',

@@ -479,6 +479,7 @@ def negatives() -> list[dict[str, str]]:
                  "$Id: app.py 10045 2025-03-09 01:02:23Z dev $", "wrote 429496729600 bytes",
                  "Basic CloudFormation template", "Decode basic properties.",
                  "amqp://guest:guest@localhost/", "redis://:secret@localhost:6379/0",
+                 "def connect(password: str | None = None, token: Optional[str] = None):",
                  "-----BEGIN PRIVATE KEY-----\n...\n-----END PRIVATE KEY-----",
                  "-----BEGIN RSA PRIVATE KEY----------END RSA PRIVATE KEY-----",
                  "bedrock-api-key-" + base64.b64encode(b"example.com/not-bedrock").decode(),

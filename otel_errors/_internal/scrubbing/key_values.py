@@ -20,7 +20,8 @@ The separators are found by one search over the value written backwards: from ea
 in one ``match``, so a separator after an ordinary key costs no Python code.
 
 A value is not a secret when it is a placeholder (``${VAR}``, ``{{ var }}``,
-``%(x)s``, ``null``, ``xxx``, the word ``password`` itself, a key of AWS's
+``%(x)s``, ``null``, ``xxx``, the word ``password`` itself, a type annotation
+(``password: str``, source lines in stack traces), a key of AWS's
 documentation such as ``AKIAIOSFODNN7EXAMPLE``), a reference to a
 variable of the same name (``password = self.password``), or the next line's key
 (``GITHUB_TOKEN=`` above ``SLACK_TOKEN=``).
@@ -68,6 +69,8 @@ _NEXT_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\s{0,3}[:=]")
 _PLACEHOLDER = re.compile(
     r"(?:\$\{[^}]*\}+|\$[A-Z_][A-Z0-9_]*|\$[0-9]|\$\(.*|\[[A-Z_]+\]|\{\{[^}]*\}\}|%\([^)]*\)s|%s|\$[0-9]+|:[A-Za-z_]\w*|<[^<>]*>|\?|\*+|"
     r"null|none|nil|true|false|undefined|redacted|\[REDACTED[:\w]*\]|\[HASH:[:\w]*\]|"
+    r"str|bytes|int|float|bool|any|object|secret(?:str|bytes)|"  # a type annotation
+    r"(?:optional|union|list|dict|tuple|sequence|mapping|type)\[.*|"
     r"(?P<repeated>.)(?P=repeated){2,}|"
     r"(?:your[_-]?|my[_-]?)?(?:password|passwd|pass|pwd|secret|token|api[_-]?key|key)s?)\Z",
     re.IGNORECASE,
@@ -406,10 +409,10 @@ def placeholder(text: str, start: int, end: int) -> bool:
 def _may_be_placeholder(value: str) -> bool:
     """False for most values: one starting with a letter or digit, not a word, not ``xxx``.
 
-    Placeholders start with ``$ { % : < [ ? *``, are a word (``null``, ``password``)
-    or one character repeated.
+    Placeholders start with ``$ { % : < [ ? *``, are a word (``null``, ``password``,
+    a type: ``str``), a generic type (``Optional[str``), or one character repeated.
     """
-    return not value[0].isalnum() or value.isalpha() or value[:3] == value[0] * 3
+    return not value[0].isalnum() or value.isalpha() or value[:3] == value[0] * 3 or "[" in value
 
 
 def _quoted(text: str, start: int) -> tuple[int, int] | None:
