@@ -38,6 +38,8 @@ from otel_errors._internal.scrubbing.finders import (
 from otel_errors._internal.scrubbing.key_values import key_values
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from otel_errors._internal.scrubbing.finders import Finder
 
 DEFAULT_MAX_LENGTH = 64 * 1024
@@ -73,11 +75,22 @@ class Detector:
 
 _B64URL = "[A-Za-z0-9_-]"
 _NOT_AFTER = r"(?![A-Za-z0-9])"
-_CREDENTIAL = (
-    r"[A-Za-z0-9._~+/-]{8,}(?![A-Za-z0-9._~+/-])"
-    r"(?:=+(?![A-Za-z0-9])|(?!=)))"  # base64 padding ends it; "name=" is a key
-)
-"""An HTTP credential after its scheme (RFC 6750's ``b64token``), closing its group."""
+
+
+def _credential_after(scheme: str, validate: Callable[[str], bool]) -> Detector:
+    """The ``bearer`` family: an HTTP credential (RFC 6750's ``b64token``) after ``scheme``."""
+    return Detector(
+        "bearer",
+        anchored(
+            rf"(?i:{scheme})\s+(?P<secret>[A-Za-z0-9._~+/-]{{8,}}(?![A-Za-z0-9._~+/-])"
+            r"(?:=+(?![A-Za-z0-9])|(?!=)))",  # base64 padding ends it; "name=" is a key
+            validate=validate,
+        ),
+        triggers=(f"{scheme} ",),
+        any_case=True,
+    )
+
+
 _AWS_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "AGPA", "AIDA", "AIPA", "ANPA", "ANVA", "APKA",
                  "AROA", "ASCA")  # fmt: skip
 """Prefixes of AWS unique identifiers (IAM user guide, "Unique identifiers")."""
@@ -103,24 +116,8 @@ DETECTORS: tuple[Detector, ...] = (
         triggers=("eyJ", "eyI"),
         token=True,
     ),
-    Detector(
-        "bearer",
-        anchored(
-            r"(?i:bearer)\s+(?P<secret>" + _CREDENTIAL,
-            validate=check.looks_random,
-        ),
-        triggers=("bearer ",),
-        any_case=True,
-    ),
-    Detector(
-        "bearer",
-        anchored(
-            r"(?i:basic)\s+(?P<secret>" + _CREDENTIAL,
-            validate=check.basic_credentials_ok,
-        ),
-        triggers=("basic ",),
-        any_case=True,
-    ),
+    _credential_after("bearer", check.looks_random),
+    _credential_after("basic", check.basic_credentials_ok),
     Detector("url_password", url_passwords, gate="://"),
     Detector(
         "aws_access_key",
