@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import re
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -659,3 +662,33 @@ def test_a_value_inside_a_json_string_keeps_the_json_valid(redactor, inner):
         assert "Zf3D0LXCM3EIMbgJ" not in redacted
         assert "dXNlcjpwYXNzd29yZA" not in redacted
         json.loads(redacted)
+
+
+# -- the compiled engine -------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def compiled_modules() -> list[str]:
+    """The modules pyproject.toml's mypyc hook compiles into the platform wheels."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    block = text.split("[tool.hatch.build.targets.wheel.hooks.mypyc]", 1)[1].split("\n[", 1)[0]
+    return re.findall(r'"(otel_errors/[\w/]+\.py)"', block)
+
+
+def test_every_module_the_wheel_compiles_exists():
+    """A renamed module would silently drop out of the compiled wheel."""
+    modules = compiled_modules()
+    assert "otel_errors/_internal/scrubbing/engine.py" in modules
+    assert [path for path in modules if not (ROOT / path).is_file()] == []
+
+
+@pytest.mark.skipif(
+    os.environ.get("OTEL_ERRORS_TEST_COMPILED_ENGINE") != "1",
+    reason="set by tests/run.sh for its first run, on the engine compiled by mypyc",
+)
+def test_the_engine_under_test_is_the_compiled_one():
+    """A build that fell back to the .py files would run the suite on the wrong engine."""
+    for path in compiled_modules():
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        assert str(module.__file__).endswith(".so"), module.__file__

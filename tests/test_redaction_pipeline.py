@@ -183,15 +183,23 @@ def test_a_rebuilt_span_keeps_its_events_links_and_dropped_counts(redactor, limi
 def test_a_span_that_cannot_be_redacted_is_dropped_and_counted(metric_points):
     """Never exported in clear: the span is lost, and otel_errors.internal_failures says so."""
 
-    class Broken(Redactor):
+    class Broken:
+        """The engine with one failure: a wrapper, since a compiled class takes no subclass."""
+
+        def __init__(self, engine):
+            self._engine = engine
+
+        def __getattr__(self, name):
+            return getattr(self._engine, name)
+
         def attributes_into(self, attributes, fired):
             if attributes and "boom" in attributes:
                 raise RuntimeError("redaction bug")
-            return super().attributes_into(attributes, fired)
+            return self._engine.attributes_into(attributes, fired)
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
-    broken = Broken(RedactionConfig.build())
+    broken = Broken(Redactor(RedactionConfig.build()))
     provider.add_span_processor(SimpleSpanProcessor(RedactingSpanExporter(exporter, broken)))
     tracer = provider.get_tracer("t")
 

@@ -123,6 +123,7 @@ class Redactor:
                 if result is not None:
                     result[key] = value
                 continue
+            new_value: Any  # a text's is a text, a pair's anything: compiled, the type is checked
             if kind is str and keys.get(key, DROP) is None:
                 new_key, new_value = key, self._text(value, fired)
             else:
