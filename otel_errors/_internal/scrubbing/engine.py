@@ -116,15 +116,14 @@ class Redactor:
         keys, clean = self._keys, self._clean
         for key, value in attributes.items():
             kind = value.__class__
-            if (kind in _SCALARS or (kind is str and value in clean)) and keys.get(
-                key, DROP
-            ) is None:
+            plain = keys.get(key, DROP) is None  # a key seen before that names nothing
+            if plain and (kind in _SCALARS or (kind is str and value in clean)):
                 # The fast path: a plain key seen before, a number or a value found clean.
                 if result is not None:
                     result[key] = value
                 continue
             new_value: Any  # a text's is a text, a pair's anything: compiled, the type is checked
-            if kind is str and keys.get(key, DROP) is None:
+            if plain and kind is str:
                 new_key, new_value = key, self._text(value, fired)
             else:
                 new_key, new_value = self._pair(key, value, fired)

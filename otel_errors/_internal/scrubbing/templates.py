@@ -20,8 +20,20 @@ TEMPLATE_MAX_LENGTH = 1024
 _ZEROS = bytes.maketrans(b"123456789", b"000000000")
 
 
+_last: tuple[str, bytes | None] = ("", b"")
+"""The last text asked about and its template: the anchors and the key search ask in turn."""
+
+
 def template_of(text: str) -> bytes | None:
     """``text`` with its ASCII digits as ``0``, as bytes; None for a text too long to keep."""
-    if len(text) > TEMPLATE_MAX_LENGTH:
-        return None
-    return text.encode("utf-8", "surrogatepass").translate(_ZEROS)
+    global _last  # noqa: PLW0603  (one tuple, swapped whole: safe between threads)
+    last = _last
+    if last[0] is text:
+        return last[1]
+    template = (
+        None
+        if len(text) > TEMPLATE_MAX_LENGTH
+        else text.encode("utf-8", "surrogatepass").translate(_ZEROS)
+    )
+    _last = (text, template)
+    return template
