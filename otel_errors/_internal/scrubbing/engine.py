@@ -232,14 +232,14 @@ class Redactor:
             return self._cut(text, fired)
         if _cannot_hold_builtin_secrets(text):
             redacted = text
-        elif size >= _BY_LINE_FROM and "\n" in text:
+        elif (lines := "\n" in text) and size >= _BY_LINE_FROM:
             redacted = self._scan_lines(text, fired)
         else:
             # One line may be an exception's ``Type: message`` (a span's status
             # description): what its message held is reused, as in a stack trace.
-            found = self._line_found(text) if "\n" not in text else self._found(text)
+            found = self._found(text) if lines else self._line_found(text)
             if found:
-                if "\n" not in text:
+                if not lines:
                     self._remember(text, found)
                 redacted = self._replace(text, found, fired)
             else:
