@@ -49,8 +49,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind
 
 from otel_errors._internal.export.redaction import redact_span
-from otel_errors._internal.scrubbing import RedactionConfig, Redactor
-from otel_errors._internal.scrubbing import engine as engine_module
+from otel_errors._internal.scrubbing import RedactionConfig, Redactor, compiled
 
 CONTEXT = SpanContext(trace_id=0x1234, span_id=0x5678, is_remote=False)
 RESOURCE = Resource.create({"service.name": "shop"})  # one per provider, as in the SDK
@@ -289,9 +288,9 @@ def test_redaction_cpu_interleaved(benchmark, case, summary_lines):
     samples = benchmark.pedantic(interleaved, args=(make_span, batches), rounds=1, iterations=1)
     logfire, ours = samples["logfire"], samples["otel_errors"]
     assert all(cpu > 0 for cpu in logfire + ours)
-    compiled = not str(engine_module.__file__).endswith(".py")
+    engine = "compiled (mypyc)" if compiled() else "pure Python"
     summary_lines.append(
-        f"{case}. redaction, {title}, engine {'compiled (mypyc)' if compiled else 'pure Python'}: "
+        f"{case}. redaction, {title}, engine {engine}: "
         f"{batches} interleaved batches of {BATCH} spans a side: "
         f"logfire {statistics.median(logfire) * 1e6:.2f} us/span, "
         f"otel_errors {statistics.median(ours) * 1e6:.2f} us/span; "

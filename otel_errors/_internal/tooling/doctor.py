@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from otel_errors._internal import scrubbing
 from otel_errors._internal.config.defaults import LOCAL_EXPORTER, apply_environment_defaults
 from otel_errors._internal.config.environment_variables import OTEL_ERRORS_CATALOG
 from otel_errors._internal.config.settings import Settings
@@ -269,7 +270,8 @@ def diagnose(environ: Mapping[str, str] | None = None, timeout: float = 2.0) -> 
     head = findings.section("otel-errors doctor")
     head.append(
         f"otel_errors {__version__}, Python {platform.python_version()}, "
-        f"opentelemetry-sdk {_dist_version('opentelemetry-sdk')}"
+        f"opentelemetry-sdk {_dist_version('opentelemetry-sdk')}, redaction engine "
+        f"{'compiled (mypyc)' if scrubbing.compiled() else 'pure Python'}"
     )
     _, invalid = Settings.resolve(environ=environ)
     for problem in invalid:
