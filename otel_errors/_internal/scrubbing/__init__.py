@@ -33,8 +33,8 @@ _MODULE_OF = {
 def compiled() -> bool:
     """Whether the engine runs compiled by mypyc (a platform wheel) or from its source.
 
-    Both give the same results; the compiled one costs about a third less CPU. The
-    doctor reports it, and the benchmarks name the engine they measured.
+    Both give the same results; the compiled one costs a quarter to a third less CPU.
+    The doctor reports it, and the benchmarks name the engine they measured.
     """
     from otel_errors._internal.scrubbing import engine
 
