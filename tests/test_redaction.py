@@ -654,6 +654,26 @@ def test_values_of_one_template_are_each_checked(redactor):
 
 
 @pytest.mark.parametrize(
+    ("token", "rule"),
+    [
+        ("DE89370400440532013000", "iban"),  # an IBAN without spaces is a token run
+        ("RSSMRA85T10A562S", "it_fiscal_code"),
+        ("ab12-12345678Z-Zf3D0LXCM3x", "es_dni"),  # a shape after a dash inside the run
+        ("Zf3D0LXCM3EIMbgJxQ7", None),
+    ],
+)
+def test_shapes_inside_token_runs_are_found_and_tokens_leave_no_memo(token, rule):
+    """The shape memo has token runs blanked (their letters change per request)."""
+    anchors = Anchors(list(DETECTORS))
+    url = "https://shop.example.com/api/orders/{}/pay?ref={}&v={}Zf3D0LXCM3EIMbgJ&locale=en-GB"
+    for n, letters in enumerate(("Kq", "kQ", "q7")):  # three shapes of token
+        text = url.format(n, token, letters)
+        found = {name for _, _, name in anchors.secrets(text)}
+        assert found == ({rule} if rule else set()), text
+    assert len(anchors._by_shape) == 1  # one shape for three tokens
+
+
+@pytest.mark.parametrize(
     "inner",
     [
         'curl -H "Authorization: Basic dXNlcjpwYXNzd29yZA==" https://x.test',

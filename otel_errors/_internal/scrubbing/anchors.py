@@ -88,8 +88,12 @@ class Anchors:
     def __init__(self, detectors: list[Detector]) -> None:
         """Compiles the searches."""
         shapes = {t for d in detectors for t in d.triggers if isinstance(t, bytes)}
+        if any(b"  " in shape or shape.endswith(b" ") for shape in shapes):
+            # ``_shapes_in_tokens`` relies on it: a blanked token run is no part of a match.
+            raise ValueError("a shape holds two spaces in a row or ends with one")
         self._shapes = _shape_searches(detectors, [t for t in shapes if _DIGITS not in t])
         self._digit_shapes = _shape_searches(detectors, list(shapes))  # after four digits
+        self._longest_shape = max(map(len, shapes), default=0)
         self._literals = _literal_search([d for d in detectors if not d.token])
         self._tokens = _literal_search([d for d in detectors if d.token])
         self._scanners = tuple(d for d in detectors if not d.triggers)
@@ -130,17 +134,23 @@ class Anchors:
         """
         encoded = text.encode("ascii", "replace")  # one byte per character: positions match
         shape = b" " + encoded.translate(_SHAPES)  # see ``shape_of``
+        remembered_as = shape
         windows = [(0, len(text), self._literals)]
+        tokens: list[tuple[int, int]] = []
         if len(text) >= _RUN_LENGTH:
             runs = encoded.translate(_RUNS)
             index = runs.find(_RUN)
             if index != -1:
-                tokens, shape = _runs(encoded, runs, index, shape)
-                windows += [(start, end, self._tokens) for start, end in tokens]
-        memo = self._by_shape.get(shape)
+                tokens, shape, remembered_as = _runs(encoded, runs, index, shape)
+                windows += [
+                    (max(0, start - _RUN_LENGTH), end, self._tokens) for start, end in tokens
+                ]
+        memo = self._by_shape.get(remembered_as)
         if memo is None:
-            memo = self._shape_anchors(shape)
+            memo = self._shape_anchors(remembered_as)
         starts: dict[Detector, list[int]] = dict(memo)  # lists shared: never changed in place
+        if tokens:
+            self._shapes_in_tokens(shape, tokens, starts)
         for start, end, (literals, branches) in windows:
             # ``search`` from each match's end finds what ``finditer`` would (no literal
             # is empty), without its iterator: most values hold no literal at all.
@@ -151,6 +161,34 @@ class Anchors:
                     starts[detector] = [*starts.get(detector, ()), match.start() - back]
                 match = literals.search(text, match.end(), end)
         return starts
+
+    def _shapes_in_tokens(
+        self, shape: bytes, tokens: list[tuple[int, int]], starts: dict[Detector, list[int]]
+    ) -> None:
+        """Adds to ``starts`` the shapes that overlap a token run (left out of the memo).
+
+        A token's letters change from one request to the next, so the memo's shape has
+        its token runs blanked (see ``_runs``); a shape match overlapping a run (an
+        IBAN or a fiscal code written without spaces is such a run) is looked for here,
+        near each run, in the shape that holds it. A blanked run, with the spaces on
+        both sides of it, cannot be part of a match: no shape holds two spaces in a
+        row, nor starts with one followed by another.
+        """
+        searches = self._digit_shapes if _DIGITS in shape else self._shapes
+        reach = self._longest_shape - 1
+        for start, end in tokens:
+            first, last = start + 1, end + 1  # the run in the shape, one longer than the text
+            for search, branches in searches:
+                bound = last + reach
+                match = search.search(shape, max(0, first - reach), bound)
+                while match is not None:
+                    if match.end() > first:  # it overlaps the run (it starts before ``last``)
+                        detectors, shift = branches[match.lastindex]  # type: ignore[index]
+                        for detector in detectors:
+                            known = starts.get(detector, ())
+                            if match.start() - shift not in known:  # two runs, one match
+                                starts[detector] = [*known, match.start() - shift]
+                    match = search.search(shape, match.start() + 1, bound)
 
     def _shape_anchors(self, shape: bytes) -> list[tuple[Detector, list[int]]]:
         by_detector: dict[Detector, list[int]] = {}
@@ -170,31 +208,42 @@ class Anchors:
 
 def _runs(
     encoded: bytes, runs: bytes, index: int, shape: bytes
-) -> tuple[list[tuple[int, int]], bytes]:
-    """Token windows in a value, and its ``shape`` with its ids left out.
+) -> tuple[list[tuple[int, int]], bytes, bytes]:
+    """Token runs in a value, its ``shape`` with its ids left out, and that shape to remember.
 
     ``encoded`` is the value in ASCII, ``runs`` its translation by ``_RUNS`` and
     ``index`` where its first run of 16 letters, digits, ``_`` or ``-`` starts. A
     provider token is such a run or starts one (``AKIA...``, ``ghp_...``, the header
-    of a JWT), or ends its literal just before one (``bedrock-api-key-...``): each
-    window reaches 16 characters before its run. A run of lower-case hexadecimal and
-    dashes with a letter in it is an id (UUID, trace id, digest), no token: each
-    token family has a letter past ``f`` or an upper-case one in its prefix; it
-    becomes spaces in the shape. A run of digits alone may be a card number: neither.
+    of a JWT), or ends its literal just before one (``bedrock-api-key-...``). A run of
+    lower-case hexadecimal and dashes with a letter in it is an id (UUID, trace id,
+    digest), no token: each token family has a letter past ``f`` or an upper-case one
+    in its prefix; it becomes spaces in the shape. A run of digits alone may be a card
+    number: neither. The shape remembered has the token runs blanked too: a token's
+    letters change per request, and the shapes overlapping it are looked for apart
+    (``Anchors._shapes_in_tokens``).
     """
     tokens: list[tuple[int, int]] = []
-    blanked: bytearray | None = None
+    ids: list[tuple[int, int]] = []
     while index != -1:
         end = runs.find(b" ", index)
         end = len(runs) if end == -1 else end
         run = encoded[index:end]  # stripped as bytes: several times faster than as str
         if run.strip(_ID_CHARS):  # a letter past f, or upper case
-            tokens.append((max(0, index - _RUN_LENGTH), end))
+            tokens.append((index, end))
         elif run.strip(_DIGITS_AND_DASHES):
-            blanked = bytearray(shape) if blanked is None else blanked
-            blanked[index + 1 : end + 1] = b" " * (end - index)  # the shape is one longer
+            ids.append((index, end))
         index = runs.find(_RUN, end)
-    return tokens, shape if blanked is None else bytes(blanked)
+    if not tokens and not ids:
+        return tokens, shape, shape
+    blanked = bytearray(shape)
+    for start, end in ids:
+        blanked[start + 1 : end + 1] = b" " * (end - start)  # the shape is one longer
+    seen = bytes(blanked) if ids else shape
+    if not tokens:
+        return tokens, seen, seen
+    for start, end in tokens:
+        blanked[start + 1 : end + 1] = b" " * (end - start)
+    return tokens, seen, bytes(blanked)
 
 
 def _shape_searches(
