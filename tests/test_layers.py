@@ -186,6 +186,7 @@ INTERPRETER_STATE: dict[str, dict[str, str]] = {
         "_backward_verdicts": "memo of a pure function of the key",
         "_keyless": "memo of a pure function of the value's template",
     },
+    "_internal.scrubbing.templates": {"_last": "memo of a pure function of the text"},
     "_internal.pipeline.setup": {"_lock": "one setup at a time"},
     "_internal.pipeline.sdk_patch": {"_installed": "the SDK class is patched once"},
     "_internal.export.local": {"_announced": "the local-files notice is printed once"},

@@ -60,8 +60,17 @@ _RUNS = bytes(
     for i in range(256)
 )
 """Letters, digits, ``_`` and ``-`` (which tokens hold) become ``w``, the rest a space."""
-_ID_CHARS = b"0123456789abcdef-"
-_DIGITS_AND_DASHES = b"0123456789-"
+_CLASSES = bytes(
+    ord("t")
+    if chr(i) in string.ascii_uppercase + "ghijklmnopqrstuvwxyz_"
+    else ord("h")
+    if chr(i) in "abcdef"
+    else 32
+    for i in range(256)
+)
+"""A token's characters (upper case, a letter past ``f``, ``_``) become ``t``, an id's
+letters (``a`` to ``f``) ``h``: a run holding a ``t`` is a token, else one holding an
+``h`` an id."""
 _RUN_LENGTH = 16
 _RUN = b"w" * _RUN_LENGTH
 """The shortest run of word characters a token family needs (``whsec_`` and ten more)."""
@@ -94,6 +103,7 @@ class Anchors:
         self._shapes = _shape_searches(detectors, [t for t in shapes if _DIGITS not in t])
         self._digit_shapes = _shape_searches(detectors, list(shapes))  # after four digits
         self._longest_shape = max(map(len, shapes), default=0)
+        self._common = b"99" if all(b"99" in shape for shape in shapes) else b""
         self._literals = _literal_search([d for d in detectors if not d.token])
         self._tokens = _literal_search([d for d in detectors if d.token])
         self._scanners = tuple(d for d in detectors if not d.triggers)
@@ -137,11 +147,12 @@ class Anchors:
         remembered_as = shape
         windows = [(0, len(text), self._literals)]
         tokens: list[tuple[int, int]] = []
+        ids: list[tuple[int, int]] = []
         if len(text) >= _RUN_LENGTH:
             runs = encoded.translate(_RUNS)
             index = runs.find(_RUN)
             if index != -1:
-                tokens, shape, remembered_as = _runs(encoded, runs, index, shape)
+                tokens, ids, remembered_as = _runs(encoded, runs, index, shape)
                 windows += [
                     (max(0, start - _RUN_LENGTH), end, self._tokens) for start, end in tokens
                 ]
@@ -150,7 +161,7 @@ class Anchors:
             memo = self._shape_anchors(remembered_as)
         starts: dict[Detector, list[int]] = dict(memo)  # lists shared: never changed in place
         if tokens:
-            self._shapes_in_tokens(shape, tokens, starts)
+            self._shapes_in_tokens(shape, tokens, ids, starts)
         for start, end, (literals, branches) in windows:
             # ``search`` from each match's end finds what ``finditer`` would (no literal
             # is empty), without its iterator: most values hold no literal at all.
@@ -163,32 +174,40 @@ class Anchors:
         return starts
 
     def _shapes_in_tokens(
-        self, shape: bytes, tokens: list[tuple[int, int]], starts: dict[Detector, list[int]]
+        self,
+        shape: bytes,
+        tokens: list[tuple[int, int]],
+        ids: list[tuple[int, int]],
+        starts: dict[Detector, list[int]],
     ) -> None:
         """Adds to ``starts`` the shapes that overlap a token run (left out of the memo).
 
         A token's letters change from one request to the next, so the memo's shape has
         its token runs blanked (see ``_runs``); a shape match overlapping a run (an
         IBAN or a fiscal code written without spaces is such a run) is looked for here,
-        near each run, in the shape that holds it. A blanked run, with the spaces on
-        both sides of it, cannot be part of a match: no shape holds two spaces in a
-        row, nor starts with one followed by another.
+        near each run, in ``shape`` (ids not blanked: a match overlapping one is left
+        out, as the memo's shape leaves it out). A blanked run, with the spaces on both
+        sides of it, cannot be part of a match: no shape holds two spaces in a row, nor
+        ends with one. Every shape holds ``common`` (two digits): a window without it
+        is not searched.
         """
-        searches = self._digit_shapes if _DIGITS in shape else self._shapes
         reach = self._longest_shape - 1
         for start, end in tokens:
             first, last = start + 1, end + 1  # the run in the shape, one longer than the text
+            low, high = max(0, first - reach), last + reach
+            if shape.find(self._common, low, high) == -1:
+                continue
+            searches = self._digit_shapes if shape.find(_DIGITS, low, high) != -1 else self._shapes
             for search, branches in searches:
-                bound = last + reach
-                match = search.search(shape, max(0, first - reach), bound)
+                match = search.search(shape, low, high)
                 while match is not None:
-                    if match.end() > first:  # it overlaps the run (it starts before ``last``)
+                    if match.end() > first and not _overlaps(match, ids):  # it overlaps the run
                         detectors, shift = branches[match.lastindex]  # type: ignore[index]
                         for detector in detectors:
                             known = starts.get(detector, ())
                             if match.start() - shift not in known:  # two runs, one match
                                 starts[detector] = [*known, match.start() - shift]
-                    match = search.search(shape, match.start() + 1, bound)
+                    match = search.search(shape, match.start() + 1, high)
 
     def _shape_anchors(self, shape: bytes) -> list[tuple[Detector, list[int]]]:
         by_detector: dict[Detector, list[int]] = {}
@@ -206,10 +225,15 @@ class Anchors:
         return memo
 
 
+def _overlaps(match: re.Match[bytes], ids: list[tuple[int, int]]) -> bool:
+    """Whether ``match`` (in a shape, one longer than the text) overlaps one of ``ids``."""
+    return any(match.start() <= end and match.end() > start + 1 for start, end in ids)
+
+
 def _runs(
     encoded: bytes, runs: bytes, index: int, shape: bytes
-) -> tuple[list[tuple[int, int]], bytes, bytes]:
-    """Token runs in a value, its ``shape`` with its ids left out, and that shape to remember.
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]], bytes]:
+    """Token runs and id runs in a value, and its ``shape`` to remember, both left out.
 
     ``encoded`` is the value in ASCII, ``runs`` its translation by ``_RUNS`` and
     ``index`` where its first run of 16 letters, digits, ``_`` or ``-`` starts. A
@@ -217,33 +241,27 @@ def _runs(
     of a JWT), or ends its literal just before one (``bedrock-api-key-...``). A run of
     lower-case hexadecimal and dashes with a letter in it is an id (UUID, trace id,
     digest), no token: each token family has a letter past ``f`` or an upper-case one
-    in its prefix; it becomes spaces in the shape. A run of digits alone may be a card
-    number: neither. The shape remembered has the token runs blanked too: a token's
-    letters change per request, and the shapes overlapping it are looked for apart
-    (``Anchors._shapes_in_tokens``).
+    in its prefix. A run of digits alone may be a card number: neither. Ids and tokens
+    become spaces in the shape remembered: both change per request, and the shapes
+    overlapping a token are looked for apart (``Anchors._shapes_in_tokens``).
     """
     tokens: list[tuple[int, int]] = []
     ids: list[tuple[int, int]] = []
+    classes = encoded.translate(_CLASSES)
     while index != -1:
         end = runs.find(b" ", index)
         end = len(runs) if end == -1 else end
-        run = encoded[index:end]  # stripped as bytes: several times faster than as str
-        if run.strip(_ID_CHARS):  # a letter past f, or upper case
+        if classes.find(b"t", index, end) != -1:
             tokens.append((index, end))
-        elif run.strip(_DIGITS_AND_DASHES):
+        elif classes.find(b"h", index, end) != -1:
             ids.append((index, end))
         index = runs.find(_RUN, end)
     if not tokens and not ids:
-        return tokens, shape, shape
+        return tokens, ids, shape
     blanked = bytearray(shape)
-    for start, end in ids:
+    for start, end in ids + tokens:
         blanked[start + 1 : end + 1] = b" " * (end - start)  # the shape is one longer
-    seen = bytes(blanked) if ids else shape
-    if not tokens:
-        return tokens, seen, seen
-    for start, end in tokens:
-        blanked[start + 1 : end + 1] = b" " * (end - start)
-    return tokens, seen, bytes(blanked)
+    return tokens, ids, bytes(blanked)
 
 
 def _shape_searches(
