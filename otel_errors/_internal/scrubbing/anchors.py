@@ -118,8 +118,11 @@ class Anchors:
         if remembered is not None:
             starts = remembered
         else:
-            starts = self._starts(text)
-            if template is not None and b"%" not in template:  # ``%40``: a literal with digits
+            starts, tokens = self._starts(text)
+            # Not remembered: a value with ``%40`` (a literal with digits) and one holding a
+            # token, whose letters change per request (its template would not come back,
+            # and would push out templates that do).
+            if template is not None and not tokens and b"%" not in template:
                 if len(self._by_template) >= _SHAPES_REMEMBERED:
                     self._by_template.clear()
                 self._by_template[template] = starts
@@ -132,8 +135,8 @@ class Anchors:
                     found.append((start, end, detector.name))
         return found
 
-    def _starts(self, text: str) -> dict[Detector, list[int]]:
-        """The detectors worth running on ``text``, each with its anchors.
+    def _starts(self, text: str) -> tuple[dict[Detector, list[int]], bool]:
+        """The detectors worth running on ``text``, each with its anchors; if it holds a token.
 
         What the shapes anchor is remembered by shape: a log line or message built
         from one template has one shape whatever its numbers and words. Identifiers
@@ -171,7 +174,7 @@ class Anchors:
                 for detector in detectors:
                     starts[detector] = [*starts.get(detector, ()), match.start() - back]
                 match = literals.search(text, match.end(), end)
-        return starts
+        return starts, bool(tokens)
 
     def _shapes_in_tokens(
         self,

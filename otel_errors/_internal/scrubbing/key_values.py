@@ -95,6 +95,9 @@ a value's opening quote after a space (``key "x"``), a comma after a quoted key
 (``setenv("TOKEN", "x")``) and the end of an XML tag (``<password>x``). Each
 alternative starts with a plain character, so ``re`` skips to the candidates in C.
 """
+_KEY = _BACKWARDS.groupindex["key"]
+_SEPARATOR = _BACKWARDS.groupindex["separator"]
+"""Group numbers: a look-up by name costs a dictionary search per match."""
 _GETTERS = ("get", "fetch", "read", "load", "lookup", "find", "has", "delete", "remove")
 """A call of a function named so takes a secret's name, not the secret."""
 _STATEMENT_END = re.compile(r"[ \t]*(?:[;,)}\]]|$)", re.MULTILINE)
@@ -117,13 +120,13 @@ def key_values(text: str, _: list[int]) -> list[tuple[int, int]]:
     named = False  # a key names a secret (or a type): what is found may depend on digits
     match = _BACKWARDS.search(backwards)  # ``search`` from each end: ``finditer`` costs more
     while match is not None:
-        key = match["key"]
+        key = match.group(_KEY)
         verdict = verdicts.get(key)
         if verdict is None:
             verdict = _judge_backwards(key)
         if verdict:
             named = True
-            span = _value_of(text, match, length - match.end("separator"), verdict)
+            span = _value_of(text, match, length - match.end(_SEPARATOR), verdict)
             if span is not None:
                 spans.append(span)
         match = _BACKWARDS.search(backwards, match.end())
@@ -377,7 +380,7 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
     if (
         not plain
         and (_ALREADY_REDACTED.match(text, start) or text.startswith(_TEMPLATE_STARTS, start))
-    ) or ("\n" in operator.group() and _NEXT_KEY.match(text, start)):
+    ) or (text.find("\n", separator, start) != -1 and _NEXT_KEY.match(text, start)):
         return None  # ours already, a template (${DB_PASSWORD}), or no value and the next key
     span = None if plain else _quoted(text, start)
     if span is None and text[separator] == ",":
