@@ -673,6 +673,15 @@ def test_shapes_inside_token_runs_are_found_and_tokens_leave_no_memo(token, rule
     assert len(anchors._by_shape) == 1  # one shape for three tokens
 
 
+def test_a_card_inside_a_token_run_and_one_after_it_are_both_found(redactor):
+    """Anchors from the memo and from a token's window reach the finder in text order."""
+    text = "/5901775188rhdi51a3f-f9da57dc7-4111111111111111=4111111111111111"
+    assert redactor.redact_text(text) == (
+        "/5901775188rhdi51a3f-f9da57dc7-[REDACTED:card]=[REDACTED:card]",
+        ("card", "card"),
+    )
+
+
 @pytest.mark.parametrize(
     "inner",
     [

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import string
+from bisect import insort
 from typing import TYPE_CHECKING
 
 from otel_errors._internal.scrubbing.templates import template_of
@@ -207,9 +208,11 @@ class Anchors:
                     if match.end() > first and not _overlaps(match, ids):  # it overlaps the run
                         detectors, shift = branches[match.lastindex]  # type: ignore[index]
                         for detector in detectors:
-                            known = starts.get(detector, ())
+                            known = starts.get(detector, [])
                             if match.start() - shift not in known:  # two runs, one match
-                                starts[detector] = [*known, match.start() - shift]
+                                # In text order, as the finders read them (a card's skip).
+                                starts[detector] = merged = known.copy()
+                                insort(merged, match.start() - shift)
                     match = search.search(shape, match.start() + 1, high)
 
     def _shape_anchors(self, shape: bytes) -> list[tuple[Detector, list[int]]]:
