@@ -35,7 +35,7 @@ fi
 # The compiled engine's extension modules live in the checkout only during the first
 # run: they take precedence over the .py files, so one that outlived its source would
 # test stale code. Removed before the build and on exit.
-remove_compiled_engine() { rm -f otel_errors/_internal/scrubbing/*.so ./*__mypyc.*.so; }
+remove_compiled_engine() { find . -maxdepth 1 -name '*__mypyc.*.so' -delete; find otel_errors -name '*.so' -delete; }
 servers_started=
 on_exit() {
   remove_compiled_engine
