@@ -389,6 +389,11 @@ def test_validators():
     assert luhn_ok("4111111111111111")
     assert not luhn_ok("4111111111111112")
     assert not luhn_ok("1111111111111111")  # no card network starts with 1
+    assert luhn_ok("2221 0000 0000 0009")  # Mastercard's 2-series: 2221 to 2720
+    assert not luhn_ok("2721000000000004")  # Luhn holds, the issuer range does not
+    assert luhn_ok("378282246310005")
+    assert not luhn_ok("3782822463100052")  # American Express numbers have 15 digits
+    assert not luhn_ok("\u0664" + "\u0661" * 15)  # digits of another script pass isdigit()
     assert iban_ok("GB82 WEST 1234 5698 7654 32")
     assert not iban_ok("GB82 WEST 1234 5698 7654 33")
 

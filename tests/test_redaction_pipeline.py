@@ -20,7 +20,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 from otel_errors._internal.config.settings import Settings
 from otel_errors._internal.export.redaction import (
@@ -144,6 +145,37 @@ def test_a_span_of_another_class_is_redacted_from_its_properties(redactor):
     assert exported.name == "GET /reset?token=[REDACTED:key_value]"
     assert exported.attributes == {"db.statement": "SELECT 1 -- mail [REDACTED:email]", "n": 1}
     assert exported.status.description == "sent to [REDACTED:email]"
+
+
+class _OwnSpan(ReadableSpan):
+    """Not the SDK's own class: read through its properties."""
+
+
+@pytest.mark.parametrize("span_class", [ReadableSpan, _OwnSpan])
+def test_a_rebuilt_span_keeps_everything_the_redaction_left_alone(redactor, span_class):
+    """Context, parent, kind, times and scope are copied as the span holds them."""
+    context = SpanContext(trace_id=0xABC, span_id=0x12, is_remote=False)
+    parent = SpanContext(trace_id=0xABC, span_id=0x34, is_remote=True)
+    scope = InstrumentationScope("shop.orders", "1.2", "https://schema", {"team": "pay"})
+    span = span_class(
+        name="POST /orders",
+        context=context,
+        parent=parent,
+        attributes={"url.full": "https://shop.example.com/?token=abc12345token"},
+        kind=SpanKind.CLIENT,
+        start_time=1_700_000_000_000_000_001,
+        end_time=1_700_000_000_500_000_002,
+        instrumentation_scope=scope,
+    )
+    exported = redact_span(span, redactor, [])
+    assert exported is not span
+    assert exported.attributes == {
+        "url.full": "https://shop.example.com/?token=[REDACTED:key_value]"
+    }
+    assert (exported.context, exported.parent, exported.kind) == (context, parent, SpanKind.CLIENT)
+    assert (exported.start_time, exported.end_time) == (span.start_time, span.end_time)
+    assert exported.instrumentation_scope is scope
+    assert (exported.name, exported.resource) == (span.name, span.resource)
 
 
 def test_clean_spans_are_exported_as_they_are(pipeline):

@@ -34,6 +34,7 @@ from otel_errors._internal.recording.sdk_internals import (
     HashOnceResource,
     finished_fields,
     held_dict,
+    rebuilt_span,
 )
 from otel_errors._internal.scrubbing import DROP
 
@@ -121,19 +122,14 @@ def redact_span(
         and resource is original_resource
     ):
         return span
-    return ReadableSpan(
+    return rebuilt_span(
+        span,
         name=name,
-        context=span.context,
-        parent=span.parent,
         resource=resource,
         attributes=attributes,
         events=events,
         links=links,
-        kind=span.kind,
         status=status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
     )
 
 

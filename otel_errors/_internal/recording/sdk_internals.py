@@ -19,7 +19,8 @@ job. These are the places, each for a reason the SDK offers no public way to ser
   The plain dictionary inside the SDK's ``BoundedAttributes`` is read the same way
   (``held_dict``): reading the mapping itself costs a Python call per key. What the
   exporting processor and the export redaction read of every span is read in one
-  call (``ended_state``, ``finished_fields``), the status description and sampled
+  call (``ended_state``, ``finished_fields``; a redacted copy is built from the fields
+  too, ``rebuilt_span``), the status description and sampled
   flag from the fields of the API's ``Status`` and ``SpanContext``, an empty event or
   link list as ``()`` (its own truth test is a Python call): each property is a
   Python call, and in a real client call, between socket reads, each costs several
@@ -197,6 +198,40 @@ def finished_fields(
         held_dict(attributes, finished=True),
         span.events,
         span.links,
+    )
+
+
+def rebuilt_span(
+    span: ReadableSpan,
+    *,
+    name: str,
+    resource: Resource,
+    attributes: Mapping[str, Any] | None,
+    events: Sequence[Event],
+    links: Sequence[Link],
+    status: Status,
+) -> ReadableSpan:
+    """A copy of the finished ``span`` with these parts; its other fields read as held."""
+    if _READ_SPAN_FIELDS and type(span) is ReadableSpan:
+        fields: Any = span
+        context, parent, kind = fields._context, fields._parent, fields._kind
+        start, end, scope = fields._start_time, fields._end_time, fields._instrumentation_scope
+    else:
+        context, parent, kind = span.context, span.parent, span.kind
+        start, end, scope = span.start_time, span.end_time, span.instrumentation_scope
+    return ReadableSpan(
+        name=name,
+        context=context,
+        parent=parent,
+        resource=resource,
+        attributes=attributes,
+        events=events,
+        links=links,
+        kind=kind,
+        status=status,
+        start_time=start,
+        end_time=end,
+        instrumentation_scope=scope,
     )
 
 

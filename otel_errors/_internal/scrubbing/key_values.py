@@ -95,8 +95,10 @@ a value's opening quote after a space (``key "x"``), a comma after a quoted key
 (``setenv("TOKEN", "x")``) and the end of an XML tag (``<password>x``). Each
 alternative starts with a plain character, so ``re`` skips to the candidates in C.
 """
-_KEY = _BACKWARDS.groupindex["key"]
-_SEPARATOR = _BACKWARDS.groupindex["separator"]
+_KEY, _SEPARATOR, _OPERATOR_GROUP, _CALL_GROUP, _SINGLE_CALL_GROUP, _OPENING_GROUP = (
+    _BACKWARDS.groupindex[name]
+    for name in ("key", "separator", "operator", "call", "single_call", "opening")
+)
 """Group numbers: a look-up by name costs a dictionary search per match."""
 _GETTERS = ("get", "fetch", "read", "load", "lookup", "find", "has", "delete", "remove")
 """A call of a function named so takes a secret's name, not the secret."""
@@ -149,12 +151,12 @@ def _value_of(
     """The value after the key of ``match`` (a backwards match) and its separator."""
     if verdict == _TYPE_WORD and not follows_key(text, separator):
         return None  # var token string = "x": the variable before the type is the key
-    if match["call"] is not None or match["single_call"] is not None:
-        return _called_with(text, match["key"][::-1], separator + 1)
-    if match["opening"] is not None:
+    if match[_CALL_GROUP] is not None or match[_SINGLE_CALL_GROUP] is not None:
+        return _called_with(text, match[_KEY][::-1], separator + 1)
+    if match[_OPENING_GROUP] is not None:
         return _statement_value(text, len(text) - 1 - match.start())
     span = _value_at(text, separator)
-    if span is not None and match["operator"] is not None and _is_code(text, span, match):
+    if span is not None and match[_OPERATOR_GROUP] is not None and _is_code(text, span, match):
         return None
     return span
 
@@ -216,7 +218,7 @@ def _is_code(text: str, span: tuple[int, int], match: re.Match[str]) -> bool:
     if _CALL.match(value):
         return True
     name = value.rsplit(".", 1)
-    key = match["key"][::-1].rsplit(".", 1)[-1]
+    key = match[_KEY][::-1].rsplit(".", 1)[-1]
     return len(name) == 2 and name[1].lower() == key.lower()  # noqa: PLR2004
 
 
@@ -380,7 +382,11 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
     if (
         not plain
         and (_ALREADY_REDACTED.match(text, start) or text.startswith(_TEMPLATE_STARTS, start))
-    ) or (text.find("\n", separator, start) != -1 and _NEXT_KEY.match(text, start)):
+    ) or (
+        start - separator > 1  # a line break takes a character after the separator
+        and text.find("\n", separator, start) != -1
+        and _NEXT_KEY.match(text, start)
+    ):
         return None  # ours already, a template (${DB_PASSWORD}), or no value and the next key
     span = None if plain else _quoted(text, start)
     if span is None and text[separator] == ",":
@@ -390,13 +396,14 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
         match = (_SPACED if spaced and separator else _UNQUOTED).match(text, start)
         if match is None or match.end() - start < _MIN_UNQUOTED:
             return None
-        unquoted = match.group().rstrip(",;)}]>")
-        if unquoted.endswith(_ESCAPE_AT_END):  # a quote escaped in a JSON string ends it
-            unquoted = unquoted.removesuffix('"').removesuffix("'").rstrip("\\")
-        span = start, start + len(unquoted)
-    value = text[span[0] : span[1]]
+        value = match.group().rstrip(",;)}]>")
+        if value.endswith(_ESCAPE_AT_END):  # a quote escaped in a JSON string ends it
+            value = value.removesuffix('"').removesuffix("'").rstrip("\\")
+        span = start, start + len(value)
+    else:
+        value = text[span[0] : span[1]]
     if (
-        not value.strip()
+        not (plain or value.strip())  # a plain value starts with a letter or digit
         or (_may_be_placeholder(value) and _PLACEHOLDER.match(value))
         or documented_example(value)
     ):

@@ -18,7 +18,7 @@ import ipaddress
 import itertools
 import re
 
-_DOUBLED = str.maketrans("0123456789", "0246813579")
+_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
 """Luhn doubles every second digit and adds the digits of the product: 7 -> 14 -> 5."""
 
 
@@ -33,18 +33,23 @@ def _card_network(digits: str) -> bool:
     the whole range is issued.
     Epoch milliseconds (13 digits starting with 1) are not UATP numbers.
     """
-    length, first, head = len(digits), digits[0], int(digits[:4])
+    length, first, head = len(digits), digits[0], digits[:4]  # ASCII digits: compared as text
     if first == "1":
         return length == 15  # noqa: PLR2004
     if first == "2":
-        return (2200 <= head <= 2204 and length >= 16) or (2221 <= head <= 2720 and length == 16)  # noqa: PLR2004
-    if first == "3":
-        if head // 100 in (34, 37):
-            return length == 15  # noqa: PLR2004
-        return (3528 <= head <= 3589 and length >= 16) or (  # noqa: PLR2004
-            (3000 <= head <= 3059 or head // 100 in (36, 38, 39)) and length >= 14  # noqa: PLR2004
+        return ("2200" <= head <= "2204" and length >= 16) or (  # noqa: PLR2004
+            "2221" <= head <= "2720" and length == 16  # noqa: PLR2004
         )
-    if first == "5" and 51 <= head // 100 <= 55:  # noqa: PLR2004
+    if first == "3":
+        if head[:2] in ("34", "37"):
+            return length == 15  # noqa: PLR2004
+        return (
+            ("3528" <= head <= "3589" and length >= 16)
+            or (  # noqa: PLR2004
+                ("3000" <= head <= "3059" or head[:2] in ("36", "38", "39")) and length >= 14  # noqa: PLR2004
+            )
+        )
+    if first == "5" and "51" <= head[:2] <= "55":
         return length == 16  # noqa: PLR2004
     return first in "56" or (first == "4" and length in (13, 16, 19))
 
@@ -56,17 +61,18 @@ def luhn_ok(text: str) -> bool:
     one time in ten) from being taken for cards.
     """
     compact = text if text.isdigit() else text.replace(" ", "").replace("-", "")
-    if not 12 <= len(compact) <= 19 or not compact.isdigit():  # noqa: PLR2004
-        return False
+    if not 12 <= len(compact) <= 19 or not compact.isdigit() or not compact.isascii():  # noqa: PLR2004
+        return False  # ``isdigit`` takes other scripts' digits too: no card has them
     if compact.count(compact[0]) == len(compact) or not _card_network(compact):
         return False
     return luhn_sum_ok(compact)
 
 
 def luhn_sum_ok(digits: str) -> bool:
-    """The Luhn (mod 10) check over a string of digits."""
-    doubled = digits[-1::-2] + digits[-2::-2].translate(_DOUBLED)
-    return (sum(doubled.encode()) - 48 * len(doubled)) % 10 == 0  # byte sum = digit sum
+    """The Luhn (mod 10) check over a string of ASCII digits: bytes, summed in C."""
+    raw = digits.encode("ascii")
+    doubled = raw[-2::-2].translate(_DOUBLED)
+    return (sum(raw[-1::-2]) + sum(doubled) - 48 * len(raw)) % 10 == 0  # byte sum = digit sum
 
 
 _IBAN_REGISTRY = (
