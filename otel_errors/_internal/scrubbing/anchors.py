@@ -119,7 +119,7 @@ class Anchors:
         if remembered is not None:
             starts = remembered
         else:
-            starts, tokens = self._starts(text)
+            starts, tokens = self._starts(text, template)
             # Not remembered: a value with ``%40`` (a literal with digits) and one holding a
             # token, whose letters change per request (its template would not come back,
             # and would push out templates that do).
@@ -136,7 +136,7 @@ class Anchors:
                     found.append((start, end, detector.name))
         return found
 
-    def _starts(self, text: str) -> tuple[dict[Detector, list[int]], bool]:
+    def _starts(self, text: str, template: bytes | None) -> tuple[dict[Detector, list[int]], bool]:
         """The detectors worth running on ``text``, each with its anchors; if it holds a token.
 
         What the shapes anchor is remembered by shape: a log line or message built
@@ -144,9 +144,13 @@ class Anchors:
         (UUIDs, trace ids, digests: runs of lower-case hexadecimal) hold neither tokens
         nor numbers of a family; they are left out of the shape, which then stays the
         same from one request's id to the next. (One function on purpose: it runs for
-        every value scanned, and a call costs what a few steps do.)
+        every value scanned, and a call costs what a few steps do.) An ASCII text's
+        ``template`` is its encoding with digits as ``0``, which every translation below
+        treats as any digit: it stands for the encoding.
         """
-        encoded = text.encode("ascii", "replace")  # one byte per character: positions match
+        encoded = (  # one byte per character: positions match
+            template if template is not None and text.isascii() else text.encode("ascii", "replace")
+        )
         shape = b" " + encoded.translate(_SHAPES)  # see ``shape_of``
         remembered_as = shape
         windows = [(0, len(text), self._literals)]

@@ -86,11 +86,18 @@ def scanning(pattern: str, validate: Callable[[str], bool]) -> Finder:
 _LOCAL_ASCII = string.ascii_letters + string.digits + "_.%+-"
 """Characters of a local part; a non-ASCII letter before them sends the search to ``re``."""
 _EMAIL_LOCAL_START = re.compile(r"[\s\S]*[^\w.%+-]")
-_EMAIL = re.compile(
+_EMAIL_SHAPE = (
     r"(?P<secret>[\w.%+-]{1,64}(?:@|%40)[^\W_][\w-]{0,62}(?:\.[^\W_][\w-]{0,62})*"
     r"\.(?:[^\W\d_]{2,24}|xn--[A-Za-z0-9-]{1,59}))(?![\w-])"
 )
 """Local part, ``@``, domain labels (internationalised ones too), a TLD of letters or punycode."""
+_EMAIL = re.compile(_EMAIL_SHAPE)
+_ASCII_EMAIL = re.compile(
+    _EMAIL_SHAPE.replace(r"[^\W\d_]", "[A-Za-z]")
+    .replace(r"[^\W_]", "[A-Za-z0-9]")
+    .replace(r"\w", "A-Za-z0-9_")
+)
+"""The same for an ASCII text: classes of ranges, which ``re`` checks faster than a word class."""
 
 
 def emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
@@ -104,7 +111,7 @@ def emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
             before = _EMAIL_LOCAL_START.match(text, window, at)  # a non-ASCII local part
             local = before.end() if before is not None else window
         if local < at:
-            match = _EMAIL.match(text, local)
+            match = (_ASCII_EMAIL if text.isascii() else _EMAIL).match(text, local)
             if match is not None:
                 spans.append(match.span("secret"))
     return spans

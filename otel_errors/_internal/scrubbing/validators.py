@@ -37,18 +37,14 @@ def _card_network(digits: str) -> bool:
     if first == "1":
         return length == 15  # noqa: PLR2004
     if first == "2":
-        return ("2200" <= head <= "2204" and length >= 16) or (  # noqa: PLR2004
-            "2221" <= head <= "2720" and length == 16  # noqa: PLR2004
-        )
+        mir = "2200" <= head <= "2204" and length >= 16  # noqa: PLR2004
+        return mir or ("2221" <= head <= "2720" and length == 16)  # noqa: PLR2004
     if first == "3":
         if head[:2] in ("34", "37"):
             return length == 15  # noqa: PLR2004
-        return (
-            ("3528" <= head <= "3589" and length >= 16)
-            or (  # noqa: PLR2004
-                ("3000" <= head <= "3059" or head[:2] in ("36", "38", "39")) and length >= 14  # noqa: PLR2004
-            )
-        )
+        jcb = "3528" <= head <= "3589" and length >= 16  # noqa: PLR2004
+        diners = "3000" <= head <= "3059" or head[:2] in ("36", "38", "39")
+        return jcb or (diners and length >= 14)  # noqa: PLR2004
     if first == "5" and "51" <= head[:2] <= "55":
         return length == 16  # noqa: PLR2004
     return first in "56" or (first == "4" and length in (13, 16, 19))
