@@ -110,7 +110,8 @@ DETECTORS: tuple[Detector, ...] = (
         anchored(
             rf"(?P<secret>ey[IJ]{_B64URL}{{6,}}(?:\.(?:{_B64URL}{{2,}}\.{_B64URL}*"
             rf"(?:\.{_B64URL}{{2,}}\.{_B64URL}{{2,}})?|\.{_B64URL}{{2,}}\.{_B64URL}{{2,}}\."
-            rf"{_B64URL}{{2,}})|(?<={_B64URL}{{16}})(?!{_B64URL}|\.{_B64URL})))",  # or a header
+            rf"{_B64URL}{{2,}}|ey{_B64URL}{{2,}})"  # cut after a JSON payload
+            rf"|(?<={_B64URL}{{16}})(?!{_B64URL}|\.{_B64URL})))",  # or after the header
             validate=jwt_ok,
         ),
         triggers=("eyJ", "eyI"),
@@ -156,10 +157,8 @@ DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "slack_token",
-        anchored(
-            r"(?P<secret>https://hooks\.slack\.com/(?:services|workflows|triggers)/"
-            r"[A-Za-z0-9/_-]{10,})",
-            back=8,
+        anchored(  # with any scheme or none: the path is the secret
+            r"(?P<secret>hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{10,})"
         ),
         triggers=("hooks.slack.com/",),
     ),
@@ -182,12 +181,12 @@ DETECTORS: tuple[Detector, ...] = (
     Detector("email", emails, triggers=("@", "%40")),  # %40: twice percent-encoded
     Detector(
         "iban",
-        longest_valid(
-            r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,7}(?:[ -]?[A-Z0-9]{1,4})?" + _NOT_AFTER,
+        longest_valid(  # grouped by four, or as people write them (NO 02 1503 75 77003)
+            r"[A-Z]{2} ?[0-9]{2}(?:[ .-]?[A-Za-z0-9]){11,30}" + _NOT_AFTER,
             check.iban_ok,
-            " -",
+            " -.",
         ),
-        triggers=(b" AA99",),  # a word starting with a country code and check digits
+        triggers=(b" AA99", b" AA 99"),  # a word starting with a country code, check digits
     ),
     Detector("card", cards, triggers=(b" 9999",)),  # a word starting with four digits
     Detector(
@@ -211,14 +210,15 @@ DETECTORS: tuple[Detector, ...] = (
         triggers=(b" AA99", b" AA 99", b" aa99", b" aa 99"),  # the first shared with IBANs
     ),
     Detector("es_dni", es_dnis, triggers=(b"9999999A", b"9999999 A", b"9999999a", b"9999999 a")),
-    Detector("fi_hetu", fi_hetus, triggers=(b"999999 999", b"999999A999")),
+    Detector("fi_hetu", fi_hetus, triggers=(b"999999 999", b"999999A999", b"999999a999")),
     Detector(
         "it_fiscal_code",
         anchored(
-            r"(?P<secret>[A-Z]{6}[0-9]{2}[A-Z][0-9]{2}[A-Z][0-9]{3}[A-Z])" + _NOT_AFTER,
+            r"(?P<secret>[A-Z]{6}[0-9]{2}[A-Z][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z])"
+            + _NOT_AFTER,
             validate=check.it_fiscal_code_ok,
         ),
-        triggers=(b" AAAAAA99A99A999A",),
+        triggers=(b" AAAAAA99A",),  # the rest may be letters (omocodia): the pattern reads it
     ),
     Detector(
         "phone",

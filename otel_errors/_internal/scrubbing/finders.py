@@ -101,7 +101,13 @@ _ASCII_EMAIL = re.compile(
 
 
 def emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
-    """E-mail addresses around each ``@`` (or ``%40`` in URLs) in ``starts``."""
+    """E-mail addresses around each ``@`` (or ``%40`` in URLs) in ``starts``.
+
+    Not the password and host of a URL (``scheme://user:password@host``): that is the
+    ``url_password`` rule's, which keeps the host and knows documentation's
+    placeholders (``user:password@``). Percent-encoded, a colon (``%3A``) is no part of
+    an address: such a URL is read in the value's decoded view.
+    """
     spans: list[tuple[int, int]] = []
     for at in starts:
         window = max(0, at - 64)
@@ -110,11 +116,21 @@ def emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
         if local > window and (text[local - 1].isalnum() or text[local - 1] == "_"):
             before = _EMAIL_LOCAL_START.match(text, window, at)  # a non-ASCII local part
             local = before.end() if before is not None else window
+        if (local > 0 and text[local - 1] == ":" and _in_user_information(text, local - 1)) or (
+            text.find("%3", local, at) != -1 and "%3a" in text[local:at].lower()
+        ):
+            continue  # a URL's user information, also percent-encoded (its decoded view tells)
         if local < at:
             match = (_ASCII_EMAIL if text.isascii() else _EMAIL).match(text, local)
             if match is not None:
                 spans.append(match.span("secret"))
     return spans
+
+
+def _in_user_information(text: str, colon: int) -> bool:
+    """Whether the ``:`` at ``colon`` separates a URL's user name from its password."""
+    scheme = text.rfind("://", max(0, colon - _MAX_USER - 3), colon)
+    return scheme != -1 and _URL_USER.fullmatch(text, scheme + 3, colon) is not None
 
 
 _CARD_CANDIDATE = re.compile(r"[0-9][0-9 -]{10,46}[0-9](?![A-Za-z0-9])")
@@ -224,9 +240,11 @@ def url_passwords(text: str, _: list[int]) -> list[tuple[int, int]]:
 
 _USERINFO = r"[^\s:/?#@\[\]\"'<>`{}|\\^]"
 """RFC 3986 user information: no delimiters, quotes or brackets (``"https://h:80";@x``)."""
+_MAX_USER = 128
 _URL_PASSWORD = anchored(
-    rf"://{_USERINFO}{{0,128}}:(?P<secret>{_USERINFO}{{1,256}})@", at_word_start=False
+    rf"://{_USERINFO}{{0,{_MAX_USER}}}:(?P<secret>{_USERINFO}{{1,256}})@", at_word_start=False
 )
+_URL_USER = re.compile(rf"{_USERINFO}{{0,{_MAX_USER}}}")
 
 
 def jwt_ok(token: str) -> bool:
@@ -292,7 +310,7 @@ def es_dnis(text: str, starts: list[int]) -> list[tuple[int, int]]:
     return spans
 
 
-_HETU = re.compile(r"[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Ya-y](?![A-Za-z0-9])")
+_HETU = re.compile(r"[0-9]{6}[-+A-FU-Ya-fu-y][0-9]{3}[0-9A-Ya-y](?![A-Za-z0-9])")
 
 
 def fi_hetus(text: str, starts: list[int]) -> list[tuple[int, int]]:

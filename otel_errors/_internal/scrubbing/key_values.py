@@ -46,11 +46,15 @@ _OPERATOR = re.compile(
     r"(?:[?:.+!=]{0,3}=>?|:|>|,|%3[DdAa])[ \t]{0,3}(?:(?:\r?\n){1,2}[ \t]{0,16})?@?"
 )
 """At a separator: the operator, up to three spaces, or up to two line breaks and an indent."""
-_UNQUOTED = re.compile(
-    r"(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+)?[^\s\"'&,;)}\]<>%]{0,512}"
-    r"(?:%(?!26|2[Cc])[^\s\"'&,;)}\]<>%]{0,512}){0,64}"
-)
+_UNQUOTED_BODY = r"[^\s\"'&,;)}\]<>%]{0,512}(?:%(?!26|2[Cc])[^\s\"'&,;)}\]<>%]{0,512}){0,64}"
+_SCHEMES = r"(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+"
+"""Common schemes: a line break may follow them (a wrapped header)."""
+_UNQUOTED = re.compile(f"(?:{_SCHEMES})?{_UNQUOTED_BODY}")
 """An unquoted value: up to a delimiter (``&`` and ``%26`` end a query parameter)."""
+_ANY_SCHEME = r"[A-Za-z][A-Za-z0-9!#$*+.^_|~-]{0,63}[ \t]+"
+_CREDENTIALS = re.compile(f"(?:{_SCHEMES}|{_ANY_SCHEME})?{_UNQUOTED_BODY}")
+"""An ``Authorization`` value: credentials after a scheme of any name (RFC 9110's
+``auth-scheme``: ``Api-Token x``, ``SSWS x``), or a credential alone."""
 _MIN_UNQUOTED = 3
 _SPACED = re.compile(r"(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)[ \t]+)?\S{1,512}")
 """An unquoted value after an operator between spaces: up to the next space."""
@@ -95,9 +99,9 @@ a value's opening quote after a space (``key "x"``), a comma after a quoted key
 (``setenv("TOKEN", "x")``) and the end of an XML tag (``<password>x``). Each
 alternative starts with a plain character, so ``re`` skips to the candidates in C.
 """
-_KEY, _SEPARATOR, _OPERATOR_GROUP, _CALL_GROUP, _SINGLE_CALL_GROUP, _OPENING_GROUP = (
+_KEY, _SEPARATOR, _OPERATOR_GROUP, _CALL_GROUP, _SINGLE_CALL_GROUP, _OPENING_GROUP, _TAG_GROUP = (
     _BACKWARDS.groupindex[name]
-    for name in ("key", "separator", "operator", "call", "single_call", "opening")
+    for name in ("key", "separator", "operator", "call", "single_call", "opening", "tag")
 )
 """Group numbers: a look-up by name costs a dictionary search per match."""
 _GETTERS = ("get", "fetch", "read", "load", "lookup", "find", "has", "delete", "remove")
@@ -155,14 +159,17 @@ def _value_of(
         return _called_with(text, match[_KEY][::-1], separator + 1)
     if match[_OPENING_GROUP] is not None:
         return _statement_value(text, len(text) - 1 - match.start())
-    span = _value_at(text, separator)
+    if match[_TAG_GROUP] is not None:
+        return _element_text(text, separator)
+    span = _value_at(text, separator, authorization=verdict == _AUTHORIZATION)
     if span is not None and match[_OPERATOR_GROUP] is not None and _is_code(text, span, match):
         return None
     return span
 
 
-_SECRET, _TYPE_WORD = 1, 2
-"""Verdicts on a key besides 0 (not secret): it names a secret, or it is a type name."""
+_SECRET, _TYPE_WORD, _AUTHORIZATION = 1, 2, 3
+"""Verdicts on a key besides 0 (not secret): it names a secret, it is a type name, or it
+names an HTTP authorization (its value is a scheme and credentials)."""
 _backward_verdicts: dict[str, int] = {}
 """Verdicts by key as read backwards (keys repeat across values; a lost insert costs a rescan)."""
 _keyless: dict[bytes, None] = {}
@@ -176,7 +183,13 @@ whatever its digits: such a template is not read again."""
 
 def _judge_backwards(backwards_key: str) -> int:
     key = backwards_key[::-1]
-    verdict = _TYPE_WORD if key in _TYPE_WORDS else _SECRET if _is_secret(key) else 0
+    if key in _TYPE_WORDS:
+        verdict = _TYPE_WORD
+    elif not _is_secret(key):
+        verdict = 0
+    else:
+        word = key_is_secret(key.strip(".-"))
+        verdict = _AUTHORIZATION if word in ("authorization", "auth") else _SECRET
     if len(_backward_verdicts) >= _CACHE_SIZE:
         _backward_verdicts.clear()
     _backward_verdicts[backwards_key] = verdict
@@ -367,7 +380,28 @@ def _is_secret(identifier: str) -> bool:
     return verdict
 
 
-def _value_at(text: str, separator: int) -> tuple[int, int] | None:
+def _element_text(text: str, separator: int) -> tuple[int, int] | None:
+    """The text of an XML element after the ``>`` at ``separator``, up to the next tag.
+
+    An element holds its value whole, spaces and line breaks included (a Jenkins
+    credential: ``<secret>{AQAAABAAA x}</secret>``), trimmed. With no tag after it
+    (a value cut short), it is read as a value after ``=`` is.
+    """
+    start = separator + 1
+    end = text.find("<", start, start + _MAX_QUOTED)
+    if end == -1:
+        return _value_at(text, separator)
+    element = text[start:end]
+    value = element.strip()
+    if not value or _ALREADY_REDACTED.match(value) or value.startswith(_TEMPLATE_STARTS):
+        return None
+    if (_may_be_placeholder(value) and _PLACEHOLDER.match(value)) or documented_example(value):
+        return None
+    start += len(element) - len(element.lstrip())
+    return start, start + len(value)
+
+
+def _value_at(text: str, separator: int, *, authorization: bool = False) -> tuple[int, int] | None:
     """The span of the value after the operator at ``separator``, if it may be a secret.
 
     After an operator between spaces (``secret = x``, a line of code or configuration)
@@ -393,7 +427,8 @@ def _value_at(text: str, separator: int) -> tuple[int, int] | None:
         return None
     if span is None:
         spaced = text[separator - 1 : separator] in " \t" and text[start - 1 : start] in " \t"
-        match = (_SPACED if spaced and separator else _UNQUOTED).match(text, start)
+        values = _CREDENTIALS if authorization else _SPACED if spaced and separator else _UNQUOTED
+        match = values.match(text, start)
         if match is None or match.end() - start < _MIN_UNQUOTED:
             return None
         value = match.group().rstrip(",;)}]>")

@@ -21,8 +21,8 @@ SECRET_WORDS = (
     "password", "passwd", "passphrase", "pwd", "secret", "token", "apikey", "accesskey",
     "privatekey", "authorization", "auth", "cookie", "setcookie", "session", "sessionid",
     "creditcard", "cardnumber", "ccnumber", "cvv", "cvc", "ssn", "socialsecurity",
-    "credential", "signature", "csrf", "xsrf", "jwt", "bearer", "iban", "pin", "pass", "pw",
-    "sig", "sid",
+    "credential", "creds", "signature", "csrf", "xsrf", "jwt", "bearer", "iban", "pin", "pass",
+    "pw", "sig", "sid",
 )  # fmt: skip
 """Words that make a key sensitive, after lower-casing and removing ``-_. `` separators."""
 

@@ -80,20 +80,29 @@ _IBAN_REGISTRY = (
 )
 _IBAN_LENGTHS = {entry[:2]: int(entry[2:]) for entry in _IBAN_REGISTRY.split()}
 """IBAN length per country, from the ISO 13616 registry (SWIFT's IBAN registry)."""
+_IBAN_IN_FOURS = re.compile(r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4})*(?:[ -]?[A-Z0-9]{1,4})?")
 
 
 def iban_ok(text: str) -> bool:
     """Whether ``text`` is an IBAN: its country's length and a valid mod-97 check.
 
-    Spaces and dashes are ignored; a country missing from the registry table may
-    have any IBAN length (15-34).
+    Spaces, dashes and dots are ignored. Written in the standard's groups of four (or
+    none), a country missing from the registry table may have any IBAN length
+    (15-34); grouped otherwise (``NO 02 1503 75 77003``), the country must be in the
+    table: a number in odd groups after two capitals is more often something else.
     """
-    compact = text.replace(" ", "").replace("-", "").upper()
-    if not compact.isalnum() or not compact.isascii():
-        return False
-    if len(compact) != _IBAN_LENGTHS.get(compact[:2], len(compact)) or not (
-        15 <= len(compact) <= 34  # noqa: PLR2004
+    written = text.replace(" ", "").replace("-", "").replace(".", "")
+    compact = written.upper()
+    if (
+        not compact.isalnum()
+        or not compact.isascii()
+        or written[4:] not in (compact[4:], written[4:].lower())
     ):
+        return False  # the account part in one case (``MC11...h79``; not ``LV80 bANK ...``)
+    known = _IBAN_LENGTHS.get(compact[:2])
+    if known is None and not _IBAN_IN_FOURS.fullmatch(text):
+        return False
+    if len(compact) != (known or len(compact)) or not 15 <= len(compact) <= 34:  # noqa: PLR2004
         return False
     rearranged = compact[4:] + compact[:4]
     number = int("".join(str(int(c, 36)) for c in rearranged))
@@ -302,10 +311,14 @@ _HETU_CENTURY = frozenset("+-ABCDEFUVWXY")
 
 
 def fi_hetu_ok(text: str) -> bool:
-    """A Finnish personal identity code ``DDMMYYCZZZQ``: a real date, century sign, mod-31."""
-    if text[6] not in _HETU_CENTURY:
+    """A Finnish personal identity code ``DDMMYYCZZZQ``: a real date, century sign, mod-31.
+
+    Its letters are upper case or, written by hand, lower case; not mixed.
+    """
+    sign = text[6].upper()
+    if sign not in _HETU_CENTURY or (text[6].islower() and text[10].isupper()):
         return False
-    century = {"+": 1800, "-": 1900}.get(text[6], 1900 if text[6] in "UVWXY" else 2000)
+    century = {"+": 1800, "-": 1900}.get(sign, 1900 if sign in "UVWXY" else 2000)
     try:
         dt.date(century + int(text[4:6]), int(text[2:4]), int(text[:2]))
     except ValueError:
@@ -315,6 +328,9 @@ def fi_hetu_ok(text: str) -> bool:
 
 
 _CF_MONTHS = frozenset("ABCDEHLMPRST")
+_OMOCODIA = str.maketrans("LMNPQRSTUV", "0123456789")
+"""The letters that replace digits, from the right, when two people would get the same code
+(omocodia): the second one's code has its last digit as a letter, and so on."""
 
 
 def it_fiscal_code_ok(text: str) -> bool:
@@ -324,11 +340,11 @@ def it_fiscal_code_ok(text: str) -> bool:
     shows up, and such a code is most often a real one mistyped: still personal
     data. The layout alone (six letters, year, month letter, day, municipality,
     check letter) is rare: about two in a million random upper-case 16-character
-    words have it.
+    words have it. Digits of the day and the municipality may be letters (omocodia).
     """
     if text[8] not in _CF_MONTHS:
         return False
-    day = int(text[9:11])
+    day = int(text[9:11].translate(_OMOCODIA))
     return 1 <= day <= 31 or 41 <= day <= 71  # noqa: PLR2004 - women: day + 40
 
 
