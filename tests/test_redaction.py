@@ -73,7 +73,8 @@ def test_a_sequence_under_a_secret_key_keeps_its_shape(redactor):
 @pytest.mark.parametrize(
     "key",
     ["gen_ai.usage.input_tokens", "db.session.count", "author", "spinner", "app.token_type",
-     "http.route", "pinned", "llm.token_count.prompt", "app.password_length_min"],
+     "http.route", "pinned", "llm.token_count.prompt", "app.password_length_min",
+     "oauth.token_url", "app.password_file", "auth_method", "X-MS-Exchange-AuthSource"],
 )  # fmt: skip
 def test_keys_that_only_mention_a_word_stay(redactor, key):
     assert redactor.redact_value(key, "plain value") == ("plain value", ())
@@ -326,6 +327,9 @@ def test_families_are_found_in_every_carrier(redactor, text, secret, rule, carri
         "ID 12 3456 7890 1234 56",  # odd groups after letters that are no IBAN country
         "file eyJhbGciOiJIUzI1NiJ9.json",  # a header, then no JSON payload
         'MONGO_URI = "mongodb://user:password@db.example.com:27017/mydb"',  # placeholders
+        'curl -H "Authorization: Bearer XXXXXXXXXXXX" https://api.test',  # a scheme, then
+        'curl -H "Authorization: Bearer <your API token>" https://api.test',  # no credential
+        "access_token_url='https://github.com/login/oauth/access_token'",  # where, not what
     ],
 )
 def test_listed_false_positives_stay(redactor, text):

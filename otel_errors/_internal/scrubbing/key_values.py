@@ -49,14 +49,14 @@ _OPERATOR = re.compile(
 _UNQUOTED_BODY = r"[^\s\"'&,;)}\]<>%]{0,512}(?:%(?!26|2[Cc])[^\s\"'&,;)}\]<>%]{0,512}){0,64}"
 _SCHEMES = r"(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)\s+"
 """Common schemes: a line break may follow them (a wrapped header)."""
-_UNQUOTED = re.compile(f"(?:{_SCHEMES})?{_UNQUOTED_BODY}")
+_UNQUOTED = re.compile(f"({_SCHEMES})?{_UNQUOTED_BODY}")
 """An unquoted value: up to a delimiter (``&`` and ``%26`` end a query parameter)."""
 _ANY_SCHEME = r"[A-Za-z][A-Za-z0-9!#$*+.^_|~-]{0,63}[ \t]+"
-_CREDENTIALS = re.compile(f"(?:{_SCHEMES}|{_ANY_SCHEME})?{_UNQUOTED_BODY}")
+_CREDENTIALS = re.compile(f"({_SCHEMES}|{_ANY_SCHEME})?{_UNQUOTED_BODY}")
 """An ``Authorization`` value: credentials after a scheme of any name (RFC 9110's
 ``auth-scheme``: ``Api-Token x``, ``SSWS x``), or a credential alone."""
 _MIN_UNQUOTED = 3
-_SPACED = re.compile(r"(?:(?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)[ \t]+)?\S{1,512}")
+_SPACED = re.compile(r"((?:[Bb]earer|[Bb]asic|[Tt]oken|[Dd]igest)[ \t]+)?\S{1,512}")
 """An unquoted value after an operator between spaces: up to the next space."""
 _TEMPLATE_STARTS = ("${", "{{", "%(", "$(", "<%", "#{")
 _ALREADY_REDACTED = re.compile(r"\[(?:REDACTED|HASH)(?::[\w:]*)?\]")
@@ -423,27 +423,44 @@ def _value_at(text: str, separator: int, *, authorization: bool = False) -> tupl
     ):
         return None  # ours already, a template (${DB_PASSWORD}), or no value and the next key
     span = None if plain else _quoted(text, start)
-    if span is None and text[separator] == ",":
-        return None
-    if span is None:
-        spaced = text[separator - 1 : separator] in " \t" and text[start - 1 : start] in " \t"
-        values = _CREDENTIALS if authorization else _SPACED if spaced and separator else _UNQUOTED
-        match = values.match(text, start)
-        if match is None or match.end() - start < _MIN_UNQUOTED:
-            return None
-        value = match.group().rstrip(",;)}]>")
-        if value.endswith(_ESCAPE_AT_END):  # a quote escaped in a JSON string ends it
-            value = value.removesuffix('"').removesuffix("'").rstrip("\\")
-        span = start, start + len(value)
-    else:
+    if span is not None:
         value = text[span[0] : span[1]]
+    elif text[separator] == ",":
+        return None
+    else:
+        value = _unquoted(text, separator, start, authorization=authorization)
+        span = start, start + len(value)
     if (
-        not (plain or value.strip())  # a plain value starts with a letter or digit
+        not value
+        or not (plain or value.strip())  # a plain value starts with a letter or digit
         or (_may_be_placeholder(value) and _PLACEHOLDER.match(value))
         or documented_example(value)
     ):
         return None
     return span
+
+
+def _unquoted(text: str, separator: int, start: int, *, authorization: bool) -> str:
+    """The unquoted value at ``start``; empty when too short or a scheme without credential."""
+    spaced = text[separator - 1 : separator] in " \t" and text[start - 1 : start] in " \t"
+    values = _CREDENTIALS if authorization else _SPACED if spaced and separator else _UNQUOTED
+    match = values.match(text, start)
+    if match is None or match.end() - start < _MIN_UNQUOTED:
+        return ""
+    value = match.group().rstrip(",;)}]>")
+    if value.endswith(_ESCAPE_AT_END):  # a quote escaped in a JSON string ends it
+        value = value.removesuffix('"').removesuffix("'").rstrip("\\")
+    scheme = match.end(1) - start  # group 1: a credential's scheme (``Bearer``), if any
+    if scheme > 0 and _no_credential(value[scheme:]):
+        return ""  # Bearer <token>, Bearer XXXX, Basic ...: documentation
+    return value
+
+
+def _no_credential(credential: str) -> bool:
+    """Whether what follows a credential's scheme is nothing, or a placeholder."""
+    return not credential or (
+        _may_be_placeholder(credential) and _PLACEHOLDER.match(credential) is not None
+    )
 
 
 def placeholder(text: str, start: int, end: int) -> bool:

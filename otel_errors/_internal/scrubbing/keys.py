@@ -6,8 +6,10 @@ normalise to a string containing ``apikey``. HTTP header names become attribute 
 inside values (the ``key_value`` detector), so both are covered. Counts that merely
 mention a word (``gen_ai.usage.input_tokens``, ``db.session.count``,
 ``llm.token_count.prompt``) are not secrets: a key ending in a plural or a count
-suffix, or where a count word follows the secret word, is exempt, and only string
-values are masked by key (a number under a "token" key is a count, not a token).
+suffix, or where a count word follows the secret word, is exempt, and so is one naming
+where a secret is kept or how it is used (``token_url``, ``password_file``,
+``auth_method``); only string values are masked by key (a number under a "token" key
+is a count, not a token).
 
 ``user.id`` and ``enduser.id`` are personal data that teams still need to
 correlate: they become ``user.hash`` (keyed hash) instead of being masked.
@@ -31,10 +33,14 @@ USER_HASH_KEY = "user.hash"
 
 _SEPARATORS = str.maketrans("", "", "-_. /:")
 _WORDS = re.compile("|".join(sorted(SECRET_WORDS, key=len, reverse=True)))
+_WHERE = ("url", "uri", "endpoint", "file", "path", "source", "provider", "method", "mode",
+          "server", "host", "scheme")  # fmt: skip
+"""Words naming where a secret is kept or how it is used (``token_url``, ``password_file``,
+``AuthSource``): the key's value is that place or manner, not the secret."""
 _EXEMPT_ENDINGS = ("tokens", "count", "counts", "length", "size", "total", "type", "name",
                    "enabled", "expiry", "expires", "expiresat", "ttl", "used", "limit",
-                   "tokenizer")  # fmt: skip
-_MEASURES = ("count", "length", "size", "total", "type", "name", "limit", "ttl", "expir")
+                   "tokenizer", *_WHERE)  # fmt: skip
+_MEASURES = ("count", "length", "size", "total", "type", "name", "limit", "ttl", "expir", *_WHERE)
 """Words that, right after a secret word, make the key describe it, not hold it."""
 _SHORT_WORDS = frozenset(
     {"pin", "auth", "jwt", "ssn", "cvv", "cvc", "pwd", "iban", "pass", "pw", "sig", "sid"}
