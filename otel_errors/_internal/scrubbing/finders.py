@@ -135,7 +135,8 @@ def _in_user_information(text: str, colon: int) -> bool:
 
 _CARD_CANDIDATE = re.compile(r"[0-9][0-9 -]{10,46}[0-9](?![A-Za-z0-9])")
 """Digits with spaces or dashes between them: a card number, maybe more numbers after it."""
-_IBAN_HEAD = re.compile(r"[A-Z]{2}[0-9]{2}[ -]?\Z")
+_IBAN_HEAD = re.compile(r"[A-Z]{2}[0-9]{2}[ -]?(?:[A-Za-z0-9]{4}[ -]?)?\Z")
+"""What an IBAN starts with: country code, check digits, maybe a bank code (``GB82 WEST``)."""
 _ASCII_DIGITS = string.digits
 """The head ends with a digit, or a digit and a separator: looked at before searching."""
 
@@ -145,8 +146,9 @@ def cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
 
     Dropping groups from the end finds the number in ``4111 1111 1111 1111 12/27``
     (an expiry date after it), which one greedy match would take for 18 digits. Digit
-    groups after an IBAN's country code and check digits (``DE89 3704 ...``) belong to
-    the IBAN, valid or not. Digits around a decimal point are a decimal number
+    groups after an IBAN's country code and check digits (``DE89 3704 ...``), and its
+    bank code (``GB82 WEST ...``), belong to the IBAN, valid or not. Digits around a
+    decimal point are a decimal number
     (``0.6394737362861633``, ``368973209407.27``), and a number is written with one
     kind of separator: a change (``10045 2025-03-09``, a number and a date) ends it.
     """
@@ -159,8 +161,8 @@ def cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
             continue
         if (
             start > 3  # noqa: PLR2004 - the head: two letters, two digits, maybe a separator
-            and (text[start - 1] in _ASCII_DIGITS or text[start - 2] in _ASCII_DIGITS)
-            and _IBAN_HEAD.search(text, max(0, start - 5), start)
+            and (text[start - 1] in _ASCII_DIGITS or text[start - 2].isalnum())
+            and _IBAN_HEAD.search(text, max(0, start - 10), start)
         ):
             continue
         match = _CARD_CANDIDATE.match(text, start)
