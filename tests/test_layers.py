@@ -187,6 +187,9 @@ INTERPRETER_STATE: dict[str, dict[str, str]] = {
         "_keyless": "memo of a pure function of the value's template",
     },
     "_internal.scrubbing.templates": {"_last": "memo of a pure function of the text"},
+    "_internal.scrubbing.validators": {
+        "_bban_patterns": "the registry's patterns, compiled on first use per country"
+    },
     "_internal.pipeline.setup": {"_lock": "one setup at a time"},
     "_internal.pipeline.sdk_patch": {"_installed": "the SDK class is patched once"},
     "_internal.export.local": {"_announced": "the local-files notice is printed once"},

@@ -314,6 +314,7 @@ def test_families_are_found_in_every_carrier(redactor, text, secret, rule, carri
         "password: ${DB_PASSWORD}",
         "token_type=bearer expires_in=3600",
         "ref 666-12-3456, code QQ123456A, DNI 12345678A, HETU 310289-211C",  # failed checks
+        "HETU 010190-000N, 010190-001P",  # individual numbers start at 002
         "SKU ABCDEF12G34H567I, batch RSSMRA85T35A562S",  # a fiscal code's layout, no month or day
         "latency 0.6011000990139424 s",  # a decimal fraction passing Luhn
         "total 6011000990139424.25",  # and a decimal's integer part
@@ -324,6 +325,7 @@ def test_families_are_found_in_every_carrier(redactor, text, secret, rule, carri
         "requires bearer authentication.",  # a word at a sentence's end
         "at 12:30:45 on 2026-11-28",
         "LV80 bANK 0000 4351 9500 1",  # an account part in two cases: no IBAN written so
+        "NL53 1234 0417 1643 00",  # mod 97 holds, the registry's structure (4!a10!n) does not
         "ID 12 3456 7890 1234 56",  # odd groups after letters that are no IBAN country
         "file eyJhbGciOiJIUzI1NiJ9.json",  # a header, then no JSON payload
         'MONGO_URI = "mongodb://user:password@db.example.com:27017/mydb"',  # placeholders
@@ -429,6 +431,8 @@ def test_validators():
     assert not luhn_ok("\u0664" + "\u0661" * 15)  # digits of another script pass isdigit()
     assert iban_ok("GB82 WEST 1234 5698 7654 32")
     assert not iban_ok("GB82 WEST 1234 5698 7654 33")
+    assert not iban_ok("NL53 1234 0417 1643 00")  # mod 97 holds; NL banks are four capitals
+    assert not iban_ok("DE05 3704 0044 0532 0130 0A")  # a German account is all digits
 
 
 def test_optional_detectors_are_off_by_default(redactor):

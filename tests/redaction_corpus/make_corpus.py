@@ -51,7 +51,13 @@ def fails_luhn(length: int) -> str:
 
 
 def iban(country: str, bban_length: int) -> str:
+    """A valid IBAN of a random account part, as the registry structures it.
+
+    GB and NL accounts start with a bank code in capitals (``4!a``): digits become letters.
+    """
     bban = rand(string.digits, bban_length)
+    if country in ("GB", "NL"):
+        bban = "".join("ABCDEFGHIJ"[int(d)] for d in bban[:4]) + bban[4:]
     rearranged = bban + country + "00"
     numeric = int("".join(str(int(c, 36)) for c in rearranged))
     return f"{country}{98 - numeric % 97:02d}{bban}"

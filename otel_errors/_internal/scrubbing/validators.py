@@ -80,11 +80,41 @@ _IBAN_REGISTRY = (
 )
 _IBAN_LENGTHS = {entry[:2]: int(entry[2:]) for entry in _IBAN_REGISTRY.split()}
 """IBAN length per country, from the ISO 13616 registry (SWIFT's IBAN registry)."""
+_BBAN_REGISTRY = (
+    "AD8n12c AE19n AL8n16c AT16n AZ4a20c BA16n BE12n BG4a6n8c BH4a14c BR23n1a1c BY4c4n16c "
+    "CH5n12c CR18n CY8n16c CZ20n DE18n DK14n DO4c20n EE16n EG25n ES20n FI14n FO14n "
+    "FR10n11c2n GB4a14n GE2a16n GI4a15c GL14n GR7n16c GT24c HR17n HU24n IE4a14n IL19n "
+    "IQ4a15n IS22n IT1a10n12c JO4a4n18c KW4a22c KZ3n13c LB4n20c LC4a24c LI5n12c LT16n "
+    "LU3n13c LV4a13c LY21n MC10n11c2n MD20c ME18n MK3n10c2n MR23n MT4a5n18c MU4a19n3a "
+    "NL4a10n NO11n PK4a16c PL24n PS4a21c PT21n QA4a21c RO4a16c RS18n SA2n18c SC4a20n3a "
+    "SE20n SI15n SK20n SM1a10n12c ST21n SV4a20n TL19n TN20n TR6n16c UA6n19c VA18n VG4a16n "
+    "XK16n"
+)
+_BBAN_STRUCTURES = {entry[:2]: entry[2:] for entry in _BBAN_REGISTRY.split()}
+"""Each country's account part (BBAN) by the registry's "IBAN structure": ``n`` digits, ``a``
+capitals, ``c`` either (SWIFT IBAN Registry; runs of one kind joined: ``8!n10!n`` is ``18n``)."""
+_BBAN_CLASSES = {"n": "[0-9]", "a": "[A-Z]", "c": "[A-Z0-9]"}
+_bban_patterns: dict[str, re.Pattern[str]] = {}
+
+
+def _bban_ok(country: str, bban: str) -> bool:
+    """Whether ``bban`` (upper case) has the structure its country registered, if known."""
+    structure = _BBAN_STRUCTURES.get(country)
+    if structure is None:
+        return True
+    pattern = _bban_patterns.get(country)
+    if pattern is None:
+        runs = re.findall(r"([0-9]+)([nac])", structure)
+        pattern = re.compile("".join(f"{_BBAN_CLASSES[kind]}{{{n}}}" for n, kind in runs))
+        _bban_patterns[country] = pattern
+    return pattern.fullmatch(bban) is not None
+
+
 _IBAN_IN_FOURS = re.compile(r"[A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4})*(?:[ -]?[A-Z0-9]{1,4})?")
 
 
 def iban_ok(text: str) -> bool:
-    """Whether ``text`` is an IBAN: its country's length and a valid mod-97 check.
+    """Whether ``text`` is an IBAN: its country's length and account structure, and mod 97.
 
     Spaces, dashes and dots are ignored. Written in the standard's groups of four (or
     none), a country missing from the registry table may have any IBAN length
@@ -104,6 +134,8 @@ def iban_ok(text: str) -> bool:
         return False
     if len(compact) != (known or len(compact)) or not 15 <= len(compact) <= 34:  # noqa: PLR2004
         return False
+    if not _bban_ok(compact[:2], compact[4:]):
+        return False  # BG93 BNBG 9661 1A20 3456 78: a letter where the registry has digits
     rearranged = compact[4:] + compact[:4]
     number = int("".join(str(int(c, 36)) for c in rearranged))
     return number % 97 == 1
@@ -324,7 +356,9 @@ def fi_hetu_ok(text: str) -> bool:
     except ValueError:
         return False
     digits = text[:6] + text[7:10]
-    return digits.isdigit() and _HETU_CHECK[int(digits) % 31] == text[10].upper()
+    if not digits.isdigit() or int(text[7:10]) < 2:  # noqa: PLR2004 - individual numbers: 002-999
+        return False
+    return _HETU_CHECK[int(digits) % 31] == text[10].upper()
 
 
 _CF_MONTHS = frozenset("ABCDEHLMPRST")
