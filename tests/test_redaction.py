@@ -720,6 +720,13 @@ def test_shapes_inside_token_runs_are_found_and_tokens_leave_no_memo(token, rule
     assert len(anchors._by_shape) == 1  # one shape for three tokens
 
 
+def test_digits_after_an_iban_head_are_no_card_unless_the_head_is_inside_a_word(redactor):
+    """``GB96 wEST 5878 ...`` has an IBAN's shape (two cases: invalid); ``TYH85GKD9-`` no."""
+    assert redactor.redact_text("ref GB96 wEST 5878 1363 8422 67")[1] == ()
+    redacted, fired = redactor.redact_text("ref TYH85GKD9-5856901650-1889 end")
+    assert (redacted, fired) == ("ref TYH85GKD9-[REDACTED:card] end", ("card",))
+
+
 def test_a_card_inside_a_token_run_and_one_after_it_are_both_found(redactor):
     """Anchors from the memo and from a token's window reach the finder in text order."""
     text = "/5901775188rhdi51a3f-f9da57dc7-4111111111111111=4111111111111111"

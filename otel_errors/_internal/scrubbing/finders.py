@@ -117,7 +117,7 @@ def emails(text: str, starts: list[int]) -> list[tuple[int, int]]:
             before = _EMAIL_LOCAL_START.match(text, window, at)  # a non-ASCII local part
             local = before.end() if before is not None else window
         if (local > 0 and text[local - 1] == ":" and _in_user_information(text, local - 1)) or (
-            text.find("%3", local, at) != -1 and "%3a" in text[local:at].lower()
+            "%" in head and "%3a" in text[local:at].lower()
         ):
             continue  # a URL's user information, also percent-encoded (its decoded view tells)
         if local < at:
@@ -135,10 +135,15 @@ def _in_user_information(text: str, colon: int) -> bool:
 
 _CARD_CANDIDATE = re.compile(r"[0-9][0-9 -]{10,46}[0-9](?![A-Za-z0-9])")
 """Digits with spaces or dashes between them: a card number, maybe more numbers after it."""
-_IBAN_HEAD = re.compile(r"[A-Z]{2}[0-9]{2}[ -]?(?:[A-Za-z0-9]{4}[ -]?)?\Z")
-"""What an IBAN starts with: country code, check digits, maybe a bank code (``GB82 WEST``)."""
+_IBAN_HEAD = re.compile(
+    r"[A-Z]{2}[0-9]{2}[ -]?\Z|(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}[ -]?[A-Za-z0-9]{4}[ -]?\Z"
+)
+"""What an IBAN starts with: country code, check digits, maybe a bank code (``GB82 WEST``,
+starting a word: inside a token, ``YH85GKD9-`` is no IBAN's head)."""
 _ASCII_DIGITS = string.digits
 """The head ends with a digit, or a digit and a separator: looked at before searching."""
+_DIGIT_CHARS = frozenset(string.digits)
+"""One character: ``in`` on a string would also take the empty slice at a text's start."""
 
 
 def cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
@@ -161,7 +166,11 @@ def cards(text: str, starts: list[int]) -> list[tuple[int, int]]:
             continue
         if (
             start > 3  # noqa: PLR2004 - the head: two letters, two digits, maybe a separator
-            and (text[start - 1] in _ASCII_DIGITS or text[start - 2].isalnum())
+            and (
+                text[start - 1] in _ASCII_DIGITS
+                or text[start - 2] in _ASCII_DIGITS
+                or text[start - 7 : start - 6] in _DIGIT_CHARS  # and a bank code: GB82 WEST
+            )
             and _IBAN_HEAD.search(text, max(0, start - 10), start)
         ):
             continue

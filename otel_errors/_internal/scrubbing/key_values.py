@@ -136,7 +136,7 @@ def key_values(text: str, _: list[int]) -> list[tuple[int, int]]:
             if span is not None:
                 spans.append(span)
         match = _BACKWARDS.search(backwards, match.end())
-    if "=" in text and ("==" in text or "!=" in text):  # one character: memchr first
+    if "=" in text and ("==" in text or ("!" in text and "!=" in text)):  # memchr first
         named = True
         spans += _compared_values(text)
     if "-" in text and (" -" in text or text.startswith("-")):
