@@ -413,6 +413,13 @@ def test_optional_phone_and_ip_detectors_when_on(text, secret):
     assert secret not in extra.redact_text(text)[0]
 
 
+@pytest.mark.parametrize("text", ["oid 1.3.6.1.4.1.311", "build 1.2.3.4.5.6", "v1.2.3.4"])
+def test_dotted_numbers_longer_than_an_address_are_no_ip(text):
+    """An OID or a long version holds four dotted numbers, but is none (optional detector on)."""
+    extra = Redactor(RedactionConfig.build(extra_detectors=["ip_address"]))
+    assert extra.redact_text(text) == (text, ())
+
+
 def test_mappings_are_scanned_with_their_keys(redactor):
     """A structured log body: nested keys decide like attribute keys, values are scanned."""
     value, fired = redactor.redact_value("body", {"user": {"password": "x", "note": "a@b.io"}})
