@@ -170,6 +170,7 @@ def _value_of(
 _SECRET, _TYPE_WORD, _AUTHORIZATION = 1, 2, 3
 """Verdicts on a key besides 0 (not secret): it names a secret, it is a type name, or it
 names an HTTP authorization (its value is a scheme and credentials)."""
+_AUTH_WORDS = ("authorization", "auth")
 _backward_verdicts: dict[str, int] = {}
 """Verdicts by key as read backwards (keys repeat across values; a lost insert costs a rescan)."""
 _keyless: dict[bytes, None] = {}
@@ -185,11 +186,9 @@ def _judge_backwards(backwards_key: str) -> int:
     key = backwards_key[::-1]
     if key in _TYPE_WORDS:
         verdict = _TYPE_WORD
-    elif not _is_secret(key):
-        verdict = 0
     else:
         word = key_is_secret(key.strip(".-"))
-        verdict = _AUTHORIZATION if word in ("authorization", "auth") else _SECRET
+        verdict = 0 if word is None else _AUTHORIZATION if word in _AUTH_WORDS else _SECRET
     if len(_backward_verdicts) >= _CACHE_SIZE:
         _backward_verdicts.clear()
     _backward_verdicts[backwards_key] = verdict
@@ -393,9 +392,12 @@ def _element_text(text: str, separator: int) -> tuple[int, int] | None:
         return _value_at(text, separator)
     element = text[start:end]
     value = element.strip()
-    if not value or _ALREADY_REDACTED.match(value) or value.startswith(_TEMPLATE_STARTS):
-        return None
-    if (_may_be_placeholder(value) and _PLACEHOLDER.match(value)) or documented_example(value):
+    if (
+        not value
+        or _ALREADY_REDACTED.match(value)
+        or value.startswith(_TEMPLATE_STARTS)
+        or _no_secret(value)
+    ):
         return None
     start += len(element) - len(element.lstrip())
     return start, start + len(value)
@@ -430,12 +432,7 @@ def _value_at(text: str, separator: int, *, authorization: bool = False) -> tupl
     else:
         value = _unquoted(text, separator, start, authorization=authorization)
         span = start, start + len(value)
-    if (
-        not value
-        or not (plain or value.strip())  # a plain value starts with a letter or digit
-        or (_may_be_placeholder(value) and _PLACEHOLDER.match(value))
-        or documented_example(value)
-    ):
+    if not value or not (plain or value.strip()) or _no_secret(value):  # plain: a letter or digit
         return None
     return span
 
@@ -451,16 +448,16 @@ def _unquoted(text: str, separator: int, start: int, *, authorization: bool) -> 
     if value.endswith(_ESCAPE_AT_END):  # a quote escaped in a JSON string ends it
         value = value.removesuffix('"').removesuffix("'").rstrip("\\")
     scheme = match.end(1) - start  # group 1: a credential's scheme (``Bearer``), if any
-    if scheme > 0 and _no_credential(value[scheme:]):
+    if scheme > 0 and (scheme == len(value) or _no_secret(value[scheme:])):
         return ""  # Bearer <token>, Bearer XXXX, Basic ...: documentation
     return value
 
 
-def _no_credential(credential: str) -> bool:
-    """Whether what follows a credential's scheme is nothing, or a placeholder."""
-    return not credential or (
-        _may_be_placeholder(credential) and _PLACEHOLDER.match(credential) is not None
-    )
+def _no_secret(value: str) -> bool:
+    """Whether a value found after a key is a placeholder or a documented example."""
+    return (
+        _may_be_placeholder(value) and _PLACEHOLDER.match(value) is not None
+    ) or documented_example(value)
 
 
 def placeholder(text: str, start: int, end: int) -> bool:
